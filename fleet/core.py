@@ -1,0 +1,391 @@
+"""The controller core: one state machine, events in, commands out.
+
+The core does no I/O and reads time only from the injected clock. Shells (the simulator's runner,
+the server) feed it events and carry out the commands it leaves in its outbox.
+
+Concurrency contract: a `Controller` has a single writer. Call it from one thread or one asyncio
+loop only; adapters post events to that writer and never call in while holding their own locks.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from fleet.clock import Clock
+from fleet.dispatcher import DispatchConfig, Dispatcher, VehicleAvailability
+from fleet.events import (
+    ActionFinished,
+    ActionKind,
+    Alarm,
+    Command,
+    DriveNodes,
+    Event,
+    NodeReached,
+    OrderChanged,
+    StartAction,
+    StateReport,
+    Tick,
+    VehicleChanged,
+)
+from fleet.model import OrderState, Task, TaskKind, TaskPhase, Transition, TransportOrder, Vehicle
+from fleet.traffic import TrafficManager
+from maps import FacilityMap
+from planners.graph import compile_map
+
+MAX_PRIORITY = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
+    lookahead_nodes: int = 3
+    deadlock_check_s: float = 1.0
+    redispatch_s: float = 30.0  # re-run the dispatcher this often even without a trigger (batteries drain)
+
+
+class OrderRejected(ValueError):
+    """A transport request the plant cannot serve; `field` names the offending request field."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        self.field = field_name
+        self.message = message
+        super().__init__(f"{field_name}: {message}")
+
+
+@dataclass
+class ControllerStats:
+    deadlocks: int = 0
+    dispatch_runs: int = 0
+    reassignments: int = 0
+
+
+class Controller:
+    """Orders, vehicles, dispatcher and traffic for one facility map."""
+
+    def __init__(self, fmap: FacilityMap, clock: Clock, config: ControllerConfig | None = None) -> None:
+        self.map = fmap
+        self.clock = clock
+        self.config = config or ControllerConfig()
+        self.graph = compile_map(fmap)
+        self.traffic = TrafficManager(fmap, self.config.lookahead_nodes)
+        self.dispatcher = Dispatcher(fmap, self.graph, self.config.dispatch)
+        self.orders: dict[str, TransportOrder] = {}
+        self.vehicles: dict[str, Vehicle] = {}
+        self.alarms: list[Alarm] = []
+        self.stats = ControllerStats()
+        self._outbox: list[Command] = []
+        self._order_seq = 0
+        self._dispatch_wanted = False
+        self._last_dispatch = -math.inf
+        self._last_deadlock_check = -math.inf
+        self._known_cycles: set[frozenset[str]] = set()
+
+    # ---- inputs -----------------------------------------------------------------------------
+
+    def submit_order(
+        self,
+        pickup: str,
+        dropoff: str,
+        load_type: str | None = None,
+        priority: int = 0,
+        due_at: float | None = None,
+    ) -> TransportOrder:
+        """Accept a transport order or raise OrderRejected naming the field at fault."""
+        stations = self.map.station_by_id
+        if pickup not in stations:
+            raise OrderRejected("pickup", f"unknown station '{pickup}'")
+        if dropoff not in stations:
+            raise OrderRejected("dropoff", f"unknown station '{dropoff}'")
+        src, dst = stations[pickup], stations[dropoff]
+        if not src.kind.can_pick:
+            raise OrderRejected(
+                "pickup", f"station '{pickup}' is a {src.kind.value} station, loads cannot be picked there"
+            )
+        if not dst.kind.can_drop:
+            raise OrderRejected(
+                "dropoff", f"station '{dropoff}' is a {dst.kind.value} station, loads cannot be dropped there"
+            )
+        if pickup == dropoff:
+            raise OrderRejected("dropoff", "drop-off station is the pick-up station")
+        common = src.load_types & dst.load_types
+        if load_type is None:
+            if not common:
+                raise OrderRejected("dropoff", f"stations '{pickup}' and '{dropoff}' share no load type")
+            load_type = sorted(common)[0]
+        elif load_type not in common:
+            raise OrderRejected("load_type", f"'{load_type}' is not handled at both '{pickup}' and '{dropoff}'")
+        if not any(load_type in t.load_types for t in self.map.vehicle_types):
+            raise OrderRejected("load_type", f"no vehicle type carries '{load_type}'")
+        if not 0 <= priority <= MAX_PRIORITY:
+            raise OrderRejected("priority", f"must be between 0 and {MAX_PRIORITY}")
+        if not math.isfinite(self.graph.time(src.node, dst.node)):
+            raise OrderRejected("dropoff", f"station '{dropoff}' cannot be reached from '{pickup}'")
+        self._order_seq += 1
+        now = self.clock.now()
+        order = TransportOrder(
+            id=f"TO-{self._order_seq:06d}",
+            pickup=pickup,
+            dropoff=dropoff,
+            load_type=load_type,
+            priority=priority,
+            created_at=now,
+            due_at=due_at,
+        )
+        order = replace(order, history=(Transition(now, OrderState.ACCEPTED),))
+        self._put_order(order)
+        self._dispatch_wanted = True
+        return order
+
+    def cancel_order(self, order_id: str, reason: str = "cancelled by operator") -> TransportOrder:
+        """Cancel an order that no vehicle holds the load of yet."""
+        order = self.orders[order_id]
+        if order.state in (OrderState.TO_DROPOFF, OrderState.UNLOADING, OrderState.LOADING):
+            raise OrderRejected("order_id", f"order {order_id} is {order.state.value}; the load is on a vehicle")
+        order = self._move(order, OrderState.CANCELLED, reason=reason)
+        if order.vehicle_id is not None:
+            v = self.vehicles[order.vehicle_id]
+            v = replace(v, queue=tuple(q for q in v.queue if q != order_id))
+            if v.task is not None and v.task.order_id == order_id:
+                v = replace(v, task=None)
+            self._put_vehicle(v)
+        self._dispatch_wanted = True
+        return order
+
+    def add_vehicle(self, vehicle_id: str, type_id: str, node: str, battery: float = 1.0) -> Vehicle:
+        """A vehicle joins the fleet standing at `node`."""
+        if vehicle_id in self.vehicles:
+            raise ValueError(f"vehicle {vehicle_id} already registered")
+        if type_id not in self.map.vehicle_type_by_id:
+            raise ValueError(f"vehicle {vehicle_id}: unknown vehicle type '{type_id}'")
+        pos = self.map.node_by_id[node]
+        self.traffic.place(vehicle_id, node)
+        vehicle = Vehicle(vehicle_id, type_id, node, battery, pos.x, pos.y)
+        self._put_vehicle(vehicle)
+        self._dispatch_wanted = True
+        return vehicle
+
+    def handle(self, event: Event) -> list[Command]:
+        """Apply one event; return the commands it produced (and any queued before)."""
+        match event:
+            case NodeReached():
+                self._on_node_reached(event)
+            case ActionFinished():
+                self._on_action_finished(event)
+            case StateReport():
+                self._on_state(event)
+            case Tick():
+                self._on_tick()
+        return self.take_commands()
+
+    def take_commands(self) -> list[Command]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    def wait_reason(self, vehicle_id: str) -> str | None:
+        reason = self.traffic.waiting.get(vehicle_id)
+        return reason.describe() if reason else None
+
+    def open_orders(self) -> list[TransportOrder]:
+        return [o for o in self.orders.values() if not o.state.terminal]
+
+    # ---- event handlers ---------------------------------------------------------------------
+
+    def _on_node_reached(self, event: NodeReached) -> None:
+        v = self.vehicles[event.vehicle_id]
+        self.traffic.reached(v.id, event.node)
+        pos = self.map.node_by_id[event.node]
+        self._put_vehicle(replace(v, node=event.node, x=pos.x, y=pos.y), publish=False)
+        # The vehicle freed what lies behind it: it and anyone waiting on it may move on.
+        self._release(v.id)
+        for other, reason in list(self.traffic.waiting.items()):
+            if reason.holder == v.id:
+                self._release(other)
+        if self.traffic.at_goal(v.id):
+            self._arrived(v.id)
+
+    def _on_action_finished(self, event: ActionFinished) -> None:
+        v = self.vehicles[event.vehicle_id]
+        task = v.task
+        if task is None or task.phase is not TaskPhase.ACTION:
+            self._alarm("unexpected-action", f"{v.id} finished {event.action.value} without a running action", v.id)
+            return
+        if event.action is ActionKind.CHARGE:
+            self._put_vehicle(replace(v, task=None))
+            self._dispatch_wanted = True
+            return
+        assert task.order_id is not None
+        order = self.orders[task.order_id]
+        if not event.ok:
+            self._move(order, OrderState.FAILED, reason=event.reason or f"{event.action.value} failed")
+            self._alarm("action-failed", f"{v.id}: {event.action.value} failed: {event.reason}", v.id, order.id)
+            self._put_vehicle(replace(v, task=None))
+            self._next_task(v.id)
+            return
+        if event.action is ActionKind.PICK:
+            self._move(order, OrderState.TO_DROPOFF)
+            goal = self.map.station_by_id[order.dropoff].node
+            self._put_vehicle(replace(v, load_order=order.id, task=Task(TaskKind.ORDER, goal, order_id=order.id)))
+            self._drive_to(v.id, goal)
+        else:
+            self._move(order, OrderState.FINISHED)
+            self._put_vehicle(replace(v, load_order=None, task=None))
+            self._next_task(v.id)
+
+    def _on_state(self, event: StateReport) -> None:
+        v = self.vehicles[event.vehicle_id]
+        battery = min(1.0, max(0.0, event.battery))
+        self._put_vehicle(replace(v, x=event.x, y=event.y, heading=event.heading, battery=battery), publish=False)
+
+    def _on_tick(self) -> None:
+        now = self.clock.now()
+        since = now - self._last_dispatch
+        if since >= self.config.redispatch_s or (self._dispatch_wanted and since >= self.config.dispatch.interval_s):
+            self._dispatch()
+        if now - self._last_deadlock_check >= self.config.deadlock_check_s:
+            self._last_deadlock_check = now
+            self._check_deadlocks()
+
+    # ---- dispatching ------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        self._last_dispatch = self.clock.now()
+        self._dispatch_wanted = False
+        self.stats.dispatch_runs += 1
+        fleet = [self._availability(v) for v in self.vehicles.values()]
+        occupied = frozenset(
+            v.node for v in self.vehicles.values() if v.task is None or v.task.kind is not TaskKind.PARK
+        )
+        decision = self.dispatcher.dispatch(list(self.orders.values()), fleet, occupied)
+        assigned_to = {oid: vid for vid, queue in decision.queues.items() for oid in queue}
+        for oid in decision.considered:
+            order = self.orders[oid]
+            vid = assigned_to.get(order.id)
+            if vid is None and order.state is OrderState.ASSIGNED:
+                self._move(order, OrderState.ACCEPTED, reason="withdrawn by dispatcher")
+            elif vid is not None and vid != order.vehicle_id:
+                if order.state is OrderState.ASSIGNED:
+                    self.stats.reassignments += 1
+                self._move(order, OrderState.ASSIGNED, vehicle_id=vid)
+        for vid, queue in decision.queues.items():
+            v = self.vehicles[vid]
+            if v.queue != queue:
+                self._put_vehicle(replace(v, queue=queue))
+            if self.vehicles[vid].idle and queue:
+                self._next_task(vid)
+        for vid, charger_id in decision.charge.items():
+            charger = next(c for c in self.map.chargers if c.id == charger_id)
+            self._put_vehicle(
+                replace(self.vehicles[vid], task=Task(TaskKind.CHARGE, charger.node, place_id=charger_id))
+            )
+            self._drive_to(vid, charger.node)
+        for vid, spot_id in decision.park.items():
+            spot = next(p for p in self.map.parking if p.id == spot_id)
+            self._put_vehicle(replace(self.vehicles[vid], task=Task(TaskKind.PARK, spot.node, place_id=spot_id)))
+            self._drive_to(vid, spot.node)
+
+    def _availability(self, v: Vehicle) -> VehicleAvailability:
+        """Where and when the vehicle can start new work, from its current commitment."""
+        g, stations = self.graph, self.map.station_by_id
+        stop = self.traffic.released_end(v.id)
+        released, _ = self.traffic.remaining(v.id)
+        to_stop = g.path_time([v.node, *released]) if released else 0.0
+        task = v.task
+        if task is None or task.kind is not TaskKind.ORDER or task.order_id is None:
+            return VehicleAvailability(v, stop, to_stop, stop)
+        order = self.orders[task.order_id]
+        src, dst = stations[order.pickup], stations[order.dropoff]
+        leg = g.time(src.node, dst.node) + dst.service_time_s
+        remaining = {
+            OrderState.TO_PICKUP: g.time(v.node, src.node) + src.service_time_s + leg,
+            OrderState.LOADING: src.service_time_s + leg,
+            OrderState.TO_DROPOFF: g.time(v.node, dst.node) + dst.service_time_s,
+            OrderState.UNLOADING: dst.service_time_s,
+        }.get(order.state, 0.0)
+        return VehicleAvailability(v, dst.node, remaining, stop)
+
+    def _next_task(self, vehicle_id: str) -> None:
+        """Start the first queued order of an idle vehicle, or leave it for the park phase."""
+        v = self.vehicles[vehicle_id]
+        while v.queue:
+            order = self.orders[v.queue[0]]
+            v = replace(v, queue=v.queue[1:])
+            if order.state is not OrderState.ASSIGNED or order.vehicle_id != v.id:
+                continue
+            self._move(order, OrderState.TO_PICKUP, vehicle_id=v.id)
+            goal = self.map.station_by_id[order.pickup].node
+            self._put_vehicle(replace(v, task=Task(TaskKind.ORDER, goal, order_id=order.id)))
+            self._drive_to(v.id, goal)
+            return
+        self._put_vehicle(v)
+        self._dispatch_wanted = True
+
+    # ---- driving ----------------------------------------------------------------------------
+
+    def _drive_to(self, vehicle_id: str, goal: str) -> None:
+        start = self.traffic.released_end(vehicle_id)
+        self.traffic.set_route(vehicle_id, self.graph.shortest_path(start, goal))
+        self._release(vehicle_id)
+        if self.traffic.at_goal(vehicle_id):
+            self._arrived(vehicle_id)
+
+    def _release(self, vehicle_id: str) -> None:
+        nodes = self.traffic.release(vehicle_id)
+        if nodes:
+            self._outbox.append(DriveNodes(vehicle_id, tuple(nodes)))
+
+    def _arrived(self, vehicle_id: str) -> None:
+        v = self.vehicles[vehicle_id]
+        task = v.task
+        if task is None or task.phase is not TaskPhase.TRAVEL or v.node != task.goal:
+            return
+        acting = replace(task, phase=TaskPhase.ACTION)
+        self._put_vehicle(replace(v, task=acting))
+        if task.kind is TaskKind.PARK:
+            return
+        if task.kind is TaskKind.CHARGE:
+            assert task.place_id is not None
+            until = self.config.dispatch.charge_until
+            self._outbox.append(StartAction(v.id, ActionKind.CHARGE, task.place_id, until_battery=until))
+            return
+        assert task.order_id is not None
+        order = self.orders[task.order_id]
+        if order.state is OrderState.TO_PICKUP:
+            self._move(order, OrderState.LOADING)
+            self._outbox.append(StartAction(v.id, ActionKind.PICK, order.pickup, order.id))
+        elif order.state is OrderState.TO_DROPOFF:
+            self._move(order, OrderState.UNLOADING)
+            self._outbox.append(StartAction(v.id, ActionKind.DROP, order.dropoff, order.id))
+
+    def _check_deadlocks(self) -> None:
+        cycles = {frozenset(c) for c in self.traffic.wait_cycles()}
+        for cycle in sorted(cycles - self._known_cycles, key=sorted):
+            self.stats.deadlocks += 1
+            members = ", ".join(sorted(cycle))
+            self._alarm("deadlock", f"circular wait between {members}", sorted(cycle)[0])
+        self._known_cycles = cycles
+
+    # ---- state changes ----------------------------------------------------------------------
+
+    def _move(
+        self, order: TransportOrder, state: OrderState, vehicle_id: str | None = None, reason: str | None = None
+    ) -> TransportOrder:
+        moved = order.transition(state, self.clock.now(), vehicle_id=vehicle_id, reason=reason)
+        self._put_order(moved)
+        return moved
+
+    def _put_order(self, order: TransportOrder) -> None:
+        self.orders[order.id] = order
+        self._outbox.append(OrderChanged(order))
+
+    def _put_vehicle(self, vehicle: Vehicle, publish: bool = True) -> None:
+        self.vehicles[vehicle.id] = vehicle
+        if publish:
+            self._outbox.append(VehicleChanged(vehicle))
+
+    def _alarm(self, code: str, message: str, vehicle_id: str | None = None, order_id: str | None = None) -> None:
+        alarm = Alarm(code, message, vehicle_id, order_id)
+        self.alarms.append(alarm)
+        self._outbox.append(alarm)

@@ -1,0 +1,110 @@
+"""What flows into the controller core (events) and out of it (commands).
+
+Adapters turn protocol messages into events and commands into protocol messages; the core sees
+only these values. All are frozen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fleet.model import TransportOrder, Vehicle
+
+
+class ActionKind(StrEnum):
+    PICK = "pick"
+    DROP = "drop"
+    CHARGE = "charge"
+
+
+# ---- events in ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeReached:
+    """The vehicle's reference point reached `node` (VDA 5050: lastNodeId changed)."""
+
+    vehicle_id: str
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActionFinished:
+    """A load or charge action ended; `ok` False means it failed with `reason`."""
+
+    vehicle_id: str
+    action: ActionKind
+    ok: bool = True
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateReport:
+    """Periodic vehicle state: pose and battery (0..1)."""
+
+    vehicle_id: str
+    x: float
+    y: float
+    heading: float
+    battery: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed; the core runs its timers (dispatch, deadlock check)."""
+
+
+Event = NodeReached | ActionFinished | StateReport | Tick
+
+
+# ---- commands out ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DriveNodes:
+    """Extend the vehicle's released path by these nodes, in order (they follow its current end)."""
+
+    vehicle_id: str
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StartAction:
+    """Do a load-handling or charging action where the vehicle stands.
+
+    `place_id` is the station or charger; `until_battery` ends a charge at that state of charge.
+    """
+
+    vehicle_id: str
+    action: ActionKind
+    place_id: str
+    order_id: str | None = None
+    until_battery: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderChanged:
+    """An order changed state: persist it and tell subscribers."""
+
+    order: TransportOrder
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleChanged:
+    """A vehicle's task, queue or wait reason changed."""
+
+    vehicle: Vehicle
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """Something an operator must see: a deadlock, an unreachable goal, a failed action."""
+
+    code: str
+    message: str
+    vehicle_id: str | None = None
+    order_id: str | None = None
+
+
+Command = DriveNodes | StartAction | OrderChanged | VehicleChanged | Alarm

@@ -1,0 +1,154 @@
+"""Domain model of the controller: transport orders with their lifecycle, and vehicles.
+
+Values are frozen; a change makes a new value (`TransportOrder.transition`). The lifecycle is
+explicit: `LEGAL_TRANSITIONS` lists every allowed move and anything else raises
+`IllegalTransition`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+
+class OrderState(StrEnum):
+    ACCEPTED = "accepted"
+    ASSIGNED = "assigned"
+    TO_PICKUP = "to_pickup"
+    LOADING = "loading"
+    TO_DROPOFF = "to_dropoff"
+    UNLOADING = "unloading"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (OrderState.FINISHED, OrderState.FAILED, OrderState.CANCELLED)
+
+    @property
+    def started(self) -> bool:
+        """A vehicle is committed: it drives to, holds or delivers the load."""
+        return self in (OrderState.TO_PICKUP, OrderState.LOADING, OrderState.TO_DROPOFF, OrderState.UNLOADING)
+
+
+_ENDS = {OrderState.FAILED, OrderState.CANCELLED}
+LEGAL_TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
+    # ASSIGNED -> ASSIGNED is a re-assignment to another vehicle before work started;
+    # ASSIGNED -> ACCEPTED is a withdrawal by the dispatcher.
+    OrderState.ACCEPTED: frozenset({OrderState.ASSIGNED, *_ENDS}),
+    OrderState.ASSIGNED: frozenset({OrderState.ASSIGNED, OrderState.ACCEPTED, OrderState.TO_PICKUP, *_ENDS}),
+    OrderState.TO_PICKUP: frozenset({OrderState.LOADING, *_ENDS}),
+    OrderState.LOADING: frozenset({OrderState.TO_DROPOFF, *_ENDS}),
+    OrderState.TO_DROPOFF: frozenset({OrderState.UNLOADING, *_ENDS}),
+    OrderState.UNLOADING: frozenset({OrderState.FINISHED, *_ENDS}),
+    OrderState.FINISHED: frozenset(),
+    OrderState.FAILED: frozenset(),
+    OrderState.CANCELLED: frozenset(),
+}
+
+
+class IllegalTransition(ValueError):
+    """An order was asked to move to a state its lifecycle does not allow from where it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    at: float
+    state: OrderState
+    vehicle_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOrder:
+    """Move one load from a pick-up station to a drop-off station."""
+
+    id: str
+    pickup: str
+    dropoff: str
+    load_type: str
+    priority: int
+    created_at: float
+    due_at: float | None = None
+    state: OrderState = OrderState.ACCEPTED
+    vehicle_id: str | None = None
+    reason: str | None = None
+    history: tuple[Transition, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.pickup == self.dropoff:
+            raise ValueError(f"order {self.id}: pick-up and drop-off are the same station {self.pickup}")
+        if self.priority < 0:
+            raise ValueError(f"order {self.id}: priority must be >= 0")
+
+    def transition(
+        self, state: OrderState, at: float, vehicle_id: str | None = None, reason: str | None = None
+    ) -> TransportOrder:
+        """The order in its next state; raises IllegalTransition if the lifecycle forbids the move."""
+        if state not in LEGAL_TRANSITIONS[self.state]:
+            raise IllegalTransition(f"order {self.id}: {self.state.value} -> {state.value} is not allowed")
+        vehicle = None if state is OrderState.ACCEPTED else (vehicle_id or self.vehicle_id)
+        return replace(
+            self,
+            state=state,
+            vehicle_id=vehicle,
+            reason=reason,
+            history=(*self.history, Transition(at, state, vehicle, reason)),
+        )
+
+    def entered(self, state: OrderState) -> float | None:
+        """When the order last entered `state`, if it did."""
+        for t in reversed(self.history):
+            if t.state is state:
+                return t.at
+        return None
+
+
+class TaskKind(StrEnum):
+    ORDER = "order"
+    PARK = "park"
+    CHARGE = "charge"
+
+
+class TaskPhase(StrEnum):
+    TRAVEL = "travel"
+    ACTION = "action"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """What a vehicle is doing now: driving to `goal` for an order stop, a parking spot or a charger."""
+
+    kind: TaskKind
+    goal: str
+    phase: TaskPhase = TaskPhase.TRAVEL
+    order_id: str | None = None
+    place_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Vehicle:
+    """The controller's view of one vehicle."""
+
+    id: str
+    type_id: str
+    node: str
+    battery: float
+    x: float = 0.0
+    y: float = 0.0
+    heading: float = 0.0
+    task: Task | None = None
+    queue: tuple[str, ...] = ()
+    load_order: str | None = None
+    in_service: bool = True
+    paused: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.battery <= 1.0:
+            raise ValueError(f"vehicle {self.id}: battery {self.battery} outside 0..1")
+
+    @property
+    def idle(self) -> bool:
+        """Free for new work: no task, or only parking (which an order interrupts)."""
+        return self.task is None or self.task.kind is TaskKind.PARK

@@ -1,0 +1,199 @@
+"""First traffic manager: claims nodes, lanes and single-vehicle zones ahead of each vehicle,
+frees them behind it, and releases the path in segments.
+
+Rules that make this safe on a map that passed `maps.validate` (which enforces clearance between
+elements that share no node):
+- a vehicle holds the node it stands on, and before moving on it claims the next lane and node;
+  a two-way lane is one resource for both directions, so no two vehicles meet head-on on it;
+- a run of two-way lanes (a corridor or a dead-end spur) is claimed in one go together with its
+  exit node, so nobody ever waits inside a corridor or at its mouth for someone coming out;
+- a single-vehicle zone is held while the vehicle holds any node or lane inside it.
+Deadlock avoidance beyond these rules is not attempted here: `wait_cycles` finds circular waits
+so the core can raise them; the traffic issue replaces this module with planned reservations.
+
+Concurrency: owned by the core; called only from the core's single writer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shapely.geometry import LineString, Point
+
+from maps import FacilityMap, ZoneKind
+
+Resource = str  # "node:<id>", "lane:<a>|<b>" (sorted ends), "zone:<id>"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitReason:
+    """Why a vehicle cannot move on: the first resource it could not claim and who holds it."""
+
+    resource: Resource
+    holder: str
+
+    def describe(self) -> str:
+        kind, _, name = self.resource.partition(":")
+        what = {"node": "node", "lane": "lane", "zone": "single-vehicle zone"}.get(kind, kind)
+        return f"waits for {self.holder} to free {what} {name.replace('|', '-')}"
+
+
+@dataclass
+class _Route:
+    nodes: list[str]
+    position: int = 0  # index of the last node reached
+    released: int = 0  # index of the last node released (claimed)
+
+
+def node_resource(node: str) -> Resource:
+    return f"node:{node}"
+
+
+def lane_resource(a: str, b: str) -> Resource:
+    lo, hi = sorted((a, b))
+    return f"lane:{lo}|{hi}"
+
+
+class TrafficManager:
+    """Resource claims per vehicle. `lookahead` is how many nodes beyond its position a vehicle may hold."""
+
+    def __init__(self, fmap: FacilityMap, lookahead: int = 3) -> None:
+        self._lookahead = lookahead
+        self._two_way = {(lane.start, lane.end) for lane in fmap.lanes if lane.two_way}
+        self._two_way |= {(b, a) for a, b in self._two_way}
+        nodes = fmap.node_by_id
+        self._zones_of: dict[Resource, tuple[Resource, ...]] = {}
+        zones = fmap.zones_of_kind(ZoneKind.SINGLE_VEHICLE)
+        for node in fmap.nodes:
+            inside = tuple(f"zone:{z.id}" for z in zones if z.polygon.intersects(Point(node.x, node.y)))
+            if inside:
+                self._zones_of[node_resource(node.id)] = inside
+        for lane in fmap.lanes:
+            a, b = nodes[lane.start], nodes[lane.end]
+            line = LineString([(a.x, a.y), (b.x, b.y)])
+            inside = tuple(f"zone:{z.id}" for z in zones if z.polygon.intersects(line))
+            if inside:
+                self._zones_of[lane_resource(lane.start, lane.end)] = inside
+        self._holder: dict[Resource, str] = {}
+        self._held: dict[str, set[Resource]] = {}
+        self._routes: dict[str, _Route] = {}
+        self.waiting: dict[str, WaitReason] = {}
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    def holder(self, resource: Resource) -> str | None:
+        return self._holder.get(resource)
+
+    def held_by(self, vehicle_id: str) -> frozenset[Resource]:
+        return frozenset(self._held.get(vehicle_id, ()))
+
+    def released_end(self, vehicle_id: str) -> str:
+        """The node where the vehicle will stop if nothing more is released."""
+        route = self._routes[vehicle_id]
+        return route.nodes[route.released]
+
+    def remaining(self, vehicle_id: str) -> tuple[list[str], list[str]]:
+        """(released nodes still ahead, planned nodes not yet released) of the vehicle's route."""
+        route = self._routes[vehicle_id]
+        return (
+            route.nodes[route.position + 1 : route.released + 1],
+            route.nodes[route.released + 1 :],
+        )
+
+    def at_goal(self, vehicle_id: str) -> bool:
+        route = self._routes[vehicle_id]
+        return route.position == len(route.nodes) - 1
+
+    # ---- changes ---------------------------------------------------------------------------
+
+    def place(self, vehicle_id: str, node: str) -> None:
+        """Put a vehicle on the map standing at `node` (start-up, or a vehicle that reports in)."""
+        resource = node_resource(node)
+        holder = self._holder.get(resource)
+        if holder is not None and holder != vehicle_id:
+            raise ValueError(f"vehicle {vehicle_id} placed on node {node} held by {holder}")
+        self._held[vehicle_id] = set()
+        self._claim(vehicle_id, [resource])
+        self._routes[vehicle_id] = _Route([node])
+
+    def set_route(self, vehicle_id: str, nodes: list[str]) -> None:
+        """Give the vehicle a new route starting at its released end; released nodes are kept."""
+        route = self._routes[vehicle_id]
+        if nodes[0] != route.nodes[route.released]:
+            raise ValueError(f"vehicle {vehicle_id}: new route starts at {nodes[0]}, not {route.nodes[route.released]}")
+        kept = route.nodes[route.position : route.released]
+        self._routes[vehicle_id] = _Route(kept + nodes, position=0, released=len(kept))
+        self.waiting.pop(vehicle_id, None)
+
+    def reached(self, vehicle_id: str, node: str) -> None:
+        """The vehicle reached `node`: advance along the route and free what lies behind."""
+        route = self._routes[vehicle_id]
+        ahead = route.nodes[route.position + 1 : route.released + 1]
+        if node not in ahead:
+            raise ValueError(f"vehicle {vehicle_id} reported {node}, which is not on its released path {ahead}")
+        route.position += 1 + ahead.index(node)
+        self._free_behind(vehicle_id)
+
+    def release(self, vehicle_id: str) -> list[str]:
+        """Claim as far ahead as rules and lookahead allow; return the newly released nodes."""
+        route = self._routes[vehicle_id]
+        new: list[str] = []
+        last = len(route.nodes) - 1
+        while route.released < last and route.released - route.position < self._lookahead:
+            end = route.released + 1
+            while end < last and (route.nodes[end], route.nodes[end + 1]) in self._two_way:
+                end += 1
+            wanted: list[Resource] = []
+            for k in range(route.released, end):
+                a, b = route.nodes[k], route.nodes[k + 1]
+                for r in (lane_resource(a, b), node_resource(b)):
+                    wanted += [r, *self._zones_of.get(r, ())]
+            blocker = next((r for r in wanted if self._holder.get(r, vehicle_id) != vehicle_id), None)
+            if blocker is not None:
+                self.waiting[vehicle_id] = WaitReason(blocker, self._holder[blocker])
+                break
+            self._claim(vehicle_id, wanted)
+            new += route.nodes[route.released + 1 : end + 1]
+            route.released = end
+        else:
+            self.waiting.pop(vehicle_id, None)
+        return new
+
+    def wait_cycles(self) -> list[list[str]]:
+        """Circular waits among vehicles (each waits for a resource the next one holds)."""
+        waits_for = {v: w.holder for v, w in self.waiting.items()}
+        cycles: list[list[str]] = []
+        seen: set[str] = set()
+        for start in sorted(waits_for):
+            path: list[str] = []
+            v: str | None = start
+            while v is not None and v not in seen and v not in path:
+                path.append(v)
+                v = waits_for.get(v)
+            if v is not None and v in path:
+                cycles.append(path[path.index(v) :])
+            seen.update(path)
+        return cycles
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _claim(self, vehicle_id: str, resources: list[Resource]) -> None:
+        for r in resources:
+            self._holder[r] = vehicle_id
+            self._held[vehicle_id].add(r)
+
+    def _free_behind(self, vehicle_id: str) -> None:
+        route = self._routes[vehicle_id]
+        keep: set[Resource] = {node_resource(route.nodes[route.position])}
+        for k in range(route.position, route.released):
+            a, b = route.nodes[k], route.nodes[k + 1]
+            keep |= {lane_resource(a, b), node_resource(b)}
+        for r in list(keep):
+            keep.update(self._zones_of.get(r, ()))
+        for r in self._held[vehicle_id] - keep:
+            del self._holder[r]
+        self._held[vehicle_id] &= keep
+        # Drop the part of the route behind the vehicle so indices stay small.
+        del route.nodes[: route.position]
+        route.released -= route.position
+        route.position = 0

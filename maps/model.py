@@ -1,0 +1,151 @@
+"""The facility map as immutable values: what the planners and the controller read.
+
+Coordinates are metres in the plant frame, speeds metres per second, times seconds.
+A map is built only through `maps.load.parse_map`, which validates it first, so code that
+holds a `FacilityMap` may assume every reference in it resolves.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+from shapely.geometry import Polygon
+
+
+class StationKind(StrEnum):
+    """What a vehicle may do at a station."""
+
+    PICKUP = "pickup"
+    DROPOFF = "dropoff"
+    BOTH = "both"
+
+    @property
+    def can_pick(self) -> bool:
+        return self in (StationKind.PICKUP, StationKind.BOTH)
+
+    @property
+    def can_drop(self) -> bool:
+        return self in (StationKind.DROPOFF, StationKind.BOTH)
+
+
+class ZoneKind(StrEnum):
+    """How a zone restricts traffic."""
+
+    KEEP_OUT = "keep_out"
+    SPEED_LIMIT = "speed_limit"
+    SINGLE_VEHICLE = "single_vehicle"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A point vehicles can stop at or pass through."""
+
+    id: str
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, slots=True)
+class Lane:
+    """A drivable connection between two nodes; two-way lanes carry traffic both ways, one at a time."""
+
+    id: str
+    start: str
+    end: str
+    length: float
+    max_speed: float
+    two_way: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Station:
+    """A place on a node where loads are picked up or dropped off."""
+
+    id: str
+    node: str
+    kind: StationKind
+    load_types: frozenset[str]
+    service_time_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Charger:
+    """A charging spot on a node; one vehicle at a time."""
+
+    id: str
+    node: str
+    power_w: float
+
+
+@dataclass(frozen=True, slots=True)
+class ParkingSpot:
+    """A node where an idle vehicle can wait without blocking an aisle."""
+
+    id: str
+    node: str
+
+
+@dataclass(frozen=True)
+class Zone:
+    """An area with a traffic rule. `speed_limit` is set only for speed-limit zones."""
+
+    id: str
+    kind: ZoneKind
+    polygon: Polygon
+    speed_limit: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleType:
+    """Physical and energy properties shared by vehicles of one model."""
+
+    id: str
+    length: float
+    width: float
+    max_speed: float
+    acceleration: float
+    battery_capacity_wh: float
+    consumption_wh_per_m: float
+    load_capacity: int
+    load_types: frozenset[str]
+
+    @property
+    def radius(self) -> float:
+        """Radius of the circle around the footprint: the clearance the vehicle needs turning on the spot."""
+        return math.hypot(self.length, self.width) / 2
+
+
+@dataclass(frozen=True)
+class FacilityMap:
+    """A validated facility: the single source of geometry and rules for one site."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    lanes: tuple[Lane, ...]
+    stations: tuple[Station, ...]
+    chargers: tuple[Charger, ...] = ()
+    parking: tuple[ParkingSpot, ...] = ()
+    zones: tuple[Zone, ...] = ()
+    vehicle_types: tuple[VehicleType, ...] = field(default_factory=tuple)
+
+    @cached_property
+    def node_by_id(self) -> dict[str, Node]:
+        return {n.id: n for n in self.nodes}
+
+    @cached_property
+    def station_by_id(self) -> dict[str, Station]:
+        return {s.id: s for s in self.stations}
+
+    @cached_property
+    def vehicle_type_by_id(self) -> dict[str, VehicleType]:
+        return {v.id: v for v in self.vehicle_types}
+
+    @cached_property
+    def lane_by_id(self) -> dict[str, Lane]:
+        return {lane.id: lane for lane in self.lanes}
+
+    def zones_of_kind(self, kind: ZoneKind) -> tuple[Zone, ...]:
+        return tuple(z for z in self.zones if z.kind is kind)

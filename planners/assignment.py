@@ -1,0 +1,318 @@
+"""Assignment of transport orders to vehicles: OR-Tools pickup-and-delivery, a greedy baseline,
+an evaluator and a validator.
+
+Objective: the priority-weighted sum of order completion times (drop-off service finished),
+counted from now. Travel adds a small tie-breaking term in the solver. Every plan the solver
+returns is warm-started from the greedy nearest-vehicle plan and then compared with it by
+`evaluate_routes`, so the returned plan is never worse than the baseline.
+
+Times are seconds relative to "now"; the solver works in deciseconds (integers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+_SCALE = 10  # solver time unit: 0.1 s
+_UNREACHABLE = 10**7  # solver cost standing in for "no path", in solver units
+_COMPLETION_WEIGHT = 10  # completion time dominates travel in the solver objective
+_LATENESS_WEIGHT = 100  # per solver unit late at pick-up w.r.t. the due time
+
+
+class StopKind(StrEnum):
+    PICKUP = "pickup"
+    DROPOFF = "dropoff"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTask:
+    """One order as the planner sees it: node indices, service times, priority and an optional due time."""
+
+    id: str
+    pickup: int
+    dropoff: int
+    pickup_service_s: float = 0.0
+    dropoff_service_s: float = 0.0
+    priority: int = 0
+    due_in_s: float | None = None
+    allowed_vehicles: frozenset[str] | None = None  # None: any vehicle may serve it
+
+    def __post_init__(self) -> None:
+        if self.pickup_service_s < 0 or self.dropoff_service_s < 0:
+            raise ValueError(f"order {self.id}: negative service time")
+        if self.priority < 0:
+            raise ValueError(f"order {self.id}: priority must be >= 0")
+
+    @property
+    def weight(self) -> int:
+        return 1 + self.priority
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleSlot:
+    """A vehicle free to take work at node `node` in `available_in_s` seconds, carrying up to `capacity` loads."""
+
+    id: str
+    node: int
+    available_in_s: float = 0.0
+    capacity: int = 1
+
+    def __post_init__(self) -> None:
+        if self.available_in_s < 0:
+            raise ValueError(f"vehicle {self.id}: available_in_s must be >= 0")
+        if self.capacity < 1:
+            raise ValueError(f"vehicle {self.id}: capacity must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    order_id: str
+    kind: StopKind
+
+
+@dataclass(frozen=True)
+class AssignmentPlan:
+    """Routes of stops per vehicle, completion time per served order, and the weighted objective."""
+
+    routes: Mapping[str, tuple[Stop, ...]]
+    completion_s: Mapping[str, float]
+    objective: float
+    unassigned: tuple[str, ...] = ()
+    solver: str = "greedy"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def orders_of(self, vehicle_id: str) -> tuple[str, ...]:
+        """Orders of a vehicle in the order their pick-ups happen."""
+        return tuple(s.order_id for s in self.routes.get(vehicle_id, ()) if s.kind is StopKind.PICKUP)
+
+
+TravelMatrix = npt.NDArray[np.float64]
+
+
+def evaluate_routes(
+    routes: Mapping[str, Sequence[Stop]],
+    orders: Sequence[OrderTask],
+    vehicles: Sequence[VehicleSlot],
+    travel: TravelMatrix,
+) -> tuple[dict[str, float], float]:
+    """Completion time per order and the priority-weighted sum, for routes driven back to back."""
+    by_id = {o.id: o for o in orders}
+    completion: dict[str, float] = {}
+    for vehicle in vehicles:
+        t, at = vehicle.available_in_s, vehicle.node
+        for stop in routes.get(vehicle.id, ()):
+            order = by_id[stop.order_id]
+            node = order.pickup if stop.kind is StopKind.PICKUP else order.dropoff
+            service = order.pickup_service_s if stop.kind is StopKind.PICKUP else order.dropoff_service_s
+            t += float(travel[at, node]) + service
+            at = node
+            if stop.kind is StopKind.DROPOFF:
+                completion[order.id] = t
+    objective = sum(by_id[oid].weight * c for oid, c in completion.items())
+    return completion, objective
+
+
+def validate_plan(plan: AssignmentPlan, orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot]) -> list[str]:
+    """Problems of a plan: orders served twice or never, drop-off before pick-up or on another vehicle,
+    capacity exceeded, vehicles not allowed for an order, unknown vehicles or orders. Empty when valid."""
+    problems: list[str] = []
+    known_orders = {o.id for o in orders}
+    allowed = {o.id: o.allowed_vehicles for o in orders}
+    capacity = {v.id: v.capacity for v in vehicles}
+    picked_by: dict[str, str] = {}
+    dropped: set[str] = set()
+    for vid, stops in plan.routes.items():
+        if vid not in capacity:
+            problems.append(f"unknown vehicle {vid}")
+            continue
+        on_board: set[str] = set()
+        for stop in stops:
+            if stop.order_id not in known_orders:
+                problems.append(f"vehicle {vid}: unknown order {stop.order_id}")
+            elif stop.kind is StopKind.PICKUP:
+                if stop.order_id in picked_by:
+                    problems.append(f"order {stop.order_id}: picked up twice")
+                allowed_here = allowed[stop.order_id]
+                if allowed_here is not None and vid not in allowed_here:
+                    problems.append(f"order {stop.order_id}: served by {vid}, which may not carry it")
+                picked_by[stop.order_id] = vid
+                on_board.add(stop.order_id)
+                if len(on_board) > capacity[vid]:
+                    problems.append(f"vehicle {vid}: {len(on_board)} loads exceed capacity {capacity[vid]}")
+            else:
+                if stop.order_id not in on_board:
+                    problems.append(f"order {stop.order_id}: dropped off by {vid} without being on board")
+                on_board.discard(stop.order_id)
+                dropped.add(stop.order_id)
+        for left in sorted(on_board):
+            problems.append(f"order {left}: picked up by {vid} but never dropped off")
+    served = set(picked_by) | set(plan.unassigned)
+    for oid in sorted(known_orders - served):
+        problems.append(f"order {oid}: neither served nor reported unassigned")
+    for oid in sorted(set(plan.unassigned) & set(picked_by)):
+        problems.append(f"order {oid}: reported unassigned but served")
+    return problems
+
+
+def greedy_plan(orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot], travel: TravelMatrix) -> AssignmentPlan:
+    """Baseline: orders by priority then arrival, each to the vehicle that reaches its pick-up first,
+    served one at a time."""
+    free_at = {v.id: (v.available_in_s, v.node) for v in vehicles}
+    routes: dict[str, list[Stop]] = {v.id: [] for v in vehicles}
+    unassigned = []
+    ranked = sorted(enumerate(orders), key=lambda p: (-p[1].priority, p[0]))
+    for _, order in ranked:
+        best: tuple[float, str] | None = None
+        for v in vehicles:
+            if order.allowed_vehicles is not None and v.id not in order.allowed_vehicles:
+                continue
+            t, at = free_at[v.id]
+            arrive = t + float(travel[at, order.pickup])
+            reachable = np.isfinite(arrive) and np.isfinite(travel[order.pickup, order.dropoff])
+            if reachable and (best is None or arrive < best[0]):
+                best = (arrive, v.id)
+        if best is None:
+            unassigned.append(order.id)
+            continue
+        arrive, vid = best
+        finish = arrive + order.pickup_service_s + float(travel[order.pickup, order.dropoff]) + order.dropoff_service_s
+        free_at[vid] = (finish, order.dropoff)
+        routes[vid] += [Stop(order.id, StopKind.PICKUP), Stop(order.id, StopKind.DROPOFF)]
+    frozen = {vid: tuple(stops) for vid, stops in routes.items()}
+    completion, objective = evaluate_routes(frozen, orders, vehicles, travel)
+    return AssignmentPlan(frozen, completion, objective, tuple(unassigned), solver="greedy")
+
+
+def solve_assignment(
+    orders: Sequence[OrderTask],
+    vehicles: Sequence[VehicleSlot],
+    travel: TravelMatrix,
+    time_budget_s: float = 1.0,
+    solution_limit: int | None = None,
+) -> AssignmentPlan:
+    """Solve with OR-Tools' routing solver within the time budget.
+
+    The search is greedy descent from the baseline plan; it is deterministic whenever it ends before
+    the time budget (set `solution_limit` to bound the work independently of the machine).
+    """
+    baseline = greedy_plan(orders, vehicles, travel)
+    if not orders or not vehicles:
+        return baseline
+    model = _RoutingModel(orders, vehicles, travel)
+    routes = model.solve(baseline, time_budget_s, solution_limit)
+    if routes is None:
+        return baseline
+    completion, objective = evaluate_routes(routes, orders, vehicles, travel)
+    if objective > baseline.objective:
+        return baseline
+    unassigned = tuple(o.id for o in orders if o.id not in completion)
+    return AssignmentPlan(routes, completion, objective, unassigned, solver="or-tools")
+
+
+class _RoutingModel:
+    """Routing nodes: 0..V-1 vehicle starts, V the shared free end, then pick-up and drop-off per order."""
+
+    def __init__(self, orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot], travel: TravelMatrix) -> None:
+        self.orders, self.vehicles = orders, vehicles
+        n_v = len(vehicles)
+        self.end = n_v
+        graph_node = [v.node for v in vehicles] + [-1]
+        service = [0.0] * (n_v + 1)
+        for o in orders:
+            graph_node += [o.pickup, o.dropoff]
+            service += [o.pickup_service_s, o.dropoff_service_s]
+        gn = np.array(graph_node)
+        size = len(gn)
+        real = gn >= 0
+        times = np.zeros((size, size))
+        sub = travel[np.ix_(gn[real], gn[real])]
+        block = np.where(np.isfinite(sub), sub, _UNREACHABLE / _SCALE)
+        times[np.ix_(real, real)] = block
+        times += np.array(service)[:, None]
+        times[:, self.end] = 0  # finishing is free: vehicles end where their last drop-off is
+        self.transit = np.rint(times * _SCALE).astype(np.int64)
+        self.manager = pywrapcp.RoutingIndexManager(size, n_v, list(range(n_v)), [self.end] * n_v)
+        self.routing = pywrapcp.RoutingModel(self.manager)
+        self._build()
+
+    def pickup_node(self, i: int) -> int:
+        return self.end + 1 + 2 * i
+
+    def _build(self) -> None:
+        routing, manager = self.routing, self.manager
+        transit = routing.RegisterTransitMatrix(self.transit.tolist())
+        routing.SetArcCostEvaluatorOfAllVehicles(transit)
+        horizon = int(self.transit.max()) * (2 * len(self.orders) + 2) + _SCALE * int(
+            max(v.available_in_s for v in self.vehicles) + 1
+        )
+        routing.AddDimension(transit, 0, horizon, False, "time")
+        time = routing.GetDimensionOrDie("time")
+        demand = [0] * (self.end + 1)
+        for _ in self.orders:
+            demand += [1, -1]
+        load = routing.RegisterUnaryTransitVector(demand)
+        routing.AddDimensionWithVehicleCapacity(load, 0, [v.capacity for v in self.vehicles], True, "load")
+        for k, vehicle in enumerate(self.vehicles):
+            start = round(vehicle.available_in_s * _SCALE)
+            time.CumulVar(routing.Start(k)).SetRange(start, start)
+        unserved_penalty = 100 * horizon
+        for i, order in enumerate(self.orders):
+            pick = manager.NodeToIndex(self.pickup_node(i))
+            drop = manager.NodeToIndex(self.pickup_node(i) + 1)
+            routing.AddPickupAndDelivery(pick, drop)
+            routing.solver().Add(routing.VehicleVar(pick) == routing.VehicleVar(drop))
+            routing.solver().Add(time.CumulVar(pick) <= time.CumulVar(drop))
+            routing.AddDisjunction([pick, drop], unserved_penalty, 2)
+            if order.allowed_vehicles is not None:
+                allowed = [k for k, v in enumerate(self.vehicles) if v.id in order.allowed_vehicles]
+                # -1 keeps "unperformed" possible; the Span-taking SetAllowedVehiclesForIndex is not wrapped.
+                routing.VehicleVar(pick).SetValues([-1, *allowed])
+                routing.VehicleVar(drop).SetValues([-1, *allowed])
+            time.SetCumulVarSoftUpperBound(drop, 0, _COMPLETION_WEIGHT * order.weight)
+            if order.due_in_s is not None:
+                leg = self.transit[self.pickup_node(i), self.pickup_node(i) + 1]
+                latest_pick = max(0, int(order.due_in_s * _SCALE) - int(leg))
+                time.SetCumulVarSoftUpperBound(pick, latest_pick, _LATENESS_WEIGHT * order.weight)
+
+    def solve(
+        self, warm: AssignmentPlan, time_budget_s: float, solution_limit: int | None
+    ) -> dict[str, tuple[Stop, ...]] | None:
+        params = pywrapcp.DefaultRoutingSearchParameters()
+        params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+        params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
+        params.time_limit.FromMilliseconds(max(1, int(time_budget_s * 1000)))
+        if solution_limit is not None:
+            params.solution_limit = solution_limit
+        index_of = {o.id: i for i, o in enumerate(self.orders)}
+        initial_routes = []
+        for vehicle in self.vehicles:
+            route = []
+            for stop in warm.routes.get(vehicle.id, ()):
+                node = self.pickup_node(index_of[stop.order_id]) + (0 if stop.kind is StopKind.PICKUP else 1)
+                route.append(self.manager.NodeToIndex(node))
+            initial_routes.append(route)
+        initial = self.routing.ReadAssignmentFromRoutes(initial_routes, True)
+        if initial is not None:
+            solution = self.routing.SolveFromAssignmentWithParameters(initial, params)
+        else:
+            solution = self.routing.SolveWithParameters(params)
+        if solution is None:
+            return None
+        routes: dict[str, tuple[Stop, ...]] = {}
+        for k, vehicle in enumerate(self.vehicles):
+            stops = []
+            index = self.routing.Start(k)
+            while not self.routing.IsEnd(index):
+                node = self.manager.IndexToNode(index)
+                if node > self.end:
+                    i, is_drop = divmod(node - self.end - 1, 2)
+                    stops.append(Stop(self.orders[i].id, StopKind.DROPOFF if is_drop else StopKind.PICKUP))
+                index = solution.Value(self.routing.NextVar(index))
+            routes[vehicle.id] = tuple(stops)
+        return routes

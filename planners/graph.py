@@ -1,0 +1,128 @@
+"""The facility map compiled once into arrays: directed edges, travel times, all-pairs tables.
+
+Travel time on a lane is length / speed, with speed the least of the lane's limit, the speed-limit
+zones the lane crosses and the vehicle type's top speed. Acceleration is left out of the tables
+(they rank options; the simulator and the vehicles drive the real profile).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from shapely.geometry import LineString
+
+from maps import FacilityMap, ZoneKind
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int32]
+
+NO_PATH = -9999  # scipy's predecessor marker for "no predecessor"
+
+
+class NoPathError(ValueError):
+    """No drivable path between two nodes."""
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledGraph:
+    """Directed edge arrays plus all-pairs travel times and predecessors for one map and vehicle type.
+
+    `travel_time[i, j]` is seconds from node index i to node index j (inf when unreachable);
+    `predecessor[i, j]` is the node before j on a fastest path from i.
+    """
+
+    node_ids: tuple[str, ...]
+    index: dict[str, int]
+    xy: FloatArray
+    edge_from: IntArray
+    edge_to: IntArray
+    edge_length: FloatArray
+    edge_time: FloatArray
+    edge_lane: tuple[str, ...]
+    travel_time: FloatArray
+    predecessor: IntArray
+    lane_between: dict[tuple[int, int], str]
+    seconds_between: dict[tuple[int, int], float]
+
+    def time(self, a: str, b: str) -> float:
+        return float(self.travel_time[self.index[a], self.index[b]])
+
+    def shortest_path(self, a: str, b: str) -> list[str]:
+        """Node ids of a fastest path from a to b, both included; raises NoPathError."""
+        i, j = self.index[a], self.index[b]
+        if not np.isfinite(self.travel_time[i, j]):
+            raise NoPathError(f"no path from {a} to {b}")
+        path = [j]
+        while path[-1] != i:
+            path.append(int(self.predecessor[i, path[-1]]))
+        return [self.node_ids[k] for k in reversed(path)]
+
+    def path_time(self, nodes: list[str]) -> float:
+        """Travel time along consecutive nodes, over the lanes that connect them."""
+        return sum(self.edge_seconds(a, b) for a, b in itertools.pairwise(nodes))
+
+    def edge_seconds(self, a: str, b: str) -> float:
+        return self.seconds_between.get((self.index[a], self.index[b]), float("inf"))
+
+
+def lane_speeds(fmap: FacilityMap, top_speed: float) -> dict[str, float]:
+    """Effective speed per lane id: lane limit, speed-limit zones crossed, vehicle top speed."""
+    nodes = fmap.node_by_id
+    limits = fmap.zones_of_kind(ZoneKind.SPEED_LIMIT)
+    speeds = {}
+    for lane in fmap.lanes:
+        a, b = nodes[lane.start], nodes[lane.end]
+        line = LineString([(a.x, a.y), (b.x, b.y)])
+        speed = min(lane.max_speed, top_speed)
+        for zone in limits:
+            if zone.speed_limit is not None and zone.polygon.intersects(line):
+                speed = min(speed, zone.speed_limit)
+        speeds[lane.id] = speed
+    return speeds
+
+
+def compile_map(fmap: FacilityMap, vehicle_type: str | None = None) -> CompiledGraph:
+    """Compile the map for one vehicle type (default: the first listed)."""
+    vtype = fmap.vehicle_type_by_id[vehicle_type] if vehicle_type else fmap.vehicle_types[0]
+    node_ids = tuple(n.id for n in fmap.nodes)
+    index = {nid: i for i, nid in enumerate(node_ids)}
+    xy = np.array([(n.x, n.y) for n in fmap.nodes], dtype=np.float64)
+    speeds = lane_speeds(fmap, vtype.max_speed)
+
+    # Keep the fastest lane per directed node pair; a sparse matrix would add duplicates up.
+    best: dict[tuple[int, int], tuple[float, float, str]] = {}
+    for lane in fmap.lanes:
+        seconds = lane.length / speeds[lane.id]
+        pairs = [(index[lane.start], index[lane.end])]
+        if lane.two_way:
+            pairs.append((index[lane.end], index[lane.start]))
+        for pair in pairs:
+            if pair not in best or seconds < best[pair][1]:
+                best[pair] = (lane.length, seconds, lane.id)
+    pairs_sorted = sorted(best)
+    edge_from = np.array([p[0] for p in pairs_sorted], dtype=np.int32)
+    edge_to = np.array([p[1] for p in pairs_sorted], dtype=np.int32)
+    edge_length = np.array([best[p][0] for p in pairs_sorted], dtype=np.float64)
+    edge_time = np.array([best[p][1] for p in pairs_sorted], dtype=np.float64)
+    n = len(node_ids)
+    matrix = csr_matrix((edge_time, (edge_from, edge_to)), shape=(n, n))
+    travel, pred = dijkstra(matrix, directed=True, return_predecessors=True)
+    return CompiledGraph(
+        node_ids=node_ids,
+        index=index,
+        xy=xy,
+        edge_from=edge_from,
+        edge_to=edge_to,
+        edge_length=edge_length,
+        edge_time=edge_time,
+        edge_lane=tuple(best[p][2] for p in pairs_sorted),
+        travel_time=travel,
+        predecessor=pred.astype(np.int32),
+        lane_between={p: best[p][2] for p in pairs_sorted},
+        seconds_between={p: best[p][1] for p in pairs_sorted},
+    )

@@ -1,0 +1,61 @@
+"""KPIs of a simulated shift, computed from the controller's orders and the simulator's counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from fleet.model import OrderState, TransportOrder
+
+
+@dataclass(frozen=True)
+class KpiReport:
+    vehicles: int
+    simulated_hours: float
+    orders_accepted: int
+    orders_rejected: int
+    orders_finished: int
+    orders_failed: int
+    orders_open: int
+    orders_stuck: int  # open and accepted longer ago than the stuck threshold
+    finished_per_hour: float
+    lead_time_mean_s: float
+    lead_time_p95_s: float
+    utilisation: float
+    distance_km: float
+    collisions: int
+    claim_violations: int
+    deadlocks: int
+    wall_seconds: float
+
+    @property
+    def speed_factor(self) -> float:
+        return self.simulated_hours * 3600 / self.wall_seconds if self.wall_seconds > 0 else float("inf")
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {**asdict(self), "speed_factor": round(self.speed_factor, 1)}
+
+    def same_outcome(self, other: KpiReport) -> bool:
+        """Equal in every figure except wall-clock time."""
+        a, b = asdict(self), asdict(other)
+        a.pop("wall_seconds")
+        b.pop("wall_seconds")
+        return a == b
+
+
+def lead_times(orders: Iterable[TransportOrder]) -> list[float]:
+    out = []
+    for o in orders:
+        done = o.entered(OrderState.FINISHED)
+        if done is not None:
+            out.append(done - o.created_at)
+    return out
+
+
+def summarise_lead_times(times: list[float]) -> tuple[float, float]:
+    if not times:
+        return 0.0, 0.0
+    arr = np.array(times)
+    return float(arr.mean()), float(np.percentile(arr, 95))

@@ -1,0 +1,153 @@
+"""A simulated vehicle: follows released nodes along lanes with acceleration and braking, does
+timed load actions, charges at chargers, and drains its battery per metre driven.
+
+It is the simulator's in-process vehicle adapter: it takes the core's commands (`DriveNodes`,
+`StartAction`) and answers with the core's events, as a VDA 5050 vehicle would over MQTT.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from fleet.events import ActionFinished, ActionKind, Event, NodeReached
+from maps import FacilityMap, VehicleType
+
+_CREEP = 0.05  # m/s floor of the braking profile so a vehicle really arrives in finite steps
+
+
+@dataclass(frozen=True, slots=True)
+class LaneGeometry:
+    """Straight segment between two nodes, with the speed a vehicle may drive on it."""
+
+    ax: float
+    ay: float
+    bx: float
+    by: float
+    length: float
+    speed: float
+
+    @property
+    def heading(self) -> float:
+        return math.atan2(self.by - self.ay, self.bx - self.ax)
+
+
+class SimVehicle:
+    """Kinematic point-mass along lanes; footprint is the vehicle type's rectangle at `heading`."""
+
+    def __init__(
+        self,
+        vehicle_id: str,
+        vtype: VehicleType,
+        fmap: FacilityMap,
+        geometry: dict[tuple[str, str], LaneGeometry],
+        node: str,
+        battery: float,
+    ) -> None:
+        self.id = vehicle_id
+        self.type = vtype
+        self._map = fmap
+        self._geometry = geometry
+        start = fmap.node_by_id[node]
+        self.node = node
+        self.x, self.y, self.heading = start.x, start.y, 0.0
+        self.speed = 0.0
+        self.battery_wh = battery * vtype.battery_capacity_wh
+        self.path: deque[str] = deque()
+        self.segment: tuple[str, str] | None = None
+        self.progress = 0.0
+        self.odometer = 0.0
+        self._action: tuple[ActionKind, float, float | None, float] | None = None  # kind, seconds left, until, power
+
+    @property
+    def battery(self) -> float:
+        return self.battery_wh / self.type.battery_capacity_wh
+
+    @property
+    def moving(self) -> bool:
+        return self.segment is not None
+
+    @property
+    def busy(self) -> bool:
+        return self.segment is not None or bool(self.path) or self._action is not None
+
+    def drive(self, nodes: tuple[str, ...]) -> None:
+        self.path.extend(nodes)
+
+    def start_action(self, kind: ActionKind, place_id: str, until_battery: float | None) -> None:
+        if kind is ActionKind.CHARGE:
+            power = next(c.power_w for c in self._map.chargers if c.id == place_id)
+            self._action = (kind, math.inf, until_battery, power)
+        else:
+            service = self._map.station_by_id[place_id].service_time_s
+            self._action = (kind, service, None, 0.0)
+
+    def step(self, dt: float) -> list[Event]:
+        if self._action is not None:
+            return self._act(dt)
+        if self.segment is None and not self.path:
+            return []
+        return self._move(dt)
+
+    def _act(self, dt: float) -> list[Event]:
+        assert self._action is not None
+        kind, left, until, power = self._action
+        if kind is ActionKind.CHARGE:
+            self.battery_wh = min(self.type.battery_capacity_wh, self.battery_wh + power * dt / 3600)
+            if until is None or self.battery >= until:
+                self._action = None
+                return [ActionFinished(self.id, kind)]
+            return []
+        left -= dt
+        if left <= 1e-9:
+            self._action = None
+            return [ActionFinished(self.id, kind)]
+        self._action = (kind, left, until, power)
+        return []
+
+    def _move(self, dt: float) -> list[Event]:
+        events: list[Event] = []
+        budget = dt
+        a = self.type.acceleration
+        while budget > 1e-12:
+            if self.segment is None:
+                if not self.path:
+                    self.speed = 0.0
+                    break
+                self.segment = (self.node, self.path[0])
+                self.progress = 0.0
+            geo = self._geometry[self.segment]
+            to_stop = (
+                geo.length
+                - self.progress
+                + sum(self._geometry[(p, q)].length for p, q in zip(self.path, list(self.path)[1:], strict=False))
+            )
+            braking = max(math.sqrt(2 * a * max(to_stop, 0.0)), _CREEP)
+            target = min(geo.speed, self.type.max_speed, braking)
+            self.speed = min(self.speed + a * budget, target) if self.speed < target else target
+            step = self.speed * budget
+            remaining = geo.length - self.progress
+            self.heading = geo.heading
+            if step < remaining:
+                self._advance(geo, step)
+                budget = 0.0
+            else:
+                self._advance(geo, remaining)
+                budget -= remaining / self.speed if self.speed > 0 else budget
+                reached = self.path.popleft()
+                self.node, self.segment, self.progress = reached, None, 0.0
+                self.x, self.y = geo.bx, geo.by
+                events.append(NodeReached(self.id, reached))
+                if not self.path:
+                    self.speed = 0.0
+                    break
+        return events
+
+    def _advance(self, geo: LaneGeometry, distance: float) -> None:
+        self.progress += distance
+        self.odometer += distance
+        self.battery_wh = max(0.0, self.battery_wh - distance * self.type.consumption_wh_per_m)
+        f = self.progress / geo.length
+        self.x = geo.ax + f * (geo.bx - geo.ax)
+        self.y = geo.ay + f * (geo.by - geo.ay)
