@@ -160,7 +160,9 @@ class Controller:
             raise ValueError(f"vehicle {vehicle_id}: unknown vehicle type '{type_id}'")
         pos = self.map.node_by_id[node]
         self.traffic.place(vehicle_id, node)
-        vehicle = Vehicle(vehicle_id, type_id, node, battery, pos.x, pos.y)
+        spot = next((p for p in self.map.parking if p.node == node), None)
+        parked = Task(TaskKind.PARK, node, TaskPhase.ACTION, place_id=spot.id) if spot else None
+        vehicle = Vehicle(vehicle_id, type_id, node, battery, pos.x, pos.y, task=parked)
         self._put_vehicle(vehicle)
         self._dispatch_wanted = True
         return vehicle
@@ -181,6 +183,10 @@ class Controller:
     def take_commands(self) -> list[Command]:
         out, self._outbox = self._outbox, []
         return out
+
+    def continue_numbering_after(self, number: int) -> None:
+        """New order ids continue after `number` (ids already in storage are never reused)."""
+        self._order_seq = max(self._order_seq, number)
 
     # ---- queries ----------------------------------------------------------------------------
 

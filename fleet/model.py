@@ -48,6 +48,18 @@ LEGAL_TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
 }
 
 
+DELIVERY_PATH = (
+    OrderState.ACCEPTED,
+    OrderState.ASSIGNED,
+    OrderState.TO_PICKUP,
+    OrderState.LOADING,
+    OrderState.TO_DROPOFF,
+    OrderState.UNLOADING,
+    OrderState.FINISHED,
+)
+"""The states a delivered order passes through, in order."""
+
+
 class IllegalTransition(ValueError):
     """An order was asked to move to a state its lifecycle does not allow from where it is."""
 

@@ -160,8 +160,14 @@ class TrafficManager:
         return new
 
     def wait_cycles(self) -> list[list[str]]:
-        """Circular waits among vehicles (each waits for a resource the next one holds)."""
-        waits_for = {v: w.holder for v, w in self.waiting.items()}
+        """Circular waits among stopped vehicles (each waits for a resource the next one holds).
+
+        A vehicle that still has released nodes ahead is driving and will free what it holds
+        behind it, so its wait is not (yet) part of a deadlock.
+        """
+        waits_for = {
+            v: w.holder for v, w in self.waiting.items() if self._routes[v].released == self._routes[v].position
+        }
         cycles: list[list[str]] = []
         seen: set[str] = set()
         for start in sorted(waits_for):

@@ -4,11 +4,12 @@ The YAML is the source of truth the package loads; this script records how its l
 out, so the plant can be re-drawn consistently. Run: `python scripts/gen_solar_plant.py`.
 
 Layout (metres): a 160 x 80 m hall ringed by a one-way counter-clockwise aisle with nodes every
-8 m; two one-way cross aisles (x=56 northbound, x=104 southbound) that hold the parking and
-charging bays. Every station sits in a drive-through bay outside the ring: aisle node -> queue
-node -> station node -> next aisle node, so a cart waiting for a busy station waits in the bay,
-not in the aisle. Material flows raw-material warehouse -> PECVD -> stringers -> lamination ->
-EL test -> packing -> finished goods, as the stations' load types say.
+8 m; two one-way cross aisles (x=56 northbound, x=104 southbound) that hold parking and charging
+bays; a vehicle depot aisle west of the hall with more parking. Every station sits in a
+drive-through bay outside the ring: aisle node -> queue node -> station node -> next aisle node,
+so a cart waiting for a busy station waits in the bay, not in the aisle. Material flows
+raw-material warehouse -> PECVD -> stringers -> lamination -> EL test -> packing -> finished
+goods, as the stations' load types say.
 """
 
 from __future__ import annotations
@@ -111,7 +112,12 @@ def build() -> dict[str, Any]:
     for a, b in zip(ids, ids[1:] + ids[:1], strict=True):
         lane(a, b, AISLE_SPEED)
 
-    sides = (("B", BOTTOM, (0.0, -1.0)), ("R", RIGHT, (1.0, 0.0)), ("T", TOP, (0.0, 1.0)), ("L", LEFT, (-1.0, 0.0)))
+    sides = (
+        ("B", BOTTOM, (0.0, -1.0)),
+        ("R", RIGHT, (1.0, 0.0)),
+        ("T", TOP, (0.0, 1.0)),
+        ("L", LEFT, (-1.0, 0.0)),
+    )
     for prefix, placements, normal in sides:
         side_ids = [i for i in ids if i.startswith(prefix)]
         nxt = {a: b for a, b in zip(ids, ids[1:] + ids[:1], strict=True)}
@@ -142,6 +148,19 @@ def build() -> dict[str, Any]:
                     spots += 1
                     name = f"PARK-{spots:02d}"
                     parking.append({"id": name, "node": bay(name, a, b, normal)})
+
+    # Vehicle depot west of the hall: a one-way aisle from L00 south to B00 with parking bays
+    # on both sides, so a large fleet has somewhere to wait that is not an aisle or a station.
+    depot = [node(f"DP{i:02d}", -24.0, 80.0 - STEP * i) for i in range(10)]
+    for a, b in zip(["L00", *depot], [*depot, "B00"], strict=True):
+        lane(a, b, AISLE_SPEED)
+    for k, (a, b) in enumerate(itertools.pairwise(depot)):
+        for normal in ((-1.0, 0.0), (1.0, 0.0)):
+            if k == 0 and normal[0] > 0:
+                continue  # the entry lane from L00 runs where this bay would be
+            spots += 1
+            name = f"PARK-{spots:02d}"
+            parking.append({"id": name, "node": bay(name, a, b, normal)})
 
     zones = [
         {
@@ -206,7 +225,8 @@ def main() -> None:
         "# Story: a crystalline-silicon module plant, 160 x 80 m hall. Raw-material warehouse and\n"
         "# three PECVD lines on the south aisle, four stringer lines east, two laminators, EL test\n"
         "# and packing north, finished-goods store west; one-way ring aisle, two one-way cross aisles\n"
-        "# with parking and chargers, a single-vehicle fire door between cell and module shop.\n"
+        "# with parking and chargers, a vehicle depot to the west, a single-vehicle fire door between\n"
+        "# cell and module shop.\n"
         "# Written by scripts/gen_solar_plant.py.\n"
     )
     body = yaml.safe_dump(build(), sort_keys=False, default_flow_style=None, width=120)

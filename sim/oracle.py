@@ -43,7 +43,7 @@ class CollisionOracle:
 
     def _check_footprints(self, now: float, vehicles: Sequence[SimVehicle]) -> None:
         xy = np.array([(v.x, v.y) for v in vehicles])
-        radius = np.array([v.type.radius for v in vehicles])
+        radius = np.array([v.radius for v in vehicles])
         d = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
         close = np.argwhere(np.triu(d < radius[:, None] + radius[None, :], k=1))
         touching: set[tuple[str, str]] = set()

@@ -36,7 +36,7 @@ class SimConfig:
     seed: int = 1
     step_s: float = 0.5
     orders_per_hour: float | None = None  # default: 8 per vehicle and hour
-    state_report_s: float = 2.0
+    state_report_s: float = 5.0
     solution_limit: int = 200  # bounds solver work per dispatch so runs are reproducible
     solver_time_budget_s: float = 5.0
 
@@ -80,12 +80,14 @@ class Simulation:
     fmap: FacilityMap
     config: SimConfig = field(default_factory=SimConfig)
     demand_enabled: bool = True
+    start_time: float = 0.0  # the clock's reading at the start (the live demo starts at wall time)
+    listeners: list[Callable[[list[Command]], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.clock = SimClock()
+        self.clock = SimClock(self.start_time)
         self.controller = Controller(self.fmap, self.clock, simulation_controller_config(self.config))
         rng = np.random.default_rng(self.config.seed)
-        self.demand = DemandGenerator(self.fmap, self.config.demand_rate, self.config.seed + 1)
+        self.demand = DemandGenerator(self.fmap, self.config.demand_rate, self.config.seed + 1, self.start_time)
         vtype = self.fmap.vehicle_types[0]
         geometry = lane_geometry(self.fmap, vtype.max_speed)
         self.vehicles: list[SimVehicle] = []
@@ -98,12 +100,16 @@ class Simulation:
         self.oracle = CollisionOracle()
         self.rejected = 0
         self.busy_vehicle_seconds = 0.0
-        self._next_report = 0.0
+        self._next_report = self.start_time
         self._apply(self.controller.take_commands())
 
     @property
     def now(self) -> float:
         return self.clock.now()
+
+    @property
+    def elapsed(self) -> float:
+        return self.clock.now() - self.start_time
 
     def step(self) -> None:
         dt = self.config.step_s
@@ -127,17 +133,21 @@ class Simulation:
         busy = sum(1 for cv in self.controller.vehicles.values() if cv.task and cv.task.kind is TaskKind.ORDER)
         self.busy_vehicle_seconds += busy * dt
 
-    def run_until(self, t: float, on_step: Callable[[float], None] | None = None) -> None:
-        while self.clock.now() + 1e-9 < t:
+    def run_for(self, seconds: float, on_step: Callable[[float], None] | None = None) -> None:
+        """Advance `seconds` of simulated time; `on_step` gets the elapsed time after each step."""
+        end = self.elapsed + seconds
+        while self.elapsed + 1e-9 < end:
             self.step()
             if on_step is not None:
-                on_step(self.clock.now())
+                on_step(self.elapsed)
 
     def _feed(self, events: list[Event]) -> None:
         for event in events:
             self._apply(self.controller.handle(event))
 
     def _apply(self, commands: list[Command]) -> None:
+        for listener in self.listeners:
+            listener(commands)
         for cmd in commands:
             if isinstance(cmd, DriveNodes):
                 self._by_id[cmd.vehicle_id].drive(cmd.nodes)
@@ -146,7 +156,7 @@ class Simulation:
 
     def report(self, wall_seconds: float) -> KpiReport:
         orders = list(self.controller.orders.values())
-        hours = self.clock.now() / 3600
+        hours = self.elapsed / 3600
         finished = [o for o in orders if o.state is OrderState.FINISHED]
         open_orders = [o for o in orders if not o.state.terminal]
         mean, p95 = summarise_lead_times(lead_times(finished))
@@ -163,7 +173,7 @@ class Simulation:
             finished_per_hour=round(len(finished) / hours, 2) if hours > 0 else 0.0,
             lead_time_mean_s=round(mean, 2),
             lead_time_p95_s=round(p95, 2),
-            utilisation=round(self.busy_vehicle_seconds / (n * self.clock.now()), 4) if n and hours else 0.0,
+            utilisation=round(self.busy_vehicle_seconds / (n * self.elapsed), 4) if n and hours else 0.0,
             distance_km=round(sum(v.odometer for v in self.vehicles) / 1000, 3),
             collisions=len(self.oracle.collisions),
             claim_violations=len(self.oracle.claim_violations),
@@ -173,9 +183,16 @@ class Simulation:
 
 
 def run_simulation(
-    fmap: FacilityMap, config: SimConfig, on_progress: Callable[[float], None] | None = None
+    fmap: FacilityMap,
+    config: SimConfig,
+    on_progress: Callable[[float], None] | None = None,
+    stop_on_deadlock: bool = False,
 ) -> tuple[KpiReport, Simulation]:
-    """Simulate `config.hours` and return the KPI report with the finished simulation."""
+    """Simulate `config.hours` and return the KPI report with the finished simulation.
+
+    With `stop_on_deadlock` the run ends at the first detected circular wait (the report's
+    `simulated_hours` then says how far it got): past a gridlock the figures mean nothing.
+    """
     sim = Simulation(fmap, config)
     started = time.perf_counter()
     end = config.hours * 3600
@@ -188,7 +205,11 @@ def run_simulation(
             next_report += report_every
             on_progress(min(now, end))
 
-    sim.run_until(end, progress)
+    if stop_on_deadlock:
+        while sim.elapsed + 1e-9 < end and sim.controller.stats.deadlocks == 0:
+            sim.run_for(60.0, progress)
+    else:
+        sim.run_for(end, progress)
     if on_progress is not None:
         on_progress(end)
     return sim.report(time.perf_counter() - started), sim

@@ -47,6 +47,7 @@ class SimVehicle:
     ) -> None:
         self.id = vehicle_id
         self.type = vtype
+        self.radius = vtype.radius
         self._map = fmap
         self._geometry = geometry
         start = fmap.node_by_id[node]

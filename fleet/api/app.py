@@ -1,0 +1,93 @@
+"""FastAPI application: /api/v1 routes over a `FleetService`.
+
+Errors: request bodies that fail validation get FastAPI's 422 whose `detail[].loc` names the
+field; requests the plant cannot serve (unknown station, no shared load type) get 422 with
+`{"detail": ..., "field": ...}`; unknown order ids get 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from fleet.api.schemas import ErrorOut, Health, OrderCreate, OrderOut, VehicleOut
+from fleet.core import OrderRejected
+from fleet.service import FleetService
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def get_service(request: Request) -> FleetService:
+    service: FleetService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[FleetService, Depends(get_service)]
+router = APIRouter(prefix="/api/v1")
+
+
+@router.get("/health", response_model=Health)
+def health(service: ServiceDep) -> Health:
+    c = service.controller
+    return Health(
+        status="ok",
+        map=c.map.name,
+        vehicles=len(c.vehicles),
+        open_orders=len(c.open_orders()),
+        time=c.clock.now(),
+    )
+
+
+@router.post(
+    "/orders",
+    response_model=OrderOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={422: {"model": ErrorOut, "description": "unknown station or an order the plant cannot serve"}},
+)
+def create_order(body: OrderCreate, service: ServiceDep) -> OrderOut:
+    order = service.submit_order(body.pickup, body.dropoff, body.load_type, body.priority)
+    return OrderOut.of(order)
+
+
+@router.get("/orders", response_model=list[OrderOut])
+def list_orders(service: ServiceDep, state: str | None = None) -> list[OrderOut]:
+    return [OrderOut.of(o) for o in service.orders() if state is None or o.state.value == state]
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut, responses={404: {"model": ErrorOut}})
+def get_order(order_id: str, service: ServiceDep) -> OrderOut:
+    order = service.order(order_id)
+    if order is None:
+        raise HTTPException(status_code=404, detail=f"no order '{order_id}'")
+    return OrderOut.of(order)
+
+
+@router.get("/vehicles", response_model=list[VehicleOut])
+def list_vehicles(service: ServiceDep) -> list[VehicleOut]:
+    return [VehicleOut.of(v, service.wait_reason(v.id)) for v in service.vehicles()]
+
+
+def create_app(service: FleetService, lifespan: Lifespan | None = None) -> FastAPI:
+    """The API bound to one service; `lifespan` lets a shell run its loops alongside."""
+    app = FastAPI(
+        title="Fleet orchestration controller",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Transport orders, vehicles and health of one facility.",
+    )
+    app.state.service = service
+    app.include_router(router)
+
+    @app.exception_handler(OrderRejected)
+    async def rejected(_: Request, exc: OrderRejected) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": exc.message, "field": exc.field})
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

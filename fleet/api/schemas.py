@@ -1,0 +1,100 @@
+"""Request and response bodies of the HTTP API, kept apart from the domain model."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fleet.model import OrderState, TransportOrder, Vehicle
+
+
+class OrderCreate(BaseModel):
+    """A transport request from a PLC or an operator."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pickup: str = Field(min_length=1, description="station id where the load is picked up", alias="from")
+    dropoff: str = Field(min_length=1, description="station id where the load is dropped off", alias="to")
+    priority: int = Field(default=0, ge=0, le=10, description="0 normal ... 10 most urgent")
+    load_type: str | None = Field(default=None, description="defaults to a load type both stations handle")
+
+
+class TransitionOut(BaseModel):
+    at: float
+    state: OrderState
+    vehicle_id: str | None
+    reason: str | None
+
+
+class OrderOut(BaseModel):
+    id: str
+    pickup: str
+    dropoff: str
+    load_type: str
+    priority: int
+    state: OrderState
+    vehicle_id: str | None
+    reason: str | None
+    created_at: float
+    history: list[TransitionOut]
+
+    @classmethod
+    def of(cls, order: TransportOrder) -> OrderOut:
+        return cls(
+            id=order.id,
+            pickup=order.pickup,
+            dropoff=order.dropoff,
+            load_type=order.load_type,
+            priority=order.priority,
+            state=order.state,
+            vehicle_id=order.vehicle_id,
+            reason=order.reason,
+            created_at=order.created_at,
+            history=[
+                TransitionOut(at=t.at, state=t.state, vehicle_id=t.vehicle_id, reason=t.reason) for t in order.history
+            ],
+        )
+
+
+class VehicleOut(BaseModel):
+    id: str
+    type: str
+    node: str
+    x: float
+    y: float
+    heading: float
+    battery: float
+    activity: str = Field(description="idle, order, park, charge, or out_of_service")
+    order_id: str | None
+    queue: list[str]
+    wait_reason: str | None
+
+    @classmethod
+    def of(cls, vehicle: Vehicle, wait_reason: str | None) -> VehicleOut:
+        task = vehicle.task
+        activity = "out_of_service" if not vehicle.in_service else (task.kind.value if task else "idle")
+        return cls(
+            id=vehicle.id,
+            type=vehicle.type_id,
+            node=vehicle.node,
+            x=round(vehicle.x, 3),
+            y=round(vehicle.y, 3),
+            heading=round(vehicle.heading, 4),
+            battery=round(vehicle.battery, 4),
+            activity=activity,
+            order_id=task.order_id if task else None,
+            queue=list(vehicle.queue),
+            wait_reason=wait_reason,
+        )
+
+
+class Health(BaseModel):
+    status: str
+    map: str
+    vehicles: int
+    open_orders: int
+    time: float
+
+
+class ErrorOut(BaseModel):
+    detail: str
+    field: str | None = None

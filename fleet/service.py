@@ -1,0 +1,56 @@
+"""The controller as the outside world reaches it: the core plus durable storage.
+
+Routes and shells call this; it calls the core and commits to storage. An order is returned to a
+caller only after it is committed.
+
+Concurrency contract: every method runs on the one asyncio loop (or thread) that also feeds the
+core its vehicle events; none of them awaits, so each call is atomic with respect to the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from fleet.core import Controller
+from fleet.events import Command, OrderChanged
+from fleet.model import TransportOrder, Vehicle
+from fleet.storage import OrderStore
+
+
+class FleetService:
+    def __init__(self, controller: Controller, store: OrderStore) -> None:
+        self.controller = controller
+        self.store = store
+        controller.continue_numbering_after(store.last_number())
+
+    def submit_order(
+        self,
+        pickup: str,
+        dropoff: str,
+        load_type: str | None = None,
+        priority: int = 0,
+        due_at: float | None = None,
+    ) -> TransportOrder:
+        """Accept an order (raises `OrderRejected`) and commit it before returning it."""
+        order = self.controller.submit_order(pickup, dropoff, load_type, priority, due_at)
+        self.store.save(order, self.controller.clock.now())
+        return order
+
+    def record(self, commands: Iterable[Command]) -> None:
+        """Persist the order changes among the core's commands (called by the shell that drains them)."""
+        now = self.controller.clock.now()
+        for cmd in commands:
+            if isinstance(cmd, OrderChanged):
+                self.store.save(cmd.order, now)
+
+    def order(self, order_id: str) -> TransportOrder | None:
+        return self.controller.orders.get(order_id) or self.store.get(order_id)
+
+    def orders(self) -> list[TransportOrder]:
+        return list(self.controller.orders.values())
+
+    def vehicles(self) -> list[Vehicle]:
+        return list(self.controller.vehicles.values())
+
+    def wait_reason(self, vehicle_id: str) -> str | None:
+        return self.controller.wait_reason(vehicle_id)

@@ -1,0 +1,131 @@
+"""The `fleet` command: simulate a shift, run the demo, check a map.
+
+It lives in `sim/` because it composes the controller with the simulator; `fleet/` itself never
+imports `sim/`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from maps import FacilityMap, MapValidationError, bundled_map_names, load_map
+from sim.kpi import KpiReport
+from sim.runner import SimConfig, run_simulation
+
+app = typer.Typer(help="Fleet orchestration controller for smart factories.", no_args_is_help=True)
+console = Console()
+
+
+@app.command()
+def sim(
+    map_name: Annotated[str, typer.Option("--map", help="bundled map name or map file")] = "solar_module_plant",
+    vehicles: Annotated[int, typer.Option(min=1)] = 12,
+    hours: Annotated[float, typer.Option(min=0.01)] = 8.0,
+    seed: int = 1,
+    orders_per_hour: Annotated[float | None, typer.Option(help="PLC calls per hour (default 8 per vehicle)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write the KPIs as JSON here")] = None,
+    plot: Annotated[Path | None, typer.Option(help="write a PNG of throughput and lead times here")] = None,
+) -> None:
+    """Simulate a shift faster than real time and print its KPIs."""
+    fmap = _load(map_name)
+    config = SimConfig(vehicles=vehicles, hours=hours, seed=seed, orders_per_hour=orders_per_hour)
+    columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("sim", total=hours * 3600, clock="0:00 h")
+
+        def on_progress(t: float) -> None:
+            progress.update(task, completed=t, clock=f"{int(t // 3600)}:{int(t % 3600 // 60):02d} h")
+
+        report, simulation = run_simulation(fmap, config, on_progress)
+    _print_report(report, fmap.name, seed)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.as_dict(), indent=2))
+    if plot is not None:
+        from sim.plots import plot_shift
+
+        plot_shift(simulation, plot)
+        console.print(f"plot written to {plot}")
+    if report.collisions or report.claim_violations:
+        raise typer.Exit(code=2)
+
+
+@app.command()
+def demo(
+    map_name: Annotated[str, typer.Option("--map")] = "solar_module_plant",
+    vehicles: int = 12,
+    speed: Annotated[float, typer.Option(help="simulated seconds per wall second")] = 1.0,
+    orders_per_hour: Annotated[float | None, typer.Option(help="PLC calls per hour (default 8 per vehicle)")] = None,
+    seed: int = 1,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    db: Annotated[Path, typer.Option(help="SQLite file for orders")] = Path("var/fleet.db"),
+) -> None:
+    """Run the controller API with the simulated plant in real time (x speed)."""
+    import uvicorn
+
+    from sim.live import create_demo_app
+
+    _load(map_name)
+    api = create_demo_app(map_name, vehicles, speed, orders_per_hour, seed, db)
+    console.print(f"controller on http://{host}:{port}  (API docs: /docs, health: /api/v1/health)")
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+@app.command("validate-map")
+def validate_map(path: Annotated[str, typer.Argument(help="map file or bundled map name")]) -> None:
+    """Check a map and list every problem found."""
+    fmap = _load(path)
+    console.print(
+        f"[green]ok[/green] {fmap.name}: {len(fmap.nodes)} nodes, {len(fmap.lanes)} lanes, "
+        f"{len(fmap.stations)} stations, {len(fmap.chargers)} chargers, {len(fmap.parking)} parking spots"
+    )
+
+
+@app.command()
+def maps() -> None:
+    """List the bundled example maps."""
+    for name in bundled_map_names():
+        console.print(name)
+
+
+def _load(name: str) -> FacilityMap:
+    try:
+        return load_map(name)
+    except MapValidationError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from None
+    except FileNotFoundError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(code=1) from None
+
+
+def _print_report(report: KpiReport, map_name: str, seed: int) -> None:
+    table = Table(title=f"{map_name}: {report.vehicles} vehicles, {report.simulated_hours:g} h, seed {seed}")
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    rows = [
+        ("orders accepted", report.orders_accepted),
+        ("orders finished", report.orders_finished),
+        ("orders finished per hour", f"{report.finished_per_hour:.1f}"),
+        ("lead time mean", f"{report.lead_time_mean_s:.0f} s"),
+        ("lead time 95th percentile", f"{report.lead_time_p95_s:.0f} s"),
+        ("vehicle utilisation", f"{report.utilisation:.1%}"),
+        ("distance driven", f"{report.distance_km:.1f} km"),
+        ("collisions", report.collisions),
+        ("claim violations", report.claim_violations),
+        ("deadlocks detected", report.deadlocks),
+        ("orders left open", report.orders_open),
+        ("  of which open > 15 min", report.orders_stuck),
+        ("orders failed", report.orders_failed),
+        ("wall time", f"{report.wall_seconds:.1f} s ({report.speed_factor:.0f}x real time)"),
+    ]
+    for name, value in rows:
+        table.add_row(name, str(value))
+    console.print(table)

@@ -1,0 +1,30 @@
+"""Shared fixtures: the bundled maps, loaded once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from maps import FacilityMap, load_map
+
+MAP_DIR = Path(__file__).resolve().parent.parent / "maps" / "data"
+
+
+@pytest.fixture(scope="session")
+def small_map() -> FacilityMap:
+    return load_map("small_test")
+
+
+@pytest.fixture(scope="session")
+def plant_map() -> FacilityMap:
+    return load_map("solar_module_plant")
+
+
+@pytest.fixture
+def small_map_data() -> dict[str, Any]:
+    """The small test map as raw file data, fresh per test so tests can break it."""
+    data: dict[str, Any] = yaml.safe_load((MAP_DIR / "small_test.yaml").read_text())
+    return data

@@ -1,0 +1,87 @@
+"""HTTP API: orders in, validation errors name the field, and an accepted order finishes in the simulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fleet.api import create_app
+from fleet.service import FleetService
+from fleet.storage import OrderStore
+from maps import FacilityMap
+from sim.runner import SimConfig, Simulation
+
+
+@pytest.fixture
+def plant(small_map: FacilityMap, tmp_path: Path) -> tuple[Simulation, FleetService]:
+    sim = Simulation(small_map, SimConfig(vehicles=2, seed=3), demand_enabled=False)
+    service = FleetService(sim.controller, OrderStore(tmp_path / "fleet.db"))
+    sim.listeners.append(service.record)
+    return sim, service
+
+
+@pytest.fixture
+async def client(plant: tuple[Simulation, FleetService]) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(plant[1]))
+    async with httpx.AsyncClient(transport=transport, base_url="http://plant") as c:
+        yield c
+
+
+async def test_accepted_order_finishes_in_the_simulator(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    sim, service = plant
+    created = await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B", "priority": 3})
+    assert created.status_code == 201, created.text
+    order_id = created.json()["id"]
+    assert service.store.get(order_id) is not None, "acknowledged means committed"
+    for _ in range(20):
+        sim.run_for(30)
+        state = (await client.get(f"/api/v1/orders/{order_id}")).json()["state"]
+        if state == "finished":
+            break
+    assert state == "finished"
+    stored = service.store.get(order_id)
+    assert stored is not None and stored.state.value == "finished"
+    vehicles = (await client.get("/api/v1/vehicles")).json()
+    assert {v["id"] for v in vehicles} == {"AGV-01", "AGV-02"}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"to": "ST-B"}, "from"),
+        ({"from": "ST-A", "to": "ST-B", "priority": "high"}, "priority"),
+        ({"from": "ST-A", "to": "ST-B", "priority": 99}, "priority"),
+        ({"from": "ST-A", "to": "ST-B", "colour": "red"}, "colour"),
+    ],
+)
+async def test_malformed_requests_get_422_naming_the_field(
+    client: httpx.AsyncClient, body: dict[str, object], field: str
+) -> None:
+    response = await client.post("/api/v1/orders", json=body)
+    assert response.status_code == 422
+    assert any(err["loc"][-1] == field for err in response.json()["detail"])
+
+
+async def test_unknown_station_gets_422_with_its_name(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    response = await client.post("/api/v1/orders", json={"from": "ST-A", "to": "LAM-9"})
+    assert response.status_code == 422
+    assert response.json() == {"detail": "unknown station 'LAM-9'", "field": "dropoff"}
+    assert plant[1].store.count() == 0
+
+
+async def test_unknown_order_is_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/orders/TO-999999")
+    assert response.status_code == 404
+    assert "TO-999999" in response.json()["detail"]
+
+
+async def test_health(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/api/v1/health")).json()
+    assert body["status"] == "ok" and body["map"] == "small_test" and body["vehicles"] == 2

@@ -1,0 +1,46 @@
+"""The `fleet` command line: a short simulation prints its KPIs; a broken map is refused by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from sim.cli import app
+
+runner = CliRunner()
+
+
+def test_sim_prints_kpis_and_writes_json_and_plot(tmp_path: Path) -> None:
+    out, png = tmp_path / "kpi.json", tmp_path / "shift.png"
+    result = runner.invoke(
+        app,
+        ["sim", "--map", "small_test", "--vehicles", "2", "--hours", "0.25", "--json", str(out), "--plot", str(png)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "orders finished per hour" in result.output and "collisions" in result.output
+    kpis = json.loads(out.read_text())
+    assert kpis["collisions"] == 0 and kpis["orders_finished"] > 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_validate_map_lists_problems(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\n"
+        "vehicle_types: [{id: c, length: 1, width: 1, max_speed: 1, acceleration: 1, battery_capacity_wh: 1,"
+        " load_types: [x]}]\n"
+        "nodes: [{id: A, x: 0, y: 0}, {id: A, x: 5, y: 0}]\n"
+        "lanes: [{from: A, to: B, max_speed: 1}]\n"
+    )
+    result = runner.invoke(app, ["validate-map", str(bad)])
+    assert result.exit_code == 1
+    assert "duplicate node id 'A'" in result.output
+    assert "unknown node 'B'" in result.output
+
+
+def test_validate_bundled_map() -> None:
+    result = runner.invoke(app, ["validate-map", "solar_module_plant"])
+    assert result.exit_code == 0
+    assert "246 nodes" in result.output
