@@ -20,6 +20,7 @@ from fleet.events import (
     Alarm,
     Command,
     DriveNodes,
+    DriveRejected,
     Event,
     NodeReached,
     OrderChanged,
@@ -176,6 +177,8 @@ class Controller:
                 self._on_action_finished(event)
             case StateReport():
                 self._on_state(event)
+            case DriveRejected():
+                self._on_drive_rejected(event)
             case Tick():
                 self._on_tick()
         return self.take_commands()
@@ -244,6 +247,23 @@ class Controller:
         v = self.vehicles[event.vehicle_id]
         battery = min(1.0, max(0.0, event.battery))
         self._put_vehicle(replace(v, x=event.x, y=event.y, heading=event.heading, battery=battery), publish=False)
+
+    def _on_drive_rejected(self, event: DriveRejected) -> None:
+        """The vehicle refused its path: take it out of service (its claims stay, it may still be
+        driving its earlier base) and hand an order it has not loaded back to the dispatcher."""
+        v = self.vehicles[event.vehicle_id]
+        task = v.task
+        order = self.orders.get(task.order_id) if task and task.order_id else None
+        self._alarm("drive-rejected", f"{v.id} rejected its path: {event.reason}", v.id, order.id if order else None)
+        if order is not None and order.state is OrderState.TO_PICKUP:
+            self._move(order, OrderState.ACCEPTED, reason=f"{v.id} rejected the path: {event.reason}")
+            task = None
+        for queued in v.queue:
+            q = self.orders[queued]
+            if q.state is OrderState.ASSIGNED:
+                self._move(q, OrderState.ACCEPTED, reason=f"{v.id} taken out of service")
+        self._put_vehicle(replace(v, in_service=False, task=task, queue=()))
+        self._dispatch_wanted = True
 
     def _on_tick(self) -> None:
         now = self.clock.now()

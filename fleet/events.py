@@ -51,11 +51,19 @@ class StateReport:
 
 
 @dataclass(frozen=True, slots=True)
+class DriveRejected:
+    """The vehicle refused the path it was given (VDA 5050: an order error naming our order)."""
+
+    vehicle_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; the core runs its timers (dispatch, deadlock check)."""
 
 
-Event = NodeReached | ActionFinished | StateReport | Tick
+Event = NodeReached | ActionFinished | StateReport | DriveRejected | Tick
 
 
 # ---- commands out ------------------------------------------------------------------------------

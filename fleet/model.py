@@ -38,7 +38,9 @@ LEGAL_TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     # ASSIGNED -> ACCEPTED is a withdrawal by the dispatcher.
     OrderState.ACCEPTED: frozenset({OrderState.ASSIGNED, *_ENDS}),
     OrderState.ASSIGNED: frozenset({OrderState.ASSIGNED, OrderState.ACCEPTED, OrderState.TO_PICKUP, *_ENDS}),
-    OrderState.TO_PICKUP: frozenset({OrderState.LOADING, *_ENDS}),
+    # TO_PICKUP -> ACCEPTED returns an order to the dispatcher when its vehicle cannot go on
+    # (it rejected the path or went offline) before the load was taken.
+    OrderState.TO_PICKUP: frozenset({OrderState.LOADING, OrderState.ACCEPTED, *_ENDS}),
     OrderState.LOADING: frozenset({OrderState.TO_DROPOFF, *_ENDS}),
     OrderState.TO_DROPOFF: frozenset({OrderState.UNLOADING, *_ENDS}),
     OrderState.UNLOADING: frozenset({OrderState.FINISHED, *_ENDS}),

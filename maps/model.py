@@ -147,5 +147,15 @@ class FacilityMap:
     def lane_by_id(self) -> dict[str, Lane]:
         return {lane.id: lane for lane in self.lanes}
 
+    @cached_property
+    def lane_between(self) -> dict[tuple[str, str], Lane]:
+        """The lane to drive from one node to another (both directions of a two-way lane)."""
+        out: dict[tuple[str, str], Lane] = {}
+        for lane in self.lanes:
+            out.setdefault((lane.start, lane.end), lane)
+            if lane.two_way:
+                out.setdefault((lane.end, lane.start), lane)
+        return out
+
     def zones_of_kind(self, kind: ZoneKind) -> tuple[Zone, ...]:
         return tuple(z for z in self.zones if z.kind is kind)

@@ -1,0 +1,244 @@
+"""One vehicle's VDA 5050 protocol state on the controller side: pure, no I/O, time passed in.
+
+`VehicleLink` turns the core's commands into messages and the vehicle's messages into core
+events:
+- `DriveNodes` becomes an order (sec. 6.6): a new order starts at the node where the vehicle
+  stands; while it drives, each release is an order update with the same orderId and the next
+  orderUpdateId whose first node is the stitching node, the last node of the previous base
+  (sec. 6.6.2). Nodes take even sequenceIds, edges odd ones. Released nodes form the base, the
+  planned rest of the route the horizon (released false).
+- `StartAction` for pick and drop becomes a new one-node order at the vehicle's node carrying the
+  action (sec. 6.6.3: actions on nodes); for charging, the instant action startCharging
+  (sec. 6.8.2), and stopCharging once the battery reaches the requested charge.
+- A state (sec. 6.10) becomes `NodeReached` for each base node passed since the last report
+  (lastNodeId/lastNodeSequenceId of the current order only), `ActionFinished` when an action of
+  ours reaches FINISHED or FAILED (each once), and a `StateReport` with pose and battery.
+- Errors that reject an order (sec. 6.10.6: orderError, orderUpdateError, noRouteError,
+  validationError) referencing our orderId become `DriveRejected`.
+headerId counts per topic (sec. 6.2).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from fleet.events import ActionFinished, ActionKind, DriveRejected, Event, NodeReached, StateReport
+from fleet.vda5050.messages import (
+    Action,
+    ActionStatus,
+    BlockingType,
+    Connection,
+    ConnectionState,
+    Edge,
+    InstantActions,
+    Node,
+    NodePosition,
+    Order,
+    State,
+    Visualization,
+    timestamp,
+)
+from fleet.vda5050.topics import VehicleKey
+from maps import FacilityMap
+
+REJECTING_ERRORS = frozenset({"orderError", "orderUpdateError", "noRouteError", "validationError"})
+_NODE_ACTION = {ActionKind.PICK: "pick", ActionKind.DROP: "drop"}
+
+
+@dataclass
+class _PendingAction:
+    kind: ActionKind
+    reported: bool = False
+
+
+@dataclass
+class VehicleLink:
+    """Protocol state for one vehicle. Single writer: the controller's loop."""
+
+    key: VehicleKey
+    fmap: FacilityMap
+    node: str  # where the vehicle stands or last stood: the start of the next order
+    version: str = "2.0.0"
+    connection: ConnectionState | None = None
+    order_id: str | None = None
+    order_update_id: int = 0
+    _order_count: int = 0
+    _base: list[tuple[str, int]] = field(default_factory=list)  # (nodeId, sequenceId) released so far
+    _reported_seq: int = -1  # highest base sequence id reported to the core
+    _headers: dict[str, int] = field(default_factory=dict)
+    _actions: dict[str, _PendingAction] = field(default_factory=dict)
+    _charge_until: float | None = None
+    _rejected: set[str] = field(default_factory=set)
+    last_state: State | None = None
+    pose: tuple[float, float, float] | None = None
+
+    @property
+    def vehicle_id(self) -> str:
+        return self.key.vehicle_id
+
+    def header(self, topic: str, now: float) -> dict[str, object]:
+        self._headers[topic] = self._headers.get(topic, -1) + 1
+        return {
+            "header_id": self._headers[topic],
+            "timestamp": timestamp(now),
+            "version": self.version,
+            "manufacturer": self.key.manufacturer,
+            "serial_number": self.key.serial_number,
+        }
+
+    # ---- commands to messages -------------------------------------------------------------
+
+    def drive(self, nodes: tuple[str, ...], horizon: list[str], now: float) -> Order:
+        """The order (or order update) releasing `nodes` after the current base end."""
+        if self.order_id is None or not self._base:
+            self._new_order([(self.node, 0)])
+        else:
+            self.order_update_id += 1
+        stitch_id, stitch_seq = self._base[-1]
+        released = [stitch_id, *nodes]
+        seq = stitch_seq
+        for nid in nodes:
+            seq += 2
+            self._base.append((nid, seq))
+        order_nodes = [self._node(nid, stitch_seq + 2 * k, True) for k, nid in enumerate(released)]
+        order_edges = [
+            self._edge(a, b, stitch_seq + 2 * k + 1, True) for k, (a, b) in enumerate(itertools.pairwise(released))
+        ]
+        last = released[-1]
+        for k, nid in enumerate(horizon, start=1):
+            order_nodes.append(self._node(nid, seq + 2 * k, False))
+            order_edges.append(self._edge(last, nid, seq + 2 * k - 1, False))
+            last = nid
+        return Order(
+            **self.header("order", now),  # type: ignore[arg-type]
+            order_id=self.order_id or "",
+            order_update_id=self.order_update_id,
+            nodes=order_nodes,
+            edges=order_edges,
+        )
+
+    def node_action(self, kind: ActionKind, place_id: str, now: float) -> Order:
+        """A one-node order at the vehicle's node carrying a pick or drop action."""
+        here = self._base[-1][0] if self._base else self.node
+        self._new_order([(here, 0)])
+        action_id = f"{self.order_id}-{_NODE_ACTION[kind]}"
+        self._actions[action_id] = _PendingAction(kind)
+        action = Action(
+            action_type=_NODE_ACTION[kind],
+            action_id=action_id,
+            blocking_type=BlockingType.HARD,
+            action_parameters=[{"key": "stationId", "value": place_id}],  # type: ignore[list-item]
+        )
+        node = self._node(here, 0, True, [action])
+        return Order(
+            **self.header("order", now),  # type: ignore[arg-type]
+            order_id=self.order_id or "",
+            order_update_id=0,
+            nodes=[node],
+            edges=[],
+        )
+
+    def instant(self, action_type: str, now: float, parameters: dict[str, object] | None = None) -> InstantActions:
+        """An instantActions message with exactly one action (interoperability: one per message)."""
+        count = self._headers.get("instantActions", -1) + 1
+        action = Action(
+            action_type=action_type,
+            action_id=f"{self.vehicle_id}-ia-{count}",
+            blocking_type=BlockingType.NONE
+            if action_type in ("stateRequest", "factsheetRequest")
+            else BlockingType.HARD,
+            action_parameters=[{"key": k, "value": v} for k, v in (parameters or {}).items()] or None,  # type: ignore[misc]
+        )
+        return InstantActions(**self.header("instantActions", now), actions=[action])  # type: ignore[arg-type]
+
+    def start_charging(self, until: float, now: float) -> InstantActions:
+        self._charge_until = until
+        message = self.instant("startCharging", now)
+        return message
+
+    # ---- messages to events ---------------------------------------------------------------
+
+    def on_connection(self, message: Connection) -> ConnectionState:
+        self.connection = message.connection_state
+        self.version = message.version or self.version
+        return self.connection
+
+    def on_visualization(self, message: Visualization) -> None:
+        if message.agv_position is not None:
+            p = message.agv_position
+            self.pose = (p.x, p.y, p.theta)
+
+    def on_state(self, state: State, now: float) -> tuple[list[Event], list[InstantActions]]:
+        """Core events from a state, and instant actions the link must send in answer."""
+        self.last_state = state
+        self.version = state.version or self.version
+        events: list[Event] = []
+        replies: list[InstantActions] = []
+        if state.order_id == self.order_id:
+            for nid, seq in self._base:
+                if self._reported_seq < seq <= state.last_node_sequence_id and seq > 0:
+                    events.append(NodeReached(self.vehicle_id, nid))
+                    self._reported_seq = seq
+                    self.node = nid
+        for action_state in state.action_states:
+            pending = self._actions.get(action_state.action_id)
+            if pending is None or pending.reported:
+                continue
+            if action_state.action_status in (ActionStatus.FINISHED, ActionStatus.FAILED):
+                pending.reported = True
+                ok = action_state.action_status is ActionStatus.FINISHED
+                events.append(ActionFinished(self.vehicle_id, pending.kind, ok, action_state.result_description))
+        for error in state.errors:
+            if error.error_type in REJECTING_ERRORS and self.order_id is not None:
+                ref = error.reference("orderId")
+                if ref == self.order_id and ref not in self._rejected:
+                    self._rejected.add(ref)
+                    reason = error.error_description or error.error_type
+                    events.append(DriveRejected(self.vehicle_id, f"{error.error_type}: {reason}"))
+        battery = state.battery_state.battery_charge / 100.0
+        if self._charge_until is not None and battery >= self._charge_until:
+            self._charge_until = None
+            replies.append(self.instant("stopCharging", now))
+            events.append(ActionFinished(self.vehicle_id, ActionKind.CHARGE))
+        pos = state.agv_position
+        x, y, theta = (pos.x, pos.y, pos.theta) if pos is not None else (self.pose or self._node_xy(self.node))
+        events.append(StateReport(self.vehicle_id, x, y, theta, min(1.0, max(0.0, battery))))
+        return events, replies
+
+    # ---- helpers -------------------------------------------------------------------------
+
+    def _new_order(self, base: list[tuple[str, int]]) -> None:
+        self._order_count += 1
+        self.order_id = f"{self.vehicle_id}-{self._order_count:06d}"
+        self.order_update_id = 0
+        self._base = list(base)
+        self._reported_seq = 0
+        self.node = base[0][0]
+
+    def _node_xy(self, node_id: str) -> tuple[float, float, float]:
+        n = self.fmap.node_by_id[node_id]
+        return n.x, n.y, 0.0
+
+    def _node(self, node_id: str, seq: int, released: bool, actions: list[Action] | None = None) -> Node:
+        n = self.fmap.node_by_id[node_id]
+        return Node(
+            node_id=node_id,
+            sequence_id=seq,
+            released=released,
+            actions=actions or [],
+            node_position=NodePosition(x=n.x, y=n.y, map_id=self.fmap.name, allowed_deviation_xy=0.5),
+        )
+
+    def _edge(self, a: str, b: str, seq: int, released: bool) -> Edge:
+        lane = self.fmap.lane_between.get((a, b))
+        return Edge(
+            edge_id=lane.id if lane else f"{a}-{b}",
+            sequence_id=seq,
+            released=released,
+            start_node_id=a,
+            end_node_id=b,
+            actions=[],
+            max_speed=lane.max_speed if lane else None,
+            length=lane.length if lane else None,
+        )

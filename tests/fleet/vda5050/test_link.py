@@ -1,0 +1,203 @@
+"""VDA 5050 on the controller side: what we send validates against the official schemas, and
+vehicle states turn into the right core events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from fleet.events import ActionFinished, ActionKind, DriveRejected, NodeReached, StateReport
+from fleet.vda5050.link import VehicleLink
+from fleet.vda5050.messages import Order, State, parse_message, to_wire
+from fleet.vda5050.schemas import default_schema_dir, schema_errors
+from fleet.vda5050.topics import TopicLayout, VehicleKey
+from maps import FacilityMap
+
+VERSIONS = ("2.0.0", "2.1.0")
+
+pytestmark = pytest.mark.skipif(
+    not default_schema_dir().exists(), reason=f"official schemas not found at {default_schema_dir()}"
+)
+
+
+def link(fmap: FacilityMap, version: str = "2.0.0") -> VehicleLink:
+    return VehicleLink(VehicleKey("acme", "AGV-01"), fmap, node="A1", version=version)
+
+
+def state_for(order: Order, last_node: str, last_seq: int, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "headerId": 1,
+        "timestamp": "2026-11-23T08:00:00.000Z",
+        "version": order.version,
+        "manufacturer": "acme",
+        "serialNumber": "AGV-01",
+        "orderId": order.order_id,
+        "orderUpdateId": order.order_update_id,
+        "lastNodeId": last_node,
+        "lastNodeSequenceId": last_seq,
+        "nodeStates": [],
+        "edgeStates": [],
+        "driving": False,
+        "actionStates": [],
+        "batteryState": {"batteryCharge": 80.0, "charging": False},
+        "operatingMode": "AUTOMATIC",
+        "errors": [],
+        "safetyState": {"eStop": "NONE", "fieldViolation": False},
+        "agvPosition": {"x": 6.0, "y": 0.0, "theta": 0.0, "mapId": "small_test", "positionInitialized": True},
+    }
+    body.update(extra)
+    return body
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_orders_and_updates_validate_and_stitch(small_map: FacilityMap, version: str) -> None:
+    """A new order starts at the vehicle's node; the update repeats the last base node as stitching
+    node with its sequence id; nodes even, edges odd; horizon nodes are not released."""
+    lk = link(small_map, version)
+    first = lk.drive(("A2", "A3"), horizon=["A4", "A5"], now=0.0)
+    assert [(n.node_id, n.sequence_id, n.released) for n in first.nodes] == [
+        ("A1", 0, True),
+        ("A2", 2, True),
+        ("A3", 4, True),
+        ("A4", 6, False),
+        ("A5", 8, False),
+    ]
+    assert [(e.start_node_id, e.end_node_id, e.sequence_id, e.released) for e in first.edges] == [
+        ("A1", "A2", 1, True),
+        ("A2", "A3", 3, True),
+        ("A3", "A4", 5, False),
+        ("A4", "A5", 7, False),
+    ]
+    update = lk.drive(("A4",), horizon=["A5"], now=1.0)
+    assert (update.order_id, update.order_update_id) == (first.order_id, 1)
+    assert [(n.node_id, n.sequence_id, n.released) for n in update.nodes] == [
+        ("A3", 4, True),
+        ("A4", 6, True),
+        ("A5", 8, False),
+    ]
+    assert update.header_id == first.header_id + 1
+    for message in (first, update):
+        assert schema_errors(version, "order", to_wire(message)) == []
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_action_orders_and_instant_actions_validate(small_map: FacilityMap, version: str) -> None:
+    lk = link(small_map, version)
+    lk.drive(("SA",), horizon=[], now=0.0)
+    pick = lk.node_action(ActionKind.PICK, "ST-A", now=1.0)
+    assert [n.node_id for n in pick.nodes] == ["SA"] and pick.edges == []
+    assert pick.nodes[0].actions[0].action_type == "pick"
+    assert schema_errors(version, "order", to_wire(pick)) == []
+    for action_type in ("cancelOrder", "startPause", "stopPause", "stateRequest", "factsheetRequest"):
+        message = lk.instant(action_type, now=2.0)
+        assert len(message.actions) == 1
+        assert schema_errors(version, "instantActions", to_wire(message)) == []
+
+
+def test_schema_check_is_not_a_rubber_stamp(small_map: FacilityMap) -> None:
+    """A message missing a required field or with a wrong enum fails the official schema."""
+    wire = to_wire(link(small_map).drive(("A2",), horizon=[], now=0.0))
+    del wire["orderUpdateId"]
+    wire["nodes"][0]["released"] = "yes"
+    errors = schema_errors("2.0.0", "order", wire)
+    assert any("orderUpdateId" in e for e in errors)
+    assert any(e.startswith("nodes/0/released") for e in errors)
+
+
+def test_state_becomes_node_and_action_events(small_map: FacilityMap) -> None:
+    lk = link(small_map)
+    order = lk.drive(("A2", "A3"), horizon=[], now=0.0)
+    events, _ = lk.on_state(State.model_validate(state_for(order, "A3", 4)), now=1.0)
+    assert [e for e in events if isinstance(e, NodeReached)] == [
+        NodeReached("AGV-01", "A2"),
+        NodeReached("AGV-01", "A3"),
+    ]
+    again, _ = lk.on_state(State.model_validate(state_for(order, "A3", 4)), now=2.0)
+    assert not [e for e in again if isinstance(e, NodeReached)], "each node is reported once"
+    report = next(e for e in events if isinstance(e, StateReport))
+    assert (report.x, report.battery) == (6.0, 0.8)
+
+    pick = lk.node_action(ActionKind.PICK, "ST-A", now=3.0)
+    action_id = pick.nodes[0].actions[0].action_id
+    running = state_for(pick, "A3", 0, actionStates=[{"actionId": action_id, "actionStatus": "RUNNING"}])
+    assert not [e for e in lk.on_state(State.model_validate(running), 4.0)[0] if isinstance(e, ActionFinished)]
+    done = state_for(pick, "A3", 0, actionStates=[{"actionId": action_id, "actionStatus": "FINISHED"}])
+    finished = [e for e in lk.on_state(State.model_validate(done), 5.0)[0] if isinstance(e, ActionFinished)]
+    assert finished == [ActionFinished("AGV-01", ActionKind.PICK, True, None)]
+    assert not [e for e in lk.on_state(State.model_validate(done), 6.0)[0] if isinstance(e, ActionFinished)]
+
+
+def test_stale_state_of_another_order_moves_nothing(small_map: FacilityMap) -> None:
+    """A vehicle still reporting its previous order's lastNodeId is not taken as progress."""
+    lk = link(small_map)
+    order = lk.drive(("A2",), horizon=[], now=0.0)
+    stale = state_for(order, "A2", 2, orderId="old-order")
+    events, _ = lk.on_state(State.model_validate(stale), 1.0)
+    assert not [e for e in events if isinstance(e, NodeReached)]
+
+
+def test_rejection_error_names_our_order(small_map: FacilityMap) -> None:
+    lk = link(small_map)
+    order = lk.drive(("A2",), horizon=[], now=0.0)
+    error = {
+        "errorType": "noRouteError",
+        "errorLevel": "WARNING",
+        "errorReferences": [{"referenceKey": "orderId", "referenceValue": order.order_id}],
+        "errorDescription": "first node too far away",
+    }
+    events, _ = lk.on_state(State.model_validate(state_for(order, "A1", 0, errors=[error])), 1.0)
+    assert DriveRejected("AGV-01", "noRouteError: first node too far away") in events
+    events, _ = lk.on_state(State.model_validate(state_for(order, "A1", 0, errors=[error])), 2.0)
+    assert not [e for e in events if isinstance(e, DriveRejected)], "a stale error is reported once"
+
+
+def test_charging_stops_at_the_requested_charge(small_map: FacilityMap) -> None:
+    lk = link(small_map)
+    order = lk.drive(("A2",), horizon=[], now=0.0)
+    lk.start_charging(0.9, now=1.0)
+    low = state_for(order, "A2", 2, batteryState={"batteryCharge": 50.0, "charging": True})
+    events, replies = lk.on_state(State.model_validate(low), 2.0)
+    assert replies == [] and not [e for e in events if isinstance(e, ActionFinished)]
+    full = state_for(order, "A2", 2, batteryState={"batteryCharge": 91.0, "charging": True})
+    events, replies = lk.on_state(State.model_validate(full), 3.0)
+    assert [r.actions[0].action_type for r in replies] == ["stopCharging"]
+    assert ActionFinished("AGV-01", ActionKind.CHARGE) in events
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"headerId": 1, "timestamp": "2026',  # truncated
+        json.dumps({"headerId": "one"}).encode(),  # wrong type, missing fields
+        b"[]",
+        b"\xff\xfe not json",
+    ],
+)
+def test_malformed_state_is_an_error(payload: bytes) -> None:
+    with pytest.raises(ValidationError):
+        parse_message("state", payload)
+
+
+def test_unknown_fields_are_ignored_and_wire_round_trips(small_map: FacilityMap) -> None:
+    order = link(small_map).drive(("A2",), horizon=[], now=0.0)
+    body = state_for(order, "A1", 0, vendorExtension={"foo": 1})
+    state = parse_message("state", json.dumps(body).encode())
+    assert isinstance(state, State)
+    wire = to_wire(state)
+    body.pop("vendorExtension")
+    assert wire == body
+
+
+def test_topics() -> None:
+    layout = TopicLayout()
+    key = VehicleKey("acme", "AGV-01")
+    assert layout.topic(key, "order") == "uagv/v2/acme/AGV-01/order"
+    assert layout.parse("uagv/v2/acme/AGV-01/state") == (key, "state")
+    assert layout.parse("uagv/v1/acme/AGV-01/state") is None
+    assert layout.parse("uagv/v2/acme/state") is None
+    assert "uagv/v2/+/+/connection" in layout.subscriptions()
+    with pytest.raises(ValueError, match="MQTT topic"):
+        VehicleKey("acme", "a/b")
