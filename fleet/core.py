@@ -19,6 +19,7 @@ from fleet.events import (
     ActionKind,
     Alarm,
     Command,
+    ConnectionChanged,
     DriveNodes,
     DriveRejected,
     Event,
@@ -43,6 +44,7 @@ class ControllerConfig:
     lookahead_nodes: int = 3
     deadlock_check_s: float = 1.0
     redispatch_s: float = 30.0  # re-run the dispatcher this often even without a trigger (batteries drain)
+    offline_grace_s: float = 30.0  # an offline vehicle keeps its unstarted orders this long
 
 
 class OrderRejected(ValueError):
@@ -179,6 +181,8 @@ class Controller:
                 self._on_state(event)
             case DriveRejected():
                 self._on_drive_rejected(event)
+            case ConnectionChanged():
+                self._on_connection(event)
             case Tick():
                 self._on_tick()
         return self.take_commands()
@@ -265,8 +269,40 @@ class Controller:
         self._put_vehicle(replace(v, in_service=False, task=task, queue=()))
         self._dispatch_wanted = True
 
+    def _on_connection(self, event: ConnectionChanged) -> None:
+        v = self.vehicles[event.vehicle_id]
+        if event.online == v.online:
+            return
+        if event.online:
+            self._put_vehicle(replace(v, online=True, offline_since=None))
+            self._dispatch_wanted = True
+        else:
+            self._put_vehicle(replace(v, online=False, offline_since=self.clock.now()))
+            self._alarm("vehicle-offline", f"{v.id} is offline ({event.reason or 'connection lost'})", v.id)
+
+    def _return_orders_of_offline(self, now: float) -> None:
+        """After the grace period, orders an offline vehicle has not loaded go back to the dispatcher."""
+        for v in list(self.vehicles.values()):
+            if v.online or v.offline_since is None or now - v.offline_since < self.config.offline_grace_s:
+                continue
+            reason = f"{v.id} offline for more than {self.config.offline_grace_s:.0f} s"
+            task = v.task
+            if task is not None and task.order_id is not None:
+                order = self.orders[task.order_id]
+                if order.state is OrderState.TO_PICKUP:
+                    self._move(order, OrderState.ACCEPTED, reason=reason)
+                    task = None
+            for queued in v.queue:
+                q = self.orders[queued]
+                if q.state is OrderState.ASSIGNED and q.vehicle_id == v.id:
+                    self._move(q, OrderState.ACCEPTED, reason=reason)
+            # offline_since cleared: returned once; the vehicle stays offline until it reports in.
+            self._put_vehicle(replace(v, task=task, queue=(), offline_since=None))
+            self._dispatch_wanted = True
+
     def _on_tick(self) -> None:
         now = self.clock.now()
+        self._return_orders_of_offline(now)
         since = now - self._last_dispatch
         if since >= self.config.redispatch_s or (self._dispatch_wanted and since >= self.config.dispatch.interval_s):
             self._dispatch()

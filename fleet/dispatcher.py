@@ -157,7 +157,7 @@ class Dispatcher:
     # ---- helpers --------------------------------------------------------------------------
 
     def _can_work(self, v: Vehicle) -> bool:
-        if not v.in_service or v.paused or v.battery < self.config.reserve_battery:
+        if not v.in_service or not v.online or v.paused or v.battery < self.config.reserve_battery:
             return False
         return v.task is None or v.task.kind in (TaskKind.ORDER, TaskKind.PARK)
 

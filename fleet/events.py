@@ -59,11 +59,20 @@ class DriveRejected:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionChanged:
+    """The vehicle's link came up or went down (VDA 5050: connection ONLINE, OFFLINE, CONNECTIONBROKEN)."""
+
+    vehicle_id: str
+    online: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; the core runs its timers (dispatch, deadlock check)."""
 
 
-Event = NodeReached | ActionFinished | StateReport | DriveRejected | Tick
+Event = NodeReached | ActionFinished | StateReport | DriveRejected | ConnectionChanged | Tick
 
 
 # ---- commands out ------------------------------------------------------------------------------

@@ -157,6 +157,8 @@ class Vehicle:
     load_order: str | None = None
     in_service: bool = True
     paused: bool = False
+    online: bool = True
+    offline_since: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.battery <= 1.0:

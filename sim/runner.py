@@ -12,19 +12,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from fleet.clock import SimClock
 from fleet.core import Controller, ControllerConfig, OrderRejected
 from fleet.dispatcher import DispatchConfig
-from fleet.events import Command, DriveNodes, Event, StartAction, StateReport, Tick
+from fleet.events import Command, Event, Tick
 from fleet.model import OrderState, TaskKind
 from maps import FacilityMap
-from planners.graph import lane_speeds
 from sim.demand import DemandGenerator
+from sim.fleets import DirectFleet, SimFleet, VdaFleet
 from sim.kpi import KpiReport, lead_times, summarise_lead_times
 from sim.oracle import CollisionOracle
-from sim.vehicle import LaneGeometry, SimVehicle
+from sim.vehicle import SimVehicle
 
 STUCK_AFTER_S = 15 * 60
 
@@ -39,6 +37,7 @@ class SimConfig:
     state_report_s: float = 5.0
     solution_limit: int = 200  # bounds solver work per dispatch so runs are reproducible
     solver_time_budget_s: float = 5.0
+    protocol: str = "direct"  # "direct": commands straight to the vehicles; "vda5050": through VDA 5050 messages
 
     @property
     def demand_rate(self) -> float:
@@ -49,28 +48,6 @@ def simulation_controller_config(cfg: SimConfig) -> ControllerConfig:
     return ControllerConfig(
         dispatch=DispatchConfig(time_budget_s=cfg.solver_time_budget_s, solution_limit=cfg.solution_limit)
     )
-
-
-def lane_geometry(fmap: FacilityMap, top_speed: float) -> dict[tuple[str, str], LaneGeometry]:
-    nodes = fmap.node_by_id
-    speeds = lane_speeds(fmap, top_speed)
-    out: dict[tuple[str, str], LaneGeometry] = {}
-    for lane in fmap.lanes:
-        a, b = nodes[lane.start], nodes[lane.end]
-        out[(a.id, b.id)] = LaneGeometry(a.x, a.y, b.x, b.y, lane.length, speeds[lane.id])
-        if lane.two_way:
-            out[(b.id, a.id)] = LaneGeometry(b.x, b.y, a.x, a.y, lane.length, speeds[lane.id])
-    return out
-
-
-def start_nodes(fmap: FacilityMap, count: int) -> list[str]:
-    """Where vehicles start: parking spots, then chargers, then station queue bays."""
-    candidates = [p.node for p in fmap.parking] + [c.node for c in fmap.chargers]
-    bays = [n.id for n in fmap.nodes if n.id.endswith(".Q")]
-    candidates += [n for n in bays if n not in candidates]
-    if count > len(candidates):
-        raise ValueError(f"map {fmap.name} has room to start {len(candidates)} vehicles, not {count}")
-    return candidates[:count]
 
 
 @dataclass
@@ -86,22 +63,26 @@ class Simulation:
     def __post_init__(self) -> None:
         self.clock = SimClock(self.start_time)
         self.controller = Controller(self.fmap, self.clock, simulation_controller_config(self.config))
-        rng = np.random.default_rng(self.config.seed)
         self.demand = DemandGenerator(self.fmap, self.config.demand_rate, self.config.seed + 1, self.start_time)
-        vtype = self.fmap.vehicle_types[0]
-        geometry = lane_geometry(self.fmap, vtype.max_speed)
-        self.vehicles: list[SimVehicle] = []
-        for k, node in enumerate(start_nodes(self.fmap, self.config.vehicles), start=1):
-            vid = f"AGV-{k:02d}"
-            battery = float(rng.uniform(0.5, 1.0))
-            self.vehicles.append(SimVehicle(vid, vtype, self.fmap, geometry, node, battery))
-            self.controller.add_vehicle(vid, vtype.id, node, battery)
-        self._by_id = {v.id: v for v in self.vehicles}
+        self.fleet = self._make_fleet()
         self.oracle = CollisionOracle()
         self.rejected = 0
         self.busy_vehicle_seconds = 0.0
-        self._next_report = self.start_time
+        self._feed(self.fleet.start(self.start_time))
         self._apply(self.controller.take_commands())
+
+    def _make_fleet(self) -> SimFleet:
+        n, seed = self.config.vehicles, self.config.seed
+        if self.config.protocol == "direct":
+            return DirectFleet(self.fmap, self.controller, n, seed, self.config.state_report_s)
+        if self.config.protocol == "vda5050":
+            return VdaFleet(self.fmap, self.controller, n, seed)
+        raise ValueError(f"unknown protocol '{self.config.protocol}' (direct or vda5050)")
+
+    @property
+    def vehicles(self) -> list[SimVehicle]:
+        """The kinematic bodies of the vehicles, whatever protocol drives them."""
+        return self.fleet.bodies
 
     @property
     def now(self) -> float:
@@ -121,13 +102,7 @@ class Simulation:
                     self.controller.submit_order(call.pickup, call.dropoff, call.load_type, call.priority)
                 except OrderRejected:
                     self.rejected += 1
-        for v in self.vehicles:
-            if v.busy:
-                self._feed(v.step(dt))
-        if now >= self._next_report:
-            self._next_report = now + self.config.state_report_s
-            for v in self.vehicles:
-                self._feed([StateReport(v.id, v.x, v.y, v.heading, v.battery)])
+        self._feed(self.fleet.step(dt, now))
         self._feed([Tick()])
         self.oracle.check(now, self.vehicles, self.controller.traffic)
         busy = sum(1 for cv in self.controller.vehicles.values() if cv.task and cv.task.kind is TaskKind.ORDER)
@@ -148,11 +123,7 @@ class Simulation:
     def _apply(self, commands: list[Command]) -> None:
         for listener in self.listeners:
             listener(commands)
-        for cmd in commands:
-            if isinstance(cmd, DriveNodes):
-                self._by_id[cmd.vehicle_id].drive(cmd.nodes)
-            elif isinstance(cmd, StartAction):
-                self._by_id[cmd.vehicle_id].start_action(cmd.action, cmd.place_id, cmd.until_battery)
+        self.fleet.apply(commands, self.clock.now())
 
     def report(self, wall_seconds: float) -> KpiReport:
         orders = list(self.controller.orders.values())

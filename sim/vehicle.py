@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from fleet.events import ActionFinished, ActionKind, Event, NodeReached
 from maps import FacilityMap, VehicleType
+from planners.graph import lane_speeds
 
 _CREEP = 0.05  # m/s floor of the braking profile so a vehicle really arrives in finite steps
 
@@ -59,6 +60,7 @@ class SimVehicle:
         self.segment: tuple[str, str] | None = None
         self.progress = 0.0
         self.odometer = 0.0
+        self.paused = False
         self._action: tuple[ActionKind, float, float | None, float] | None = None  # kind, seconds left, until, power
 
     @property
@@ -84,7 +86,18 @@ class SimVehicle:
             service = self._map.station_by_id[place_id].service_time_s
             self._action = (kind, service, None, 0.0)
 
+    def stop_action(self) -> None:
+        """End a running action without a report (a charge stopped from outside)."""
+        self._action = None
+
+    @property
+    def acting(self) -> bool:
+        return self._action is not None
+
     def step(self, dt: float) -> list[Event]:
+        if self.paused:
+            self.speed = 0.0
+            return []
         if self._action is not None:
             return self._act(dt)
         if self.segment is None and not self.path:
@@ -152,3 +165,16 @@ class SimVehicle:
         f = self.progress / geo.length
         self.x = geo.ax + f * (geo.bx - geo.ax)
         self.y = geo.ay + f * (geo.by - geo.ay)
+
+
+def lane_geometry_for(fmap: FacilityMap, top_speed: float) -> dict[tuple[str, str], LaneGeometry]:
+    """Geometry and effective speed of every drivable direction of every lane."""
+    nodes = fmap.node_by_id
+    speeds = lane_speeds(fmap, top_speed)
+    out: dict[tuple[str, str], LaneGeometry] = {}
+    for lane in fmap.lanes:
+        a, b = nodes[lane.start], nodes[lane.end]
+        out[(a.id, b.id)] = LaneGeometry(a.x, a.y, b.x, b.y, lane.length, speeds[lane.id])
+        if lane.two_way:
+            out[(b.id, a.id)] = LaneGeometry(b.x, b.y, a.x, a.y, lane.length, speeds[lane.id])
+    return out

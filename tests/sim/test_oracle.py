@@ -6,13 +6,12 @@ from fleet.clock import SimClock
 from fleet.core import Controller
 from maps import FacilityMap
 from sim.oracle import CollisionOracle
-from sim.runner import lane_geometry
-from sim.vehicle import SimVehicle
+from sim.vehicle import SimVehicle, lane_geometry_for
 
 
 def carts(small_map: FacilityMap, *nodes: str) -> list[SimVehicle]:
     vtype = small_map.vehicle_types[0]
-    geo = lane_geometry(small_map, vtype.max_speed)
+    geo = lane_geometry_for(small_map, vtype.max_speed)
     return [SimVehicle(f"V{i}", vtype, small_map, geo, n, 1.0) for i, n in enumerate(nodes)]
 
 

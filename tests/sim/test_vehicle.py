@@ -6,13 +6,12 @@ import pytest
 
 from fleet.events import ActionFinished, ActionKind, NodeReached
 from maps import FacilityMap
-from sim.runner import lane_geometry
-from sim.vehicle import SimVehicle
+from sim.vehicle import SimVehicle, lane_geometry_for
 
 
 def cart(small_map: FacilityMap, node: str) -> SimVehicle:
     vtype = small_map.vehicle_types[0]
-    return SimVehicle("V", vtype, small_map, lane_geometry(small_map, vtype.max_speed), node, 1.0)
+    return SimVehicle("V", vtype, small_map, lane_geometry_for(small_map, vtype.max_speed), node, 1.0)
 
 
 def test_accelerates_no_faster_than_its_type_allows(small_map: FacilityMap) -> None:

@@ -1,0 +1,201 @@
+"""VDA 5050 master control: every vehicle's link, incoming messages to core events, core commands
+to outgoing messages. Transport-free: the shell feeds `on_message` and sends what `take_outbox`
+returns (over MQTT or an in-process bus).
+
+Incoming messages that are not valid JSON, break the message model, exceed the size limit, name
+an unknown topic or come from a vehicle that is not allowed are logged with vehicle, topic and
+the first error, counted in `dropped` by reason, and dropped: they never reach the core.
+
+Concurrency contract: single writer, the same loop that runs the controller core.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from fleet.events import ActionKind, Command, ConnectionChanged, DriveNodes, Event, StartAction
+from fleet.vda5050.link import VehicleLink
+from fleet.vda5050.messages import (
+    Connection,
+    ConnectionState,
+    Factsheet,
+    State,
+    Visualization,
+    parse_message,
+    to_wire,
+)
+from fleet.vda5050.topics import TopicLayout, VehicleKey
+from maps import FacilityMap
+
+log = logging.getLogger(__name__)
+
+# Sec. 6.3 recommends QoS 0 for state and visualization, 1 for order, instantActions, connection
+# and factsheet.
+QOS = {"order": 1, "instantActions": 1, "state": 0, "visualization": 0, "connection": 1, "factsheet": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleAppeared:
+    """A vehicle reported for the first time, standing at `node` (nearest to its position)."""
+
+    vehicle_id: str
+    node: str
+    battery: float
+
+
+@dataclass
+class MasterConfig:
+    layout: TopicLayout = field(default_factory=TopicLayout)
+    max_payload_bytes: int = 256 * 1024
+    default_version: str = "2.0.0"
+    versions: dict[str, str] = field(default_factory=dict)  # per serial number, when the vehicle insists
+    allowed: frozenset[str] | None = None  # serial numbers; None admits any vehicle that reports
+
+
+class MasterControl:
+    def __init__(self, fmap: FacilityMap, config: MasterConfig | None = None) -> None:
+        self.map = fmap
+        self.config = config or MasterConfig()
+        self.links: dict[str, VehicleLink] = {}
+        self.dropped: Counter[str] = Counter()
+        self.received: Counter[str] = Counter()
+        self.factsheets: dict[str, Factsheet] = {}
+        self._outbox: list[Outgoing] = []
+
+    # ---- incoming -------------------------------------------------------------------------
+
+    def on_message(self, topic: str, payload: bytes, now: float) -> list[Event | VehicleAppeared]:
+        """Core events (and first sightings) from one MQTT message; bad messages are dropped."""
+        parsed = self.config.layout.parse(topic)
+        if parsed is None:
+            return self._drop("topic", topic, None, "not a VDA 5050 vehicle topic of this layout")
+        key, name = parsed
+        if len(payload) > self.config.max_payload_bytes:
+            return self._drop("too_large", topic, key, f"{len(payload)} bytes")
+        if self.config.allowed is not None and key.serial_number not in self.config.allowed:
+            return self._drop("unknown_vehicle", topic, key, "not in the configured fleet")
+        try:
+            message = parse_message(name, payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "<root>"
+            return self._drop("invalid", topic, key, f"{where}: {first['msg']}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            return self._drop("invalid", topic, key, str(exc))
+        if getattr(message, "serial_number", key.serial_number) not in (None, key.serial_number):
+            return self._drop("invalid", topic, key, "serialNumber does not match the topic")
+        self.received[name] += 1
+        if isinstance(message, Connection):
+            return self._on_connection(key, message, now)
+        if isinstance(message, State):
+            return self._on_state(key, message, now)
+        if isinstance(message, Visualization):
+            link = self.links.get(key.vehicle_id)
+            if link is not None:
+                link.on_visualization(message)
+            return []
+        if isinstance(message, Factsheet):
+            self.factsheets[key.vehicle_id] = message
+            return []
+        return self._drop("unexpected", topic, key, f"controllers do not receive '{name}'")
+
+    def _on_connection(self, key: VehicleKey, message: Connection, now: float) -> list[Event | VehicleAppeared]:
+        link = self.links.get(key.vehicle_id)
+        if link is None:
+            # Not yet on the map: ask for its state (sec. 6.8.2 stateRequest) to learn where it is.
+            if message.connection_state is ConnectionState.ONLINE:
+                self._request(key, message.version, now)
+            return []
+        was = link.connection
+        state = link.on_connection(message)
+        if state is ConnectionState.ONLINE:
+            if was is not ConnectionState.ONLINE:
+                self._send(link, "instantActions", to_wire(link.instant("stateRequest", now)))
+            return [ConnectionChanged(key.vehicle_id, True)]
+        return [ConnectionChanged(key.vehicle_id, False, state.value)]
+
+    def _on_state(self, key: VehicleKey, state: State, now: float) -> list[Event | VehicleAppeared]:
+        link = self.links.get(key.vehicle_id)
+        out: list[Event | VehicleAppeared] = []
+        if link is None:
+            node = self._locate(state)
+            if node is None:
+                return self._drop("unplaced", f"state of {key.vehicle_id}", key, "position matches no map node")
+            version = self.config.versions.get(key.serial_number, state.version or self.config.default_version)
+            link = VehicleLink(key, self.map, node=node, version=version, connection=ConnectionState.ONLINE)
+            self.links[key.vehicle_id] = link
+            battery = min(1.0, max(0.0, state.battery_state.battery_charge / 100.0))
+            out.append(VehicleAppeared(key.vehicle_id, node, battery))
+            self._send(link, "instantActions", to_wire(link.instant("factsheetRequest", now)))
+        events, replies = link.on_state(state, now)
+        for reply in replies:
+            self._send(link, "instantActions", to_wire(reply))
+        out.extend(events)
+        return out
+
+    # ---- outgoing -------------------------------------------------------------------------
+
+    def on_command(self, command: Command, horizon: list[str], now: float) -> None:
+        """Turn a core command for a VDA 5050 vehicle into messages in the outbox."""
+        if isinstance(command, DriveNodes):
+            link = self.links.get(command.vehicle_id)
+            if link is not None:
+                self._send(link, "order", to_wire(link.drive(command.nodes, horizon, now)))
+        elif isinstance(command, StartAction):
+            link = self.links.get(command.vehicle_id)
+            if link is None:
+                return
+            if command.action is ActionKind.CHARGE:
+                until = command.until_battery if command.until_battery is not None else 1.0
+                self._send(link, "instantActions", to_wire(link.start_charging(until, now)))
+            else:
+                self._send(link, "order", to_wire(link.node_action(command.action, command.place_id, now)))
+
+    def instant_action(self, vehicle_id: str, action_type: str, now: float) -> None:
+        link = self.links[vehicle_id]
+        self._send(link, "instantActions", to_wire(link.instant(action_type, now)))
+
+    def take_outbox(self) -> list[Outgoing]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _send(self, link: VehicleLink, topic: str, body: dict[str, object]) -> None:
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        self._outbox.append(Outgoing(self.config.layout.topic(link.key, topic), payload, QOS[topic]))
+
+    def _request(self, key: VehicleKey, version: str | None, now: float) -> None:
+        probe = VehicleLink(key, self.map, node=self.map.nodes[0].id, version=version or self.config.default_version)
+        body = to_wire(probe.instant("stateRequest", now))
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        self._outbox.append(Outgoing(self.config.layout.topic(key, "instantActions"), payload, QOS["instantActions"]))
+
+    def _locate(self, state: State) -> str | None:
+        if state.last_node_id in self.map.node_by_id:
+            return state.last_node_id
+        pos = state.agv_position
+        if pos is None:
+            return None
+        best = min(self.map.nodes, key=lambda n: math.hypot(n.x - pos.x, n.y - pos.y))
+        return best.id if math.hypot(best.x - pos.x, best.y - pos.y) <= 0.5 else None
+
+    def _drop(self, reason: str, topic: str, key: VehicleKey | None, detail: str) -> list[Event | VehicleAppeared]:
+        self.dropped[reason] += 1
+        vehicle = key.vehicle_id if key else "?"
+        log.warning("dropped VDA 5050 message: vehicle=%s topic=%s reason=%s: %s", vehicle, topic, reason, detail[:200])
+        return []
