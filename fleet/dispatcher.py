@@ -69,7 +69,11 @@ class Dispatcher:
         occupied_nodes: frozenset[str],
     ) -> DispatchDecision:
         queues, considered, plan = self.assign(orders, fleet)
-        idle = [a for a in fleet if a.vehicle.idle and not queues.get(a.vehicle.id)]
+        idle = [
+            a
+            for a in fleet
+            if a.vehicle.idle and a.vehicle.online and a.vehicle.in_service and not queues.get(a.vehicle.id)
+        ]
         charge = self.recharge(idle, fleet, occupied_nodes)
         park = self.park([a for a in idle if a.vehicle.id not in charge], fleet, occupied_nodes)
         return DispatchDecision(queues, considered, charge, park, plan)

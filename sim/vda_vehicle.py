@@ -247,6 +247,10 @@ class VdaSimVehicle:
             self._next_state = now + self.state_interval_s
             self._dirty = False
 
+    def current_state(self, now: float) -> Outgoing:
+        """A state message as of now (what a stateRequest would bring), outside the normal cadence."""
+        return self._state(now)
+
     def take_outbox(self) -> list[Outgoing]:
         out, self._outbox = self._outbox, []
         return out

@@ -1,0 +1,113 @@
+"""The controller driving simulated VDA 5050 vehicles through the in-process bus: transports
+finish, every message the controller sends is valid, a vehicle whose link dies is replaced, and
+hostile messages change nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fleet.model import OrderState
+from fleet.vda5050.master import Outgoing
+from fleet.vda5050.schemas import default_schema_dir, schema_errors
+from maps import FacilityMap
+from sim.fleets import VdaFleet
+from sim.runner import SimConfig, Simulation
+
+pytestmark = pytest.mark.skipif(not default_schema_dir().exists(), reason="official schemas not found")
+
+
+def vda_sim(fmap: FacilityMap, vehicles: int = 3, **kw: object) -> tuple[Simulation, VdaFleet]:
+    sim = Simulation(fmap, SimConfig(vehicles=vehicles, seed=4, protocol="vda5050", **kw))  # type: ignore[arg-type]
+    assert isinstance(sim.fleet, VdaFleet)
+    return sim, sim.fleet
+
+
+def test_transports_finish_and_every_controller_message_is_valid(small_map: FacilityMap) -> None:
+    sim, fleet = vda_sim(small_map, orders_per_hour=60)
+    sent: list[tuple[str, bytes]] = []
+    fleet.bus.connect("spy")
+    for topic in ("uagv/v2/+/+/order", "uagv/v2/+/+/instantActions"):
+        fleet.bus.subscribe("spy", topic, lambda t, p: sent.append((t, p)))
+    sim.run_for(3600)
+    report = sim.report(0.0)
+    assert report.orders_accepted >= 40
+    assert report.orders_stuck == 0 and report.collisions == 0 and report.claim_violations == 0
+    assert report.orders_finished >= report.orders_accepted - 3
+    assert "order" in {topic.rsplit("/", 1)[-1] for topic, _ in sent}
+    for topic, payload in sent:
+        name = topic.rsplit("/", 1)[-1]
+        assert schema_errors("2.0.0", name, json.loads(payload)) == [], topic
+    assert sum(fleet.master.dropped.values()) == 0
+
+
+def test_vehicle_that_dies_is_marked_broken_and_its_order_replanned(small_map: FacilityMap) -> None:
+    """Kill one vehicle's client on its way to a pick-up: its last will marks it CONNECTIONBROKEN,
+    it gets no more work, and after the grace period its order goes to the other vehicle. The dead
+    vehicle keeps its claims (a VDA 5050 vehicle drives on along its base when its link drops), so
+    the other one waits for it, and says so."""
+    sim, fleet = vda_sim(small_map, vehicles=2)
+    sim.demand_enabled = False
+    sim.run_for(5)
+    order = sim.controller.submit_order("ST-A", "ST-B")
+    for _ in range(200):
+        sim.step()
+        if sim.controller.orders[order.id].state is OrderState.TO_PICKUP:
+            break
+    victim_id = sim.controller.orders[order.id].vehicle_id
+    assert victim_id is not None
+    victim = next(v for v in fleet.vehicles if v.key.serial_number == victim_id)
+    fleet.drop_vehicle(victim)
+    fleet.vehicles.remove(victim)  # its software is dead: it neither moves nor reports
+    sim.run_for(5)
+    assert sim.controller.vehicles[victim_id].online is False
+    assert any(a.code == "vehicle-offline" for a in sim.controller.alarms)
+    sim.run_for(60)
+    replanned = sim.controller.orders[order.id]
+    assert replanned.vehicle_id not in (None, victim_id)
+    assert any(t.state is OrderState.ACCEPTED and t.reason and "offline" in t.reason for t in replanned.history)
+    assert sim.controller.vehicles[victim_id].task is None, "an offline vehicle gets no task, not even parking"
+    reason = sim.controller.wait_reason(replanned.vehicle_id or "")
+    assert reason is not None and victim_id in reason
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        ("uagv/v2/fleetsim/AGV-01/state", b'{"headerId": 1, "timest', "invalid"),
+        ("uagv/v2/fleetsim/AGV-01/state", json.dumps({"headerId": "x", "driving": "yes"}).encode(), "invalid"),
+        ("uagv/v2/fleetsim/AGV-01/state", b"{" + b" " * 300_000 + b"}", "too_large"),
+        ("uagv/v2/fleetsim/AGV-01/connection", json.dumps({"connectionState": "MAYBE"}).encode(), "invalid"),
+        ("uagv/v2/fleetsim/GHOST-9/state", b"{}", "invalid"),
+        ("uagv/v2/fleetsim/AGV-01/order", b"{}", None),  # not a topic the controller subscribes to
+        ("somewhere/else", b"{}", None),
+    ],
+)
+def test_hostile_messages_are_dropped_without_effect(
+    small_map: FacilityMap, topic: str, payload: bytes, reason: str | None
+) -> None:
+    sim, fleet = vda_sim(small_map, vehicles=2)
+    sim.demand_enabled = False
+    sim.run_for(2)
+    order = sim.controller.submit_order("ST-A", "ST-B")
+    before = {vid: (v.node, v.online) for vid, v in sim.controller.vehicles.items()}
+    fleet.bus.publish(Outgoing(topic, payload, 0))
+    sim.run_for(1)
+    assert sum(fleet.master.dropped.values()) == (0 if reason is None else 1)
+    if reason is not None:
+        assert fleet.master.dropped[reason] == 1
+    assert {vid: v.online for vid, v in sim.controller.vehicles.items()} == {k: o for k, (_, o) in before.items()}
+    assert set(sim.controller.vehicles) == {"AGV-01", "AGV-02"}
+    sim.run_for(240)
+    assert sim.controller.orders[order.id].state is OrderState.FINISHED
+
+
+def test_state_of_unknown_vehicle_off_the_map_is_dropped(small_map: FacilityMap) -> None:
+    sim, fleet = vda_sim(small_map, vehicles=1)
+    ghost = json.loads(fleet.vehicles[0].current_state(0.0).payload)
+    ghost |= {"serialNumber": "GHOST-9", "lastNodeId": "", "agvPosition": {**ghost["agvPosition"], "x": 500.0}}
+    fleet.bus.publish(Outgoing("uagv/v2/fleetsim/GHOST-9/state", json.dumps(ghost).encode(), 0))
+    sim.run_for(1)
+    assert fleet.master.dropped["unplaced"] == 1
+    assert "GHOST-9" not in sim.controller.vehicles
