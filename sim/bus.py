@@ -39,8 +39,12 @@ class InProcessBus:
         self._queue: deque[tuple[str, bytes]] = deque()
         self.delivered = 0
 
-    def connect(self, client_id: str, will: Outgoing | None = None) -> None:
+    def connect(
+        self, client_id: str, will: Outgoing | None = None, on_connect: Callable[[], list[Outgoing]] | None = None
+    ) -> None:
         self._clients[client_id] = _Client(will=will)
+        for message in on_connect() if on_connect else []:
+            self.publish(message)
 
     def disconnect(self, client_id: str, clean: bool = True) -> None:
         client = self._clients.pop(client_id, None)
@@ -53,7 +57,7 @@ class InProcessBus:
             if topic_matches(pattern, topic):
                 self._queue.append((topic, payload))
 
-    def publish(self, message: Outgoing) -> None:
+    def publish(self, message: Outgoing, client_id: str = "controller") -> None:
         if message.retain:
             self._retained[message.topic] = message.payload
         self._queue.append((message.topic, message.payload))

@@ -17,7 +17,7 @@ import numpy as np
 
 from fleet.core import Controller
 from fleet.events import Command, DriveNodes, Event, StartAction, StateReport
-from fleet.vda5050.master import MasterControl, VehicleAppeared
+from fleet.vda5050.master import MasterControl, Outgoing, VehicleAppeared
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
 from sim.bus import InProcessBus
@@ -25,6 +25,22 @@ from sim.vda_vehicle import VdaSimVehicle
 from sim.vehicle import SimVehicle, lane_geometry_for
 
 MANUFACTURER = "fleetsim"
+
+
+class Bus(Protocol):
+    """What `VdaFleet` needs of a transport: `sim.bus.InProcessBus` or `fleet.vda5050.mqtt.MqttBus`."""
+
+    def connect(
+        self, client_id: str, will: Outgoing | None = None, on_connect: Callable[[], list[Outgoing]] | None = None
+    ) -> None: ...
+
+    def disconnect(self, client_id: str, clean: bool = True) -> None: ...
+
+    def subscribe(self, client_id: str, pattern: str, handler: Callable[[str, bytes], None]) -> None: ...
+
+    def publish(self, message: Outgoing, client_id: str = "controller") -> None: ...
+
+    def pump(self) -> None: ...
 
 
 class SimFleet(Protocol):
@@ -98,12 +114,12 @@ class VdaFleet:
         count: int,
         seed: int,
         master: MasterControl | None = None,
-        bus: InProcessBus | None = None,
+        bus: Bus | None = None,
         version: str = "2.0.0",
     ) -> None:
         self._controller = controller
         self.master = master or MasterControl(fmap)
-        self.bus = bus or InProcessBus()
+        self.bus: Bus = bus or InProcessBus()
         vtype = fmap.vehicle_types[0]
         self._type_id = vtype.id
         geometry = lane_geometry_for(fmap, vtype.max_speed)
@@ -127,10 +143,9 @@ class VdaFleet:
 
     def connect_vehicle(self, v: VdaSimVehicle, now: float) -> None:
         cid = v.key.serial_number
-        self.bus.connect(cid, will=v.last_will(now))
+        self.bus.connect(cid, will=v.last_will(now), on_connect=lambda: [v.online_message(self._now)])
         for topic in v.subscriptions():
             self.bus.subscribe(cid, topic, self._deliver_to(v))
-        self.bus.publish(v.online_message(now))
 
     def _deliver_to(self, v: VdaSimVehicle) -> Callable[[str, bytes], None]:
         def deliver(topic: str, payload: bytes) -> None:
@@ -147,7 +162,7 @@ class VdaFleet:
         for v in self.vehicles:
             v.step(dt, now)
             for message in v.take_outbox():
-                self.bus.publish(message)
+                self.bus.publish(message, v.key.serial_number)
         self._flush()
         events, self._events = self._events, []
         return events
@@ -164,7 +179,7 @@ class VdaFleet:
         while True:
             outgoing = self.master.take_outbox()
             for message in outgoing:
-                self.bus.publish(message)
+                self.bus.publish(message, "controller")
             self.bus.pump()
             if not outgoing and not self.master._outbox:
                 return

@@ -19,7 +19,7 @@ from fleet.events import Command, Event, Tick
 from fleet.model import OrderState, TaskKind
 from maps import FacilityMap
 from sim.demand import DemandGenerator
-from sim.fleets import DirectFleet, SimFleet, VdaFleet
+from sim.fleets import Bus, DirectFleet, SimFleet, VdaFleet
 from sim.kpi import KpiReport, lead_times, summarise_lead_times
 from sim.oracle import CollisionOracle
 from sim.vehicle import SimVehicle
@@ -38,6 +38,7 @@ class SimConfig:
     solution_limit: int = 200  # bounds solver work per dispatch so runs are reproducible
     solver_time_budget_s: float = 5.0
     protocol: str = "direct"  # "direct": commands straight to the vehicles; "vda5050": through VDA 5050 messages
+    offline_grace_s: float = 30.0
 
     @property
     def demand_rate(self) -> float:
@@ -46,7 +47,8 @@ class SimConfig:
 
 def simulation_controller_config(cfg: SimConfig) -> ControllerConfig:
     return ControllerConfig(
-        dispatch=DispatchConfig(time_budget_s=cfg.solver_time_budget_s, solution_limit=cfg.solution_limit)
+        dispatch=DispatchConfig(time_budget_s=cfg.solver_time_budget_s, solution_limit=cfg.solution_limit),
+        offline_grace_s=cfg.offline_grace_s,
     )
 
 
@@ -59,6 +61,7 @@ class Simulation:
     demand_enabled: bool = True
     start_time: float = 0.0  # the clock's reading at the start (the live demo starts at wall time)
     listeners: list[Callable[[list[Command]], None]] = field(default_factory=list)
+    bus: Bus | None = None  # VDA 5050 transport; None: the in-process bus
 
     def __post_init__(self) -> None:
         self.clock = SimClock(self.start_time)
@@ -76,7 +79,7 @@ class Simulation:
         if self.config.protocol == "direct":
             return DirectFleet(self.fmap, self.controller, n, seed, self.config.state_report_s)
         if self.config.protocol == "vda5050":
-            return VdaFleet(self.fmap, self.controller, n, seed)
+            return VdaFleet(self.fmap, self.controller, n, seed, bus=self.bus)
         raise ValueError(f"unknown protocol '{self.config.protocol}' (direct or vda5050)")
 
     @property

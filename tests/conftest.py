@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 import yaml
 
 from maps import FacilityMap, load_map
+from tests.broker import Broker
 
 MAP_DIR = Path(__file__).resolve().parent.parent / "maps" / "data"
 
@@ -28,3 +30,14 @@ def small_map_data() -> dict[str, Any]:
     """The small test map as raw file data, fresh per test so tests can break it."""
     data: dict[str, Any] = yaml.safe_load((MAP_DIR / "small_test.yaml").read_text())
     return data
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Broker]:
+    """A private mosquitto on a free loopback port for one test."""
+    broker = Broker(tmp_path)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()

@@ -1,0 +1,215 @@
+"""MQTT transport on aiomqtt: settings for a real plant, reconnecting clients, and a bus with the
+same surface as the simulator's in-process one (connect, subscribe, publish, pump).
+
+Each MQTT client (`MqttEndpoint`) stays connected on its own: after a broker loss it reconnects
+with back-off, subscribes again and sends what was queued meanwhile, in order. A client's last
+will is registered at connect, so the broker publishes it when the client dies.
+
+Concurrency contract: everything runs on one asyncio loop. Message handlers are plain functions
+called on that loop as messages arrive; they must not block and must not await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import aiomqtt
+from pydantic import BaseModel, Field
+
+from fleet.vda5050.master import Outgoing
+
+log = logging.getLogger(__name__)
+Handler = Callable[[str, bytes], None]
+
+
+class MqttSettings(BaseModel):
+    """Broker connection. `url` is mqtt://host:port or mqtts://host:port (TLS)."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    client_id: str = "fleet-controller"
+    interface_name: str = "uagv"
+    keepalive_s: int = Field(default=5, ge=1)
+    reconnect_s: float = Field(default=0.5, gt=0)
+
+    @classmethod
+    def from_env(cls) -> MqttSettings | None:
+        """From FLEET_MQTT_URL (required), FLEET_MQTT_USERNAME/PASSWORD, FLEET_MQTT_CA_FILE,
+        FLEET_MQTT_CERT_FILE, FLEET_MQTT_KEY_FILE, FLEET_MQTT_CLIENT_ID; None without a URL."""
+        url = os.environ.get("FLEET_MQTT_URL")
+        if not url:
+            return None
+        env = {
+            "username": "FLEET_MQTT_USERNAME",
+            "password": "FLEET_MQTT_PASSWORD",
+            "ca_file": "FLEET_MQTT_CA_FILE",
+            "cert_file": "FLEET_MQTT_CERT_FILE",
+            "key_file": "FLEET_MQTT_KEY_FILE",
+            "client_id": "FLEET_MQTT_CLIENT_ID",
+        }
+        values: dict[str, object] = {k: os.environ[v] for k, v in env.items() if os.environ.get(v)}
+        return cls.model_validate({"url": url, **values})
+
+    def client(self, identifier: str, will: Outgoing | None) -> aiomqtt.Client:
+        parsed = urlparse(self.url)
+        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+            raise ValueError(f"url: expected mqtt://host:port or mqtts://host:port, got '{self.url}'")
+        tls = parsed.scheme == "mqtts"
+        return aiomqtt.Client(
+            parsed.hostname,
+            parsed.port or (8883 if tls else 1883),
+            identifier=identifier,
+            username=self.username,
+            password=self.password,
+            will=aiomqtt.Will(will.topic, will.payload, will.qos, will.retain) if will else None,
+            keepalive=self.keepalive_s,
+            tls_params=aiomqtt.TLSParameters(self.ca_file, self.cert_file, self.key_file) if tls else None,
+            clean_session=True,
+        )
+
+
+@dataclass
+class MqttEndpoint:
+    """One reconnecting MQTT client with its subscriptions and an outgoing queue."""
+
+    settings: MqttSettings
+    identifier: str
+    will: Outgoing | None = None
+    on_connect: Callable[[], list[Outgoing]] | None = None  # sent first on every (re)connection
+    subscriptions: list[tuple[str, Handler]] = field(default_factory=list)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    connections: int = 0
+    _queue: deque[Outgoing] = field(default_factory=deque)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _client: aiomqtt.Client | None = None
+    _task: asyncio.Task[None] | None = None
+
+    def send(self, message: Outgoing) -> None:
+        self._queue.append(message)
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"mqtt-{self.identifier}")
+
+    async def stop(self) -> None:
+        """Disconnect cleanly (no last will)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def crash(self) -> None:
+        """Test hook: drop the TCP connection without an MQTT DISCONNECT, as a dead process would,
+        so the broker publishes the last will."""
+        if self._client is not None:
+            sock = self._client._client.socket()  # the paho socket under aiomqtt
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with self.settings.client(self.identifier, self.will) as client:
+                    self._client = client
+                    for pattern, _ in self.subscriptions:
+                        await client.subscribe(pattern, qos=1)
+                    for greeting in (self.on_connect() if self.on_connect else [])[::-1]:
+                        self._queue.appendleft(greeting)
+                    self.connections += 1
+                    self.connected.set()
+                    sender = asyncio.create_task(self._send_loop(client))
+                    try:
+                        async for message in client.messages:
+                            self._deliver(str(message.topic), message.payload)
+                    finally:
+                        sender.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                            await sender
+            except aiomqtt.MqttError as exc:
+                log.info("mqtt client %s disconnected: %s", self.identifier, exc)
+            finally:
+                self.connected.clear()
+                self._client = None
+            await asyncio.sleep(self.settings.reconnect_s)
+
+    async def _send_loop(self, client: aiomqtt.Client) -> None:
+        while True:
+            while self._queue:
+                message = self._queue[0]
+                await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+                self._queue.popleft()  # only once the client took it: a failed publish is retried
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _deliver(self, topic: str, payload: object) -> None:
+        data = payload if isinstance(payload, bytes) else str(payload or "").encode()
+        for pattern, handler in self.subscriptions:
+            if aiomqtt.Topic(topic).matches(pattern):
+                try:
+                    handler(topic, data)
+                except Exception:  # a handler bug must not kill the connection loop
+                    log.exception("handler for %s failed on %s", self.identifier, topic)
+
+
+class MqttBus:
+    """The bus surface of `sim.bus.InProcessBus` over a real broker: one MQTT client per
+    connected party, so each vehicle has its own connection and last will."""
+
+    def __init__(self, settings: MqttSettings) -> None:
+        self.settings = settings
+        self.endpoints: dict[str, MqttEndpoint] = {}
+        self._running = False
+
+    def connect(
+        self, client_id: str, will: Outgoing | None = None, on_connect: Callable[[], list[Outgoing]] | None = None
+    ) -> None:
+        endpoint = MqttEndpoint(self.settings, client_id, will, on_connect)
+        self.endpoints[client_id] = endpoint
+        if self._running:
+            endpoint.start()
+
+    def disconnect(self, client_id: str, clean: bool = True) -> None:
+        endpoint = self.endpoints.pop(client_id, None)
+        if endpoint is not None:
+            coro = endpoint.stop() if clean else endpoint.crash()
+            asyncio.get_running_loop().create_task(coro)
+
+    def subscribe(self, client_id: str, pattern: str, handler: Handler) -> None:
+        self.endpoints[client_id].subscriptions.append((pattern, handler))
+
+    def publish(self, message: Outgoing, client_id: str = "controller") -> None:
+        endpoint = self.endpoints.get(client_id)
+        if endpoint is not None:
+            endpoint.send(message)
+
+    def pump(self) -> None:
+        """Nothing to do: the broker delivers asynchronously to the handlers."""
+
+    async def start(self) -> None:
+        self._running = True
+        for endpoint in self.endpoints.values():
+            endpoint.start()
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(asyncio.gather(*(e.connected.wait() for e in self.endpoints.values())), timeout)
+
+    async def stop(self) -> None:
+        self._running = False
+        await asyncio.gather(*(e.stop() for e in self.endpoints.values()))

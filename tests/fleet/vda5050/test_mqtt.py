@@ -1,0 +1,122 @@
+"""The controller and simulated VDA 5050 vehicles through a real mosquitto broker started by the
+test: transports finish, a dead vehicle's last will takes it out, a broker restart is survived,
+and a rogue client's garbage changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+
+import aiomqtt
+import pytest
+
+from fleet.model import OrderState
+from fleet.vda5050.mqtt import MqttBus, MqttSettings
+from maps import FacilityMap
+from sim.fleets import VdaFleet
+from sim.live import run_live
+from sim.runner import SimConfig, Simulation
+from tests.broker import Broker
+
+SPEED = 20.0  # simulated seconds per wall second
+
+
+class Plant:
+    def __init__(self, sim: Simulation, bus: MqttBus) -> None:
+        self.sim, self.bus = sim, bus
+        assert isinstance(sim.fleet, VdaFleet)
+        self.fleet: VdaFleet = sim.fleet
+
+    async def until(self, condition: Callable[[], bool], wall_timeout: float, what: str) -> None:
+        deadline = asyncio.get_running_loop().time() + wall_timeout
+        while not condition():
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"timed out waiting for {what}")
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def plant(mosquitto: Broker, small_map: FacilityMap) -> AsyncIterator[Plant]:
+    bus = MqttBus(MqttSettings(url=mosquitto.url, keepalive_s=2, reconnect_s=0.2))
+    config = SimConfig(vehicles=3, seed=2, protocol="vda5050", offline_grace_s=5.0)
+    sim = Simulation(small_map, config, demand_enabled=False, bus=bus)
+    await bus.start()
+    await bus.wait_connected()
+    stop = asyncio.Event()
+    runner = asyncio.create_task(run_live(sim, SPEED, stop))
+    p = Plant(sim, bus)
+    await p.until(lambda: len(sim.controller.vehicles) == 3, 10, "three vehicles to report in")
+    try:
+        yield p
+    finally:
+        stop.set()
+        await runner
+        await bus.stop()
+
+
+async def test_three_vehicles_finish_transports_through_the_broker(plant: Plant) -> None:
+    c = plant.sim.controller
+    orders = [c.submit_order("ST-A", "ST-B"), c.submit_order("ST-C", "ST-B"), c.submit_order("ST-SD", "ST-D1")]
+    await plant.until(lambda: all(c.orders[o.id].state is OrderState.FINISHED for o in orders), 30, "three transports")
+    assert len({c.orders[o.id].vehicle_id for o in orders}) >= 2, "the work was shared"
+    assert plant.fleet.master.received["state"] > 30
+    assert sum(plant.fleet.master.dropped.values()) == 0
+    assert plant.sim.oracle.collisions == [] and plant.sim.oracle.claim_violations == []
+
+
+async def test_dead_vehicle_goes_connectionbroken_and_its_order_is_replanned(plant: Plant) -> None:
+    c = plant.sim.controller
+    order = c.submit_order("ST-A", "ST-B")
+    await plant.until(lambda: c.orders[order.id].state is OrderState.TO_PICKUP, 10, "a vehicle to take the order")
+    victim_id = c.orders[order.id].vehicle_id
+    assert victim_id is not None
+    victim = next(v for v in plant.fleet.vehicles if v.key.serial_number == victim_id)
+    plant.fleet.vehicles.remove(victim)  # its software stops ...
+    await plant.bus.endpoints[victim_id].crash()  # ... and its connection drops without goodbye
+    await plant.until(lambda: not c.vehicles[victim_id].online, 10, "the last will to arrive")
+    assert any(a.code == "vehicle-offline" and "CONNECTIONBROKEN" in a.message for a in c.alarms)
+    await plant.until(lambda: c.orders[order.id].vehicle_id not in (None, victim_id), 10, "the order to be re-planned")
+    assert any(t.reason and "offline" in t.reason for t in c.orders[order.id].history)
+
+
+async def test_broker_killed_and_restarted_mid_run(plant: Plant, mosquitto: Broker) -> None:
+    c = plant.sim.controller
+    orders = [c.submit_order("ST-A", "ST-B"), c.submit_order("ST-C", "ST-B")]
+    await plant.until(lambda: any(c.orders[o.id].state.started for o in orders), 10, "work to start")
+    mosquitto.kill()
+    await asyncio.sleep(1.0)
+    mosquitto.start()
+    await plant.until(
+        lambda: all(e.connections >= 2 and e.connected.is_set() for e in plant.bus.endpoints.values()),
+        15,
+        "every client to reconnect",
+    )
+    late = c.submit_order("ST-SD", "ST-D1")
+    await plant.until(
+        lambda: all(c.orders[o.id].state is OrderState.FINISHED for o in [*orders, late]),
+        40,
+        "every accepted order to finish after the restart",
+    )
+    assert plant.sim.oracle.collisions == []
+
+
+async def test_rogue_messages_are_dropped_and_change_nothing(plant: Plant, mosquitto: Broker) -> None:
+    c = plant.sim.controller
+    order = c.submit_order("ST-A", "ST-B")
+    garbage = [
+        ("uagv/v2/fleetsim/AGV-01/state", b'{"headerId": 1, "timest'),
+        ("uagv/v2/fleetsim/AGV-01/state", json.dumps({"headerId": "x", "driving": "yes"}).encode()),
+        ("uagv/v2/fleetsim/AGV-01/state", b"{" + b" " * 400_000 + b"}"),
+        ("uagv/v2/fleetsim/AGV-02/connection", json.dumps({"connectionState": "MAYBE"}).encode()),
+        ("uagv/v2/fleetsim/GHOST-7/state", b"{}"),
+    ]
+    async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="rogue") as rogue:
+        for topic, payload in garbage:
+            await rogue.publish(topic, payload, qos=1)
+    master = plant.fleet.master
+    await plant.until(lambda: sum(master.dropped.values()) >= len(garbage), 10, "the garbage to be dropped")
+    assert master.dropped["invalid"] == 4 and master.dropped["too_large"] == 1
+    assert set(c.vehicles) == {"AGV-01", "AGV-02", "AGV-03"}
+    assert all(v.online for v in c.vehicles.values())
+    await plant.until(lambda: c.orders[order.id].state is OrderState.FINISHED, 30, "the order to finish anyway")
