@@ -66,15 +66,24 @@ def demo(
     host: str = "127.0.0.1",
     port: int = 8000,
     db: Annotated[Path, typer.Option(help="SQLite file for orders")] = Path("var/fleet.db"),
+    protocol: Annotated[str, typer.Option(help="direct, or vda5050 (in-process bus)")] = "direct",
 ) -> None:
-    """Run the controller API with the simulated plant in real time (x speed)."""
+    """Run the controller API with the simulated plant in real time (x speed).
+
+    With FLEET_MQTT_URL set (e.g. mqtt://127.0.0.1:1883) every vehicle speaks VDA 5050 through
+    that broker with its own client; FLEET_MQTT_USERNAME/PASSWORD and FLEET_MQTT_CA_FILE/
+    CERT_FILE/KEY_FILE (with mqtts://) configure access.
+    """
     import uvicorn
 
+    from fleet.vda5050.mqtt import MqttSettings
     from sim.live import create_demo_app
 
     _load(map_name)
-    api = create_demo_app(map_name, vehicles, speed, orders_per_hour, seed, db)
-    console.print(f"controller on http://{host}:{port}  (API docs: /docs, health: /api/v1/health)")
+    mqtt = MqttSettings.from_env()
+    api = create_demo_app(map_name, vehicles, speed, orders_per_hour, seed, db, protocol, mqtt)
+    via = f"VDA 5050 over MQTT at {mqtt.url}" if mqtt else protocol
+    console.print(f"controller on http://{host}:{port}  (vehicles: {via}; API docs: /docs)")
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 

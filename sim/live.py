@@ -1,7 +1,8 @@
 """The demo shell: the simulated plant in (scaled) real time behind the controller's HTTP API.
 
-One asyncio loop runs both the simulation steps and the API routes, so the core keeps its single
-writer. Order changes are committed to SQLite as the core reports them.
+One asyncio loop runs the simulation steps, the API routes and (with a broker) every MQTT client,
+so the core keeps its single writer. Order changes are committed to SQLite as the core reports
+them.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 from fleet.api import create_app
 from fleet.service import FleetService
 from fleet.storage import OrderStore
+from fleet.vda5050.mqtt import MqttBus, MqttSettings
 from maps import load_map
 from sim.runner import SimConfig, Simulation
 
@@ -39,15 +41,32 @@ async def run_live(sim: Simulation, speed: float, stop: asyncio.Event) -> None:
 
 
 def build_live_plant(
-    map_name: str, vehicles: int, orders_per_hour: float | None, seed: int, db_path: str | Path
-) -> tuple[Simulation, FleetService]:
-    """A simulation starting at the current wall time, wired to a service with SQLite storage."""
+    map_name: str,
+    vehicles: int,
+    orders_per_hour: float | None,
+    seed: int,
+    db_path: str | Path,
+    protocol: str = "direct",
+    mqtt: MqttSettings | None = None,
+) -> tuple[Simulation, FleetService, MqttBus | None]:
+    """A simulation starting at the current wall time, wired to a service with SQLite storage.
+
+    With `mqtt` settings the vehicles speak VDA 5050 through that broker (each its own client);
+    otherwise `protocol` chooses direct commands or VDA 5050 over the in-process bus.
+    """
     fmap = load_map(map_name)
-    config = SimConfig(vehicles=vehicles, hours=math.inf, seed=seed, orders_per_hour=orders_per_hour)
-    sim = Simulation(fmap, config, start_time=time.time())
+    bus = MqttBus(mqtt) if mqtt is not None else None
+    config = SimConfig(
+        vehicles=vehicles,
+        hours=math.inf,
+        seed=seed,
+        orders_per_hour=orders_per_hour,
+        protocol="vda5050" if bus is not None else protocol,
+    )
+    sim = Simulation(fmap, config, start_time=time.time(), bus=bus)
     service = FleetService(sim.controller, OrderStore(db_path))
     sim.listeners.append(service.record)
-    return sim, service
+    return sim, service, bus
 
 
 def create_demo_app(
@@ -57,12 +76,17 @@ def create_demo_app(
     orders_per_hour: float | None = None,
     seed: int = 1,
     db_path: str | Path = "var/fleet.db",
+    protocol: str = "direct",
+    mqtt: MqttSettings | None = None,
 ) -> FastAPI:
     """The controller API with a simulated plant driving its vehicles at `speed` x real time."""
-    sim, service = build_live_plant(map_name, vehicles, orders_per_hour, seed, db_path)
+    sim, service, bus = build_live_plant(map_name, vehicles, orders_per_hour, seed, db_path, protocol, mqtt)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if bus is not None:
+            await bus.start()
+            await bus.wait_connected(timeout=30)
         stop = asyncio.Event()
         task = asyncio.create_task(run_live(sim, speed, stop))
         try:
@@ -70,6 +94,8 @@ def create_demo_app(
         finally:
             stop.set()
             await task
+            if bus is not None:
+                await bus.stop()
             service.store.close()
 
     return create_app(service, lifespan)

@@ -70,6 +70,7 @@ class VehicleLink:
     _actions: dict[str, _PendingAction] = field(default_factory=dict)
     _charge_until: float | None = None
     _rejected: set[str] = field(default_factory=set)
+    instant_status: dict[str, str] = field(default_factory=dict)  # instant actionId -> last reported status
     last_state: State | None = None
     pose: tuple[float, float, float] | None = None
 
@@ -150,6 +151,7 @@ class VehicleLink:
             else BlockingType.HARD,
             action_parameters=[{"key": k, "value": v} for k, v in (parameters or {}).items()] or None,  # type: ignore[misc]
         )
+        self.instant_status[action.action_id] = "SENT"
         return InstantActions(**self.header("instantActions", now), actions=[action])  # type: ignore[arg-type]
 
     def start_charging(self, until: float, now: float) -> InstantActions:
@@ -164,10 +166,14 @@ class VehicleLink:
         self.version = message.version or self.version
         return self.connection
 
-    def on_visualization(self, message: Visualization) -> None:
-        if message.agv_position is not None:
-            p = message.agv_position
-            self.pose = (p.x, p.y, p.theta)
+    def on_visualization(self, message: Visualization) -> list[Event]:
+        """Vehicles that put their position only on visualization (sec. 6.13) still move on the map."""
+        if message.agv_position is None:
+            return []
+        p = message.agv_position
+        self.pose = (p.x, p.y, p.theta)
+        battery = self.last_state.battery_state.battery_charge / 100.0 if self.last_state else 1.0
+        return [StateReport(self.vehicle_id, p.x, p.y, p.theta, min(1.0, max(0.0, battery)))]
 
     def on_state(self, state: State, now: float) -> tuple[list[Event], list[InstantActions]]:
         """Core events from a state, and instant actions the link must send in answer."""
@@ -182,6 +188,8 @@ class VehicleLink:
                     self._reported_seq = seq
                     self.node = nid
         for action_state in state.action_states:
+            if action_state.action_id in self.instant_status:
+                self.instant_status[action_state.action_id] = action_state.action_status.value
             pending = self._actions.get(action_state.action_id)
             if pending is None or pending.reported:
                 continue

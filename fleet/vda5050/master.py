@@ -105,9 +105,7 @@ class MasterControl:
             return self._on_state(key, message, now)
         if isinstance(message, Visualization):
             link = self.links.get(key.vehicle_id)
-            if link is not None:
-                link.on_visualization(message)
-            return []
+            return list(link.on_visualization(message)) if link is not None else []
         if isinstance(message, Factsheet):
             self.factsheets[key.vehicle_id] = message
             return []

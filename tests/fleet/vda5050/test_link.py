@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from fleet.events import ActionFinished, ActionKind, DriveRejected, NodeReached, StateReport
 from fleet.vda5050.link import VehicleLink
-from fleet.vda5050.messages import Order, State, parse_message, to_wire
+from fleet.vda5050.messages import Order, State, Visualization, parse_message, to_wire
 from fleet.vda5050.schemas import default_schema_dir, schema_errors
 from fleet.vda5050.topics import TopicLayout, VehicleKey
 from maps import FacilityMap
@@ -201,3 +201,25 @@ def test_topics() -> None:
     assert "uagv/v2/+/+/connection" in layout.subscriptions()
     with pytest.raises(ValueError, match="MQTT topic"):
         VehicleKey("acme", "a/b")
+
+
+def test_position_from_visualization_and_instant_action_status(small_map: FacilityMap) -> None:
+    """A vehicle that reports its position only on visualization still moves on the map; the
+    status of an instant action is followed until the vehicle reports it finished."""
+    lk = link(small_map)
+    order = lk.drive(("A2",), horizon=[], now=0.0)
+    lk.on_state(State.model_validate(state_for(order, "A1", 0)), 0.5)
+    viz = parse_message(
+        "visualization",
+        json.dumps(
+            {"agvPosition": {"x": 3.0, "y": 0.0, "theta": 0.0, "mapId": "small_test", "positionInitialized": True}}
+        ).encode(),
+    )
+    assert isinstance(viz, Visualization)
+    assert lk.on_visualization(viz) == [StateReport("AGV-01", 3.0, 0.0, 0.0, 0.8)]
+    pause = lk.instant("startPause", now=1.0)
+    action_id = pause.actions[0].action_id
+    assert lk.instant_status[action_id] == "SENT"
+    done = state_for(order, "A1", 0, actionStates=[{"actionId": action_id, "actionStatus": "FINISHED"}])
+    lk.on_state(State.model_validate(done), 2.0)
+    assert lk.instant_status[action_id] == "FINISHED"
