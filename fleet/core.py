@@ -18,8 +18,10 @@ from fleet.events import (
     ActionFinished,
     ActionKind,
     Alarm,
+    CancelDrive,
     Command,
     ConnectionChanged,
+    DriveCancelled,
     DriveNodes,
     DriveRejected,
     Event,
@@ -145,12 +147,18 @@ class Controller:
         order = self.orders[order_id]
         if order.state in (OrderState.TO_DROPOFF, OrderState.UNLOADING, OrderState.LOADING):
             raise OrderRejected("order_id", f"order {order_id} is {order.state.value}; the load is on a vehicle")
+        driving = order.state is OrderState.TO_PICKUP
         order = self._move(order, OrderState.CANCELLED, reason=reason)
         if order.vehicle_id is not None:
             v = self.vehicles[order.vehicle_id]
             v = replace(v, queue=tuple(q for q in v.queue if q != order_id))
             if v.task is not None and v.task.order_id == order_id:
                 v = replace(v, task=None)
+                if driving:
+                    # Release nothing more; the vehicle stops at its next node and reports where.
+                    self.traffic.set_route(v.id, [self.traffic.released_end(v.id)])
+                    v = replace(v, stopping=True)
+                    self._outbox.append(CancelDrive(v.id))
             self._put_vehicle(v)
         self._dispatch_wanted = True
         return order
@@ -183,6 +191,8 @@ class Controller:
                 self._on_drive_rejected(event)
             case ConnectionChanged():
                 self._on_connection(event)
+            case DriveCancelled():
+                self._on_drive_cancelled(event)
             case Tick():
                 self._on_tick()
         return self.take_commands()
@@ -267,6 +277,16 @@ class Controller:
             if q.state is OrderState.ASSIGNED:
                 self._move(q, OrderState.ACCEPTED, reason=f"{v.id} taken out of service")
         self._put_vehicle(replace(v, in_service=False, task=task, queue=()))
+        self._dispatch_wanted = True
+
+    def _on_drive_cancelled(self, event: DriveCancelled) -> None:
+        v = self.vehicles[event.vehicle_id]
+        self.traffic.stop_at(v.id, event.node)
+        pos = self.map.node_by_id[event.node]
+        self._put_vehicle(replace(v, stopping=False, node=event.node, x=pos.x, y=pos.y))
+        for other, reason in list(self.traffic.waiting.items()):
+            if reason.holder == v.id:
+                self._release(other)
         self._dispatch_wanted = True
 
     def _on_connection(self, event: ConnectionChanged) -> None:

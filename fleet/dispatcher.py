@@ -72,7 +72,11 @@ class Dispatcher:
         idle = [
             a
             for a in fleet
-            if a.vehicle.idle and a.vehicle.online and a.vehicle.in_service and not queues.get(a.vehicle.id)
+            if a.vehicle.idle
+            and a.vehicle.online
+            and a.vehicle.in_service
+            and not a.vehicle.stopping
+            and not queues.get(a.vehicle.id)
         ]
         charge = self.recharge(idle, fleet, occupied_nodes)
         park = self.park([a for a in idle if a.vehicle.id not in charge], fleet, occupied_nodes)
@@ -161,7 +165,7 @@ class Dispatcher:
     # ---- helpers --------------------------------------------------------------------------
 
     def _can_work(self, v: Vehicle) -> bool:
-        if not v.in_service or not v.online or v.paused or v.battery < self.config.reserve_battery:
+        if not v.in_service or not v.online or v.paused or v.stopping or v.battery < self.config.reserve_battery:
             return False
         return v.task is None or v.task.kind in (TaskKind.ORDER, TaskKind.PARK)
 

@@ -68,11 +68,19 @@ class ConnectionChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class DriveCancelled:
+    """The vehicle stopped at `node` after a `CancelDrive`; nothing beyond it will be driven."""
+
+    vehicle_id: str
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; the core runs its timers (dispatch, deadlock check)."""
 
 
-Event = NodeReached | ActionFinished | StateReport | DriveRejected | ConnectionChanged | Tick
+Event = NodeReached | ActionFinished | StateReport | DriveRejected | ConnectionChanged | DriveCancelled | Tick
 
 
 # ---- commands out ------------------------------------------------------------------------------
@@ -101,6 +109,14 @@ class StartAction:
 
 
 @dataclass(frozen=True, slots=True)
+class CancelDrive:
+    """Stop the vehicle at the next node it can stop at and drop the rest of its path
+    (VDA 5050: instant action cancelOrder). The vehicle answers with `DriveCancelled`."""
+
+    vehicle_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderChanged:
     """An order changed state: persist it and tell subscribers."""
 
@@ -124,4 +140,4 @@ class Alarm:
     order_id: str | None = None
 
 
-Command = DriveNodes | StartAction | OrderChanged | VehicleChanged | Alarm
+Command = DriveNodes | StartAction | CancelDrive | OrderChanged | VehicleChanged | Alarm

@@ -159,6 +159,7 @@ class Vehicle:
     paused: bool = False
     online: bool = True
     offline_since: float | None = None
+    stopping: bool = False  # a CancelDrive is out; no new work until the vehicle says where it stopped
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.battery <= 1.0:

@@ -125,6 +125,15 @@ class TrafficManager:
         self._routes[vehicle_id] = _Route(kept + nodes, position=0, released=len(kept))
         self.waiting.pop(vehicle_id, None)
 
+    def stop_at(self, vehicle_id: str, node: str) -> None:
+        """The vehicle stopped at `node` for good (a cancelled drive): free everything beyond it."""
+        route = self._routes[vehicle_id]
+        if route.nodes[route.position] != node:
+            raise ValueError(f"vehicle {vehicle_id} stopped at {node} but stands at {route.nodes[route.position]}")
+        self._routes[vehicle_id] = _Route([node])
+        self.waiting.pop(vehicle_id, None)
+        self._free_behind(vehicle_id)
+
     def reached(self, vehicle_id: str, node: str) -> None:
         """The vehicle reached `node`: advance along the route and free what lies behind."""
         route = self._routes[vehicle_id]

@@ -16,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from fleet.core import Controller
-from fleet.events import Command, DriveNodes, Event, StartAction, StateReport
+from fleet.events import CancelDrive, Command, DriveCancelled, DriveNodes, Event, StartAction, StateReport
 from fleet.vda5050.master import MasterControl, Outgoing, VehicleAppeared
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
@@ -81,6 +81,7 @@ class DirectFleet:
             for k, (node, battery) in enumerate(zip(nodes, initial_batteries(count, seed), strict=True), start=1)
         ]
         self._by_id = {v.id: v for v in self.bodies}
+        self._cancelling: set[str] = set()
 
     def start(self, now: float) -> list[Event]:
         for v in self.bodies:
@@ -93,6 +94,11 @@ class DirectFleet:
         for v in self.bodies:
             if v.busy:
                 events += v.step(dt)
+        for vid in sorted(self._cancelling):
+            v = self._by_id[vid]
+            if not v.moving and not v.path:
+                self._cancelling.discard(vid)
+                events.append(DriveCancelled(vid, v.node))
         if now >= self._next_report:
             self._next_report = now + self._report_s
             events += [StateReport(v.id, v.x, v.y, v.heading, v.battery) for v in self.bodies]
@@ -104,6 +110,9 @@ class DirectFleet:
                 self._by_id[cmd.vehicle_id].drive(cmd.nodes)
             elif isinstance(cmd, StartAction):
                 self._by_id[cmd.vehicle_id].start_action(cmd.action, cmd.place_id, cmd.until_battery)
+            elif isinstance(cmd, CancelDrive):
+                self._by_id[cmd.vehicle_id].cancel()
+                self._cancelling.add(cmd.vehicle_id)
 
 
 class VdaFleet:
@@ -170,7 +179,7 @@ class VdaFleet:
     def apply(self, commands: list[Command], now: float) -> None:
         self._now = now
         for cmd in commands:
-            if isinstance(cmd, DriveNodes | StartAction):
+            if isinstance(cmd, DriveNodes | StartAction | CancelDrive):
                 _, horizon = self._controller.traffic.remaining(cmd.vehicle_id)
                 self.master.on_command(cmd, horizon, now)
         self._flush()

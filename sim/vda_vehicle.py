@@ -85,6 +85,7 @@ class VdaSimVehicle:
         self._queue: list[str] = []  # node action ids waiting to start at the current node
         self._running: str | None = None  # node action id in progress
         self._charging_action: str | None = None
+        self._cancel: str | None = None  # cancelOrder action running until the vehicle stands
         self._errors: list[dict[str, Any]] = []
         self._headers: dict[str, int] = {}
         self._outbox: list[Outgoing] = []
@@ -178,9 +179,10 @@ class VdaSimVehicle:
         if kind not in KNOWN_ACTIONS or kind in ("pick", "drop"):
             record.status, record.result = "FAILED", f"{kind} is not an instant action of this vehicle"
         elif kind == "cancelOrder":
-            # Stop at the next node: drop everything released beyond it (sec. 6.8.2).
+            # Stop at the next node: drop everything released beyond it (sec. 6.8.2); the action
+            # stays RUNNING until the vehicle stands still.
             keep = 1 if self.body.moving else 0
-            self.body.path = type(self.body.path)(list(self.body.path)[:keep])
+            self.body.cancel()
             for r in self._actions.values():
                 if r.node_seq is not None and r.status in ("WAITING", "RUNNING"):
                     r.status, r.result = "FAILED", "order cancelled"
@@ -189,7 +191,9 @@ class VdaSimVehicle:
                 self._running = None
             self._queue = []
             self._nodes = [n for n in self._nodes if n[1] <= self.last_node_seq + (2 if keep else 0)]
-            record.status = "FINISHED"
+            self._edges = [e for e in self._edges if e[1] <= self.last_node_seq + (1 if keep else 0)]
+            record.status = "RUNNING"
+            self._cancel = action.action_id
         elif kind == "startPause":
             self.body.paused = True
             record.status = "FINISHED"
@@ -242,6 +246,12 @@ class VdaSimVehicle:
                     self._actions[self._running].status = "FINISHED"
                     self._running = None
                 self._start_node_actions(self.last_node_seq)
+        if self._cancel is not None and not self.body.moving and not self.body.path:
+            self._actions[self._cancel].status = "FINISHED"
+            self._cancel = None
+            self._nodes = [n for n in self._nodes if n[1] <= self.last_node_seq]
+            self._edges = [e for e in self._edges if e[1] < self.last_node_seq]
+            self._dirty = True
         if self._dirty or now >= self._next_state:
             self._outbox.append(self._state(now))
             self._next_state = now + self.state_interval_s

@@ -86,6 +86,12 @@ class SimVehicle:
             service = self._map.station_by_id[place_id].service_time_s
             self._action = (kind, service, None, 0.0)
 
+    def cancel(self) -> None:
+        """Stop at the next node: keep only the node ahead when on a lane, drop the rest."""
+        keep = 1 if self.segment is not None else 0
+        for _ in range(len(self.path) - keep):
+            self.path.pop()
+
     def stop_action(self) -> None:
         """End a running action without a report (a charge stopped from outside)."""
         self._action = None

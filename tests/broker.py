@@ -27,13 +27,13 @@ def mosquitto_binary() -> str:
 
 
 class Broker:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, nodelay: bool = False) -> None:
         self.port = free_port()
         self.config = workdir / "mosquitto.conf"
         self.log = workdir / "mosquitto.log"
         self.config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n"
-            "log_type error\nlog_type warning\n"
+            "log_type error\nlog_type warning\n" + ("set_tcp_nodelay true\n" if nodelay else "")
         )
         self.process: subprocess.Popen[bytes] | None = None
 

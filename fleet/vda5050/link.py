@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from fleet.events import ActionFinished, ActionKind, DriveRejected, Event, NodeReached, StateReport
+from fleet.events import ActionFinished, ActionKind, DriveCancelled, DriveRejected, Event, NodeReached, StateReport
 from fleet.vda5050.messages import (
     Action,
     ActionStatus,
@@ -71,6 +71,7 @@ class VehicleLink:
     _charge_until: float | None = None
     _rejected: set[str] = field(default_factory=set)
     instant_status: dict[str, str] = field(default_factory=dict)  # instant actionId -> last reported status
+    _cancel_id: str | None = None
     last_state: State | None = None
     pose: tuple[float, float, float] | None = None
 
@@ -154,6 +155,12 @@ class VehicleLink:
         self.instant_status[action.action_id] = "SENT"
         return InstantActions(**self.header("instantActions", now), actions=[action])  # type: ignore[arg-type]
 
+    def cancel(self, now: float) -> InstantActions:
+        """cancelOrder (sec. 6.8.2); the vehicle stops at its next node and finishes the action then."""
+        message = self.instant("cancelOrder", now)
+        self._cancel_id = message.actions[0].action_id
+        return message
+
     def start_charging(self, until: float, now: float) -> InstantActions:
         self._charge_until = until
         message = self.instant("startCharging", now)
@@ -204,6 +211,14 @@ class VehicleLink:
                     self._rejected.add(ref)
                     reason = error.error_description or error.error_type
                     events.append(DriveRejected(self.vehicle_id, f"{error.error_type}: {reason}"))
+        if self._cancel_id is not None and self.instant_status.get(self._cancel_id) in ("FINISHED", "FAILED"):
+            # Whatever the outcome, the vehicle now stands at lastNodeId and holds no order of ours:
+            # the next drive starts a new order there.
+            self._cancel_id = None
+            self._base, self.order_id = [], None
+            if state.last_node_id in self.fmap.node_by_id:
+                self.node = state.last_node_id
+            events.append(DriveCancelled(self.vehicle_id, self.node))
         battery = state.battery_state.battery_charge / 100.0
         if self._charge_until is not None and battery >= self._charge_until:
             self._charge_until = None

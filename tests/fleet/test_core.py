@@ -86,3 +86,26 @@ def test_vehicle_on_a_parking_spot_starts_parked(controller: Controller) -> None
     controller.add_vehicle("AGV-01", "cart", "PA1")
     commands = controller.handle(Tick())
     assert not [c for c in commands if isinstance(c, DriveNodes)]
+
+
+def test_cancel_while_driving_stops_at_the_next_node_and_frees_the_rest(controller: Controller) -> None:
+    """Cancelling an order its vehicle drives to: nothing more is released, the vehicle is told to
+    stop, gets no work until it reports where it stopped, and then holds only that node."""
+    from fleet.events import CancelDrive, DriveCancelled
+
+    controller.add_vehicle("AGV-01", "cart", "PA1")
+    order = controller.submit_order("ST-A", "ST-B")
+    drives = [c for c in controller.handle(Tick()) if isinstance(c, DriveNodes)]
+    assert drives, "the vehicle was sent off"
+    first = drives[0].nodes[0]
+    controller.handle(NodeReached("AGV-01", first))
+    commands = controller.take_commands()
+    controller.cancel_order(order.id)
+    commands = controller.take_commands()
+    assert CancelDrive("AGV-01") in commands
+    assert controller.vehicles["AGV-01"].stopping
+    assert not [c for c in controller.handle(Tick()) if isinstance(c, DriveNodes)]
+    controller.handle(DriveCancelled("AGV-01", first))
+    assert not controller.vehicles["AGV-01"].stopping
+    held = controller.traffic.held_by("AGV-01")
+    assert held == {f"node:{first}"}, held

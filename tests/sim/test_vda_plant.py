@@ -111,3 +111,29 @@ def test_state_of_unknown_vehicle_off_the_map_is_dropped(small_map: FacilityMap)
     sim.run_for(1)
     assert fleet.master.dropped["unplaced"] == 1
     assert "GHOST-9" not in sim.controller.vehicles
+
+
+@pytest.mark.parametrize("protocol", ["direct", "vda5050"])
+def test_cancel_while_driving_then_serve_the_next_order(small_map: FacilityMap, protocol: str) -> None:
+    """An operator cancels an order its vehicle is driving to (VDA 5050: cancelOrder). The vehicle
+    stops at its next node, stays in service, and the next order starts where it really stands
+    (a vehicle rejects a first node more than 0.5 m away)."""
+    sim = Simulation(small_map, SimConfig(vehicles=1, seed=4, protocol=protocol), demand_enabled=False)
+    c = sim.controller
+    sim.run_for(2)
+    order = c.submit_order("ST-C", "ST-B")
+    for _ in range(400):
+        sim.step()
+        v = sim.vehicles[0]
+        if c.orders[order.id].state is OrderState.TO_PICKUP and v.moving:
+            break
+    c.cancel_order(order.id)
+    sim.run_for(60)
+    vehicle = c.vehicles["AGV-01"]
+    assert c.orders[order.id].state is OrderState.CANCELLED
+    assert vehicle.in_service and not vehicle.stopping
+    assert not any(a.code == "drive-rejected" for a in c.alarms), c.alarms
+    following = c.submit_order("ST-A", "ST-B")
+    sim.run_for(300)
+    assert c.orders[following.id].state is OrderState.FINISHED
+    assert sim.oracle.claim_violations == [] and sim.oracle.collisions == []
