@@ -31,6 +31,7 @@ from fleet.events import (
     StateReport,
     Tick,
     VehicleChanged,
+    VehicleStatus,
 )
 from fleet.model import OrderState, Task, TaskKind, TaskPhase, Transition, TransportOrder, Vehicle
 from fleet.traffic import TrafficManager
@@ -193,6 +194,8 @@ class Controller:
                 self._on_connection(event)
             case DriveCancelled():
                 self._on_drive_cancelled(event)
+            case VehicleStatus():
+                self._on_status(event)
             case Tick():
                 self._on_tick()
         return self.take_commands()
@@ -264,20 +267,44 @@ class Controller:
 
     def _on_drive_rejected(self, event: DriveRejected) -> None:
         """The vehicle refused its path: take it out of service (its claims stay, it may still be
-        driving its earlier base) and hand an order it has not loaded back to the dispatcher."""
+        driving its earlier base) and hand the orders it has not loaded back to the dispatcher."""
         v = self.vehicles[event.vehicle_id]
+        order_id = v.task.order_id if v.task else None
+        self._alarm("drive-rejected", f"{v.id} rejected its path: {event.reason}", v.id, order_id)
+        v = self._hand_back_unloaded(v, f"{v.id} rejected the path: {event.reason}")
+        self._put_vehicle(replace(v, in_service=False))
+
+    def _hand_back_unloaded(self, v: Vehicle, reason: str) -> Vehicle:
+        """Orders the vehicle holds but has not loaded go back to the dispatcher; the vehicle
+        without them is returned (not yet stored)."""
         task = v.task
-        order = self.orders.get(task.order_id) if task and task.order_id else None
-        self._alarm("drive-rejected", f"{v.id} rejected its path: {event.reason}", v.id, order.id if order else None)
-        if order is not None and order.state is OrderState.TO_PICKUP:
-            self._move(order, OrderState.ACCEPTED, reason=f"{v.id} rejected the path: {event.reason}")
-            task = None
+        if task is not None and task.order_id is not None:
+            order = self.orders[task.order_id]
+            if order.state is OrderState.TO_PICKUP:
+                self._move(order, OrderState.ACCEPTED, reason=reason)
+                task = None
         for queued in v.queue:
             q = self.orders[queued]
-            if q.state is OrderState.ASSIGNED:
-                self._move(q, OrderState.ACCEPTED, reason=f"{v.id} taken out of service")
-        self._put_vehicle(replace(v, in_service=False, task=task, queue=()))
+            if q.state is OrderState.ASSIGNED and q.vehicle_id == v.id:
+                self._move(q, OrderState.ACCEPTED, reason=reason)
         self._dispatch_wanted = True
+        return replace(v, task=task, queue=())
+
+    def _on_status(self, event: VehicleStatus) -> None:
+        """Operating mode and errors: a vehicle not in automatic mode or with a FATAL error gets
+        no work and hands back what it has not loaded; every new error is raised as an alarm."""
+        v = self.vehicles[event.vehicle_id]
+        for error in event.errors:
+            if error not in v.errors:
+                self._alarm("vehicle-error", f"{v.id}: {error}", v.id)
+        was_able = v.automatic and not any(e.startswith("FATAL") for e in v.errors)
+        v = replace(v, automatic=event.automatic, mode=event.mode, errors=event.errors)
+        able = v.automatic and not any(e.startswith("FATAL") for e in v.errors)
+        if was_able and not able:
+            v = self._hand_back_unloaded(v, f"{v.id} unavailable: mode {event.mode}, errors {len(event.errors)}")
+        elif able and not was_able:
+            self._dispatch_wanted = True
+        self._put_vehicle(v)
 
     def _on_drive_cancelled(self, event: DriveCancelled) -> None:
         v = self.vehicles[event.vehicle_id]
@@ -306,19 +333,8 @@ class Controller:
             if v.online or v.offline_since is None or now - v.offline_since < self.config.offline_grace_s:
                 continue
             reason = f"{v.id} offline for more than {self.config.offline_grace_s:.0f} s"
-            task = v.task
-            if task is not None and task.order_id is not None:
-                order = self.orders[task.order_id]
-                if order.state is OrderState.TO_PICKUP:
-                    self._move(order, OrderState.ACCEPTED, reason=reason)
-                    task = None
-            for queued in v.queue:
-                q = self.orders[queued]
-                if q.state is OrderState.ASSIGNED and q.vehicle_id == v.id:
-                    self._move(q, OrderState.ACCEPTED, reason=reason)
-            # offline_since cleared: returned once; the vehicle stays offline until it reports in.
-            self._put_vehicle(replace(v, task=task, queue=(), offline_since=None))
-            self._dispatch_wanted = True
+            # offline_since cleared: handed back once; the vehicle stays offline until it reports in.
+            self._put_vehicle(replace(self._hand_back_unloaded(v, reason), offline_since=None))
 
     def _on_tick(self) -> None:
         now = self.clock.now()

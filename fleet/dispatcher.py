@@ -69,15 +69,7 @@ class Dispatcher:
         occupied_nodes: frozenset[str],
     ) -> DispatchDecision:
         queues, considered, plan = self.assign(orders, fleet)
-        idle = [
-            a
-            for a in fleet
-            if a.vehicle.idle
-            and a.vehicle.online
-            and a.vehicle.in_service
-            and not a.vehicle.stopping
-            and not queues.get(a.vehicle.id)
-        ]
+        idle = [a for a in fleet if a.vehicle.idle and a.vehicle.available and not queues.get(a.vehicle.id)]
         charge = self.recharge(idle, fleet, occupied_nodes)
         park = self.park([a for a in idle if a.vehicle.id not in charge], fleet, occupied_nodes)
         return DispatchDecision(queues, considered, charge, park, plan)
@@ -165,7 +157,7 @@ class Dispatcher:
     # ---- helpers --------------------------------------------------------------------------
 
     def _can_work(self, v: Vehicle) -> bool:
-        if not v.in_service or not v.online or v.paused or v.stopping or v.battery < self.config.reserve_battery:
+        if not v.available or v.paused or v.battery < self.config.reserve_battery:
             return False
         return v.task is None or v.task.kind in (TaskKind.ORDER, TaskKind.PARK)
 

@@ -76,11 +76,30 @@ class DriveCancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class VehicleStatus:
+    """Operating mode and active errors, sent when either changes (VDA 5050: operatingMode, errors)."""
+
+    vehicle_id: str
+    automatic: bool
+    mode: str
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; the core runs its timers (dispatch, deadlock check)."""
 
 
-Event = NodeReached | ActionFinished | StateReport | DriveRejected | ConnectionChanged | DriveCancelled | Tick
+Event = (
+    NodeReached
+    | ActionFinished
+    | StateReport
+    | DriveRejected
+    | ConnectionChanged
+    | DriveCancelled
+    | VehicleStatus
+    | Tick
+)
 
 
 # ---- commands out ------------------------------------------------------------------------------

@@ -86,6 +86,8 @@ class VdaSimVehicle:
         self._running: str | None = None  # node action id in progress
         self._charging_action: str | None = None
         self._cancel: str | None = None  # cancelOrder action running until the vehicle stands
+        self.operating_mode = "AUTOMATIC"  # tests switch it as an operator on the vehicle would
+        self.hardware_errors: list[dict[str, Any]] = []  # faults reported besides order rejections
         self._errors: list[dict[str, Any]] = []
         self._headers: dict[str, int] = {}
         self._outbox: list[Outgoing] = []
@@ -330,8 +332,8 @@ class VdaSimVehicle:
                 for k, r in self._actions.items()
             ],
             "batteryState": {"batteryCharge": round(b.battery * 100, 3), "charging": self._charging_action is not None},
-            "operatingMode": "AUTOMATIC",
-            "errors": self._errors,
+            "operatingMode": self.operating_mode,
+            "errors": self._errors + self.hardware_errors,
             "safetyState": {"eStop": "NONE", "fieldViolation": False},
             "agvPosition": {
                 "x": round(b.x, 4),

@@ -23,7 +23,16 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from fleet.events import ActionFinished, ActionKind, DriveCancelled, DriveRejected, Event, NodeReached, StateReport
+from fleet.events import (
+    ActionFinished,
+    ActionKind,
+    DriveCancelled,
+    DriveRejected,
+    Event,
+    NodeReached,
+    StateReport,
+    VehicleStatus,
+)
 from fleet.vda5050.messages import (
     Action,
     ActionStatus,
@@ -34,6 +43,7 @@ from fleet.vda5050.messages import (
     InstantActions,
     Node,
     NodePosition,
+    OperatingMode,
     Order,
     State,
     Visualization,
@@ -72,6 +82,7 @@ class VehicleLink:
     _rejected: set[str] = field(default_factory=set)
     instant_status: dict[str, str] = field(default_factory=dict)  # instant actionId -> last reported status
     _cancel_id: str | None = None
+    _status: tuple[bool, str, tuple[str, ...]] = (True, "AUTOMATIC", ())
     last_state: State | None = None
     pose: tuple[float, float, float] | None = None
 
@@ -219,6 +230,18 @@ class VehicleLink:
             if state.last_node_id in self.fmap.node_by_id:
                 self.node = state.last_node_id
             events.append(DriveCancelled(self.vehicle_id, self.node))
+        status = (
+            state.operating_mode in (OperatingMode.AUTOMATIC, OperatingMode.SEMIAUTOMATIC),
+            state.operating_mode.value,
+            tuple(
+                sorted(
+                    f"{e.error_level.value} {e.error_type}: {e.error_description or ''}".strip() for e in state.errors
+                )
+            ),
+        )
+        if status != self._status:
+            self._status = status
+            events.append(VehicleStatus(self.vehicle_id, *status))
         battery = state.battery_state.battery_charge / 100.0
         if self._charge_until is not None and battery >= self._charge_until:
             self._charge_until = None

@@ -137,3 +137,32 @@ def test_cancel_while_driving_then_serve_the_next_order(small_map: FacilityMap, 
     sim.run_for(300)
     assert c.orders[following.id].state is OrderState.FINISHED
     assert sim.oracle.claim_violations == [] and sim.oracle.collisions == []
+
+
+def test_manual_mode_and_fatal_errors_make_a_vehicle_unavailable(small_map: FacilityMap) -> None:
+    """A vehicle switched to MANUAL on its way to a pick-up hands the order back at once and the
+    other vehicle takes it; a FATAL error raises an alarm and keeps the vehicle out of work."""
+    sim, fleet = vda_sim(small_map, vehicles=2)
+    sim.demand_enabled = False
+    sim.run_for(2)
+    c = sim.controller
+    order = c.submit_order("ST-A", "ST-B")
+    for _ in range(200):
+        sim.step()
+        if c.orders[order.id].state is OrderState.TO_PICKUP:
+            break
+    first = c.orders[order.id].vehicle_id
+    manual = next(v for v in fleet.vehicles if v.key.serial_number == first)
+    manual.operating_mode = "MANUAL"
+    sim.run_for(3)
+    assert not c.vehicles[first or ""].available and c.vehicles[first or ""].mode == "MANUAL"
+    assert c.orders[order.id].vehicle_id != first
+    other = next(v for v in fleet.vehicles if v is not manual)
+    other.hardware_errors.append({"errorType": "laserScannerFault", "errorLevel": "FATAL", "errorDescription": "dirty"})
+    sim.run_for(2)
+    assert any(a.code == "vehicle-error" and "laserScannerFault" in a.message for a in c.alarms)
+    assert not c.vehicles[other.key.serial_number].available
+    other.hardware_errors.clear()
+    manual.operating_mode = "AUTOMATIC"
+    sim.run_for(400)
+    assert c.orders[order.id].state is OrderState.FINISHED
