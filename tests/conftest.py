@@ -32,6 +32,18 @@ def small_map_data() -> dict[str, Any]:
     return data
 
 
+@pytest.fixture(scope="session")
+def vda5050_schemas() -> Path:
+    """The official VDA 5050 JSON schemas (shared/vda5050/schemas beside the repository, or
+    FLEET_VDA5050_SCHEMAS). Missing schemas fail the tests that need them, loudly."""
+    from fleet.vda5050.schemas import default_schema_dir
+
+    folder = default_schema_dir()
+    if not (folder / "2.0.0" / "order.schema").exists():
+        pytest.fail(f"official VDA 5050 schemas not found at {folder}; set FLEET_VDA5050_SCHEMAS")
+    return folder
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Broker]:
     """A private mosquitto on a free loopback port for one test."""

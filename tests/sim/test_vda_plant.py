@@ -5,17 +5,16 @@ hostile messages change nothing."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from fleet.model import OrderState
 from fleet.vda5050.master import Outgoing
-from fleet.vda5050.schemas import default_schema_dir, schema_errors
+from fleet.vda5050.schemas import schema_errors
 from maps import FacilityMap
 from sim.fleets import VdaFleet
 from sim.runner import SimConfig, Simulation
-
-pytestmark = pytest.mark.skipif(not default_schema_dir().exists(), reason="official schemas not found")
 
 
 def vda_sim(fmap: FacilityMap, vehicles: int = 3, **kw: object) -> tuple[Simulation, VdaFleet]:
@@ -24,7 +23,7 @@ def vda_sim(fmap: FacilityMap, vehicles: int = 3, **kw: object) -> tuple[Simulat
     return sim, sim.fleet
 
 
-def test_transports_finish_and_every_controller_message_is_valid(small_map: FacilityMap) -> None:
+def test_transports_finish_and_every_controller_message_is_valid(small_map: FacilityMap, vda5050_schemas: Path) -> None:
     sim, fleet = vda_sim(small_map, orders_per_hour=60)
     sent: list[tuple[str, bytes]] = []
     fleet.bus.connect("spy")
@@ -38,7 +37,7 @@ def test_transports_finish_and_every_controller_message_is_valid(small_map: Faci
     assert "order" in {topic.rsplit("/", 1)[-1] for topic, _ in sent}
     for topic, payload in sent:
         name = topic.rsplit("/", 1)[-1]
-        assert schema_errors("2.0.0", name, json.loads(payload)) == [], topic
+        assert schema_errors("2.0.0", name, json.loads(payload), vda5050_schemas) == [], topic
     assert sum(fleet.master.dropped.values()) == 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,13 +11,12 @@ import pytest
 from fleet.events import ActionKind
 from fleet.vda5050.link import VehicleLink
 from fleet.vda5050.messages import to_wire
-from fleet.vda5050.schemas import default_schema_dir, schema_errors
+from fleet.vda5050.schemas import schema_errors
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
 from sim.vda_vehicle import VdaSimVehicle
 from sim.vehicle import lane_geometry_for
 
-pytestmark = pytest.mark.skipif(not default_schema_dir().exists(), reason="official schemas not found")
 KEY = VehicleKey("acme", "AGV-01")
 
 
@@ -57,7 +57,7 @@ def test_drives_only_the_base_and_stops_at_its_end(small_map: FacilityMap) -> No
     assert last_state(v, t)["lastNodeId"] == "A3"
 
 
-def test_states_validate_against_both_schema_versions(small_map: FacilityMap) -> None:
+def test_states_validate_against_both_schema_versions(small_map: FacilityMap, vda5050_schemas: Path) -> None:
     for version in ("2.0.0", "2.1.0"):
         v = vehicle(small_map)
         v.version = version
@@ -67,7 +67,7 @@ def test_states_validate_against_both_schema_versions(small_map: FacilityMap) ->
         v.step(0.5, 6.0)
         for message in v.take_outbox():
             topic = message.topic.rsplit("/", 1)[-1]
-            assert schema_errors(version, topic, json.loads(message.payload)) == [], topic
+            assert schema_errors(version, topic, json.loads(message.payload), vda5050_schemas) == [], topic
 
 
 @pytest.mark.parametrize(

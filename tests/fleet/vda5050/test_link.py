@@ -4,6 +4,7 @@ vehicle states turn into the right core events."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,15 +13,11 @@ from pydantic import ValidationError
 from fleet.events import ActionFinished, ActionKind, DriveRejected, NodeReached, StateReport
 from fleet.vda5050.link import VehicleLink
 from fleet.vda5050.messages import Order, State, Visualization, parse_message, to_wire
-from fleet.vda5050.schemas import default_schema_dir, schema_errors
+from fleet.vda5050.schemas import schema_errors
 from fleet.vda5050.topics import TopicLayout, VehicleKey
 from maps import FacilityMap
 
 VERSIONS = ("2.0.0", "2.1.0")
-
-pytestmark = pytest.mark.skipif(
-    not default_schema_dir().exists(), reason=f"official schemas not found at {default_schema_dir()}"
-)
 
 
 def link(fmap: FacilityMap, version: str = "2.0.0") -> VehicleLink:
@@ -53,7 +50,7 @@ def state_for(order: Order, last_node: str, last_seq: int, **extra: Any) -> dict
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_orders_and_updates_validate_and_stitch(small_map: FacilityMap, version: str) -> None:
+def test_orders_and_updates_validate_and_stitch(small_map: FacilityMap, version: str, vda5050_schemas: Path) -> None:
     """A new order starts at the vehicle's node; the update repeats the last base node as stitching
     node with its sequence id; nodes even, edges odd; horizon nodes are not released."""
     lk = link(small_map, version)
@@ -80,29 +77,31 @@ def test_orders_and_updates_validate_and_stitch(small_map: FacilityMap, version:
     ]
     assert update.header_id == first.header_id + 1
     for message in (first, update):
-        assert schema_errors(version, "order", to_wire(message)) == []
+        assert schema_errors(version, "order", to_wire(message), vda5050_schemas) == []
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_action_orders_and_instant_actions_validate(small_map: FacilityMap, version: str) -> None:
+def test_action_orders_and_instant_actions_validate(
+    small_map: FacilityMap, version: str, vda5050_schemas: Path
+) -> None:
     lk = link(small_map, version)
     lk.drive(("SA",), horizon=[], now=0.0)
     pick = lk.node_action(ActionKind.PICK, "ST-A", now=1.0)
     assert [n.node_id for n in pick.nodes] == ["SA"] and pick.edges == []
     assert pick.nodes[0].actions[0].action_type == "pick"
-    assert schema_errors(version, "order", to_wire(pick)) == []
+    assert schema_errors(version, "order", to_wire(pick), vda5050_schemas) == []
     for action_type in ("cancelOrder", "startPause", "stopPause", "stateRequest", "factsheetRequest"):
         message = lk.instant(action_type, now=2.0)
         assert len(message.actions) == 1
-        assert schema_errors(version, "instantActions", to_wire(message)) == []
+        assert schema_errors(version, "instantActions", to_wire(message), vda5050_schemas) == []
 
 
-def test_schema_check_is_not_a_rubber_stamp(small_map: FacilityMap) -> None:
+def test_schema_check_is_not_a_rubber_stamp(small_map: FacilityMap, vda5050_schemas: Path) -> None:
     """A message missing a required field or with a wrong enum fails the official schema."""
     wire = to_wire(link(small_map).drive(("A2",), horizon=[], now=0.0))
     del wire["orderUpdateId"]
     wire["nodes"][0]["released"] = "yes"
-    errors = schema_errors("2.0.0", "order", wire)
+    errors = schema_errors("2.0.0", "order", wire, vda5050_schemas)
     assert any("orderUpdateId" in e for e in errors)
     assert any(e.startswith("nodes/0/released") for e in errors)
 
