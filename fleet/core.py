@@ -27,6 +27,7 @@ from fleet.events import (
     Event,
     NodeReached,
     OrderChanged,
+    PauseVehicle,
     StartAction,
     StateReport,
     Tick,
@@ -86,6 +87,8 @@ class Controller:
         self._last_dispatch = -math.inf
         self._last_deadlock_check = -math.inf
         self._known_cycles: set[frozenset[str]] = set()
+        self.fleet_paused = False
+        self._pause_sent: dict[str, bool] = {}
 
     # ---- inputs -----------------------------------------------------------------------------
 
@@ -176,8 +179,33 @@ class Controller:
         parked = Task(TaskKind.PARK, node, TaskPhase.ACTION, place_id=spot.id) if spot else None
         vehicle = Vehicle(vehicle_id, type_id, node, battery, pos.x, pos.y, task=parked)
         self._put_vehicle(vehicle)
+        self._sync_pause(vehicle_id)
         self._dispatch_wanted = True
         return vehicle
+
+    def pause_vehicle(self, vehicle_id: str, paused: bool = True) -> Vehicle:
+        """Operator pause (or resume) of one vehicle: it holds where it is and gets no new work."""
+        if vehicle_id not in self.vehicles:
+            raise OrderRejected("vehicle_id", f"unknown vehicle '{vehicle_id}'")
+        self._put_vehicle(replace(self.vehicles[vehicle_id], paused=paused))
+        self._sync_pause(vehicle_id)
+        self._dispatch_wanted = True
+        return self.vehicles[vehicle_id]
+
+    def pause_fleet(self, paused: bool = True) -> None:
+        """Emergency pause of every vehicle (and of vehicles that join while it lasts), or its end.
+        Vehicles paused one by one stay paused when the fleet pause ends."""
+        self.fleet_paused = paused
+        self._alarm("fleet-paused" if paused else "fleet-resumed", "emergency pause" if paused else "pause lifted")
+        for vid in self.vehicles:
+            self._sync_pause(vid)
+        self._dispatch_wanted = True
+
+    def _sync_pause(self, vehicle_id: str) -> None:
+        held = self.fleet_paused or self.vehicles[vehicle_id].paused
+        if self._pause_sent.get(vehicle_id, False) != held:
+            self._pause_sent[vehicle_id] = held
+            self._outbox.append(PauseVehicle(vehicle_id, held))
 
     def handle(self, event: Event) -> list[Command]:
         """Apply one event; return the commands it produced (and any queued before)."""
@@ -356,7 +384,7 @@ class Controller:
         occupied = frozenset(
             v.node for v in self.vehicles.values() if v.task is None or v.task.kind is not TaskKind.PARK
         )
-        decision = self.dispatcher.dispatch(list(self.orders.values()), fleet, occupied)
+        decision = self.dispatcher.dispatch(list(self.orders.values()), fleet, occupied, self.fleet_paused)
         assigned_to = {oid: vid for vid, queue in decision.queues.items() for oid in queue}
         for oid in decision.considered:
             order = self.orders[oid]

@@ -67,7 +67,10 @@ class Dispatcher:
         orders: Sequence[TransportOrder],
         fleet: Sequence[VehicleAvailability],
         occupied_nodes: frozenset[str],
+        fleet_paused: bool = False,
     ) -> DispatchDecision:
+        if fleet_paused:
+            return DispatchDecision({}, ())
         queues, considered, plan = self.assign(orders, fleet)
         idle = [a for a in fleet if a.vehicle.idle and a.vehicle.available and not queues.get(a.vehicle.id)]
         charge = self.recharge(idle, fleet, occupied_nodes)

@@ -136,6 +136,14 @@ class CancelDrive:
 
 
 @dataclass(frozen=True, slots=True)
+class PauseVehicle:
+    """Stop where you are and hold (`paused` True) or carry on (VDA 5050: startPause / stopPause)."""
+
+    vehicle_id: str
+    paused: bool
+
+
+@dataclass(frozen=True, slots=True)
 class OrderChanged:
     """An order changed state: persist it and tell subscribers."""
 
@@ -159,4 +167,4 @@ class Alarm:
     order_id: str | None = None
 
 
-Command = DriveNodes | StartAction | CancelDrive | OrderChanged | VehicleChanged | Alarm
+Command = DriveNodes | StartAction | CancelDrive | PauseVehicle | OrderChanged | VehicleChanged | Alarm

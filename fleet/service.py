@@ -52,5 +52,15 @@ class FleetService:
     def vehicles(self) -> list[Vehicle]:
         return list(self.controller.vehicles.values())
 
+    def vehicle(self, vehicle_id: str) -> Vehicle | None:
+        return self.controller.vehicles.get(vehicle_id)
+
+    def pause_vehicle(self, vehicle_id: str, paused: bool) -> Vehicle:
+        return self.controller.pause_vehicle(vehicle_id, paused)
+
+    def pause_fleet(self, paused: bool) -> bool:
+        self.controller.pause_fleet(paused)
+        return self.controller.fleet_paused
+
     def wait_reason(self, vehicle_id: str) -> str | None:
         return self.controller.wait_reason(vehicle_id)

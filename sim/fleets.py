@@ -16,7 +16,16 @@ from typing import Protocol
 import numpy as np
 
 from fleet.core import Controller
-from fleet.events import CancelDrive, Command, DriveCancelled, DriveNodes, Event, StartAction, StateReport
+from fleet.events import (
+    CancelDrive,
+    Command,
+    DriveCancelled,
+    DriveNodes,
+    Event,
+    PauseVehicle,
+    StartAction,
+    StateReport,
+)
 from fleet.vda5050.master import MasterControl, Outgoing, VehicleAppeared
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
@@ -113,6 +122,8 @@ class DirectFleet:
             elif isinstance(cmd, CancelDrive):
                 self._by_id[cmd.vehicle_id].cancel()
                 self._cancelling.add(cmd.vehicle_id)
+            elif isinstance(cmd, PauseVehicle):
+                self._by_id[cmd.vehicle_id].paused = cmd.paused
 
 
 class VdaFleet:
@@ -179,7 +190,7 @@ class VdaFleet:
     def apply(self, commands: list[Command], now: float) -> None:
         self._now = now
         for cmd in commands:
-            if isinstance(cmd, DriveNodes | StartAction | CancelDrive):
+            if isinstance(cmd, DriveNodes | StartAction | CancelDrive | PauseVehicle):
                 _, horizon = self._controller.traffic.remaining(cmd.vehicle_id)
                 self.master.on_command(cmd, horizon, now)
         self._flush()

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from fleet.api.schemas import ErrorOut, Health, OrderCreate, OrderOut, VehicleOut
+from fleet.api.schemas import ErrorOut, FleetPause, Health, OrderCreate, OrderOut, VehicleOut
 from fleet.core import OrderRejected
 from fleet.service import FleetService
 
@@ -69,6 +69,35 @@ def get_order(order_id: str, service: ServiceDep) -> OrderOut:
 @router.get("/vehicles", response_model=list[VehicleOut])
 def list_vehicles(service: ServiceDep) -> list[VehicleOut]:
     return [VehicleOut.of(v, service.wait_reason(v.id)) for v in service.vehicles()]
+
+
+def _vehicle_or_404(service: FleetService, vehicle_id: str) -> None:
+    if service.vehicle(vehicle_id) is None:
+        raise HTTPException(status_code=404, detail=f"no vehicle '{vehicle_id}'")
+
+
+@router.post("/vehicles/{vehicle_id}/pause", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+def pause_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
+    """The vehicle holds where it is (VDA 5050 startPause) and gets no new work."""
+    _vehicle_or_404(service, vehicle_id)
+    return VehicleOut.of(service.pause_vehicle(vehicle_id, True), service.wait_reason(vehicle_id))
+
+
+@router.post("/vehicles/{vehicle_id}/resume", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+def resume_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
+    _vehicle_or_404(service, vehicle_id)
+    return VehicleOut.of(service.pause_vehicle(vehicle_id, False), service.wait_reason(vehicle_id))
+
+
+@router.post("/fleet/pause", response_model=FleetPause)
+def pause_fleet(service: ServiceDep) -> FleetPause:
+    """Emergency pause: every vehicle holds where it is; nothing is dispatched until resumed."""
+    return FleetPause(paused=service.pause_fleet(True))
+
+
+@router.post("/fleet/resume", response_model=FleetPause)
+def resume_fleet(service: ServiceDep) -> FleetPause:
+    return FleetPause(paused=service.pause_fleet(False))
 
 
 def create_app(service: FleetService, lifespan: Lifespan | None = None) -> FastAPI:

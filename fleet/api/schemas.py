@@ -64,6 +64,10 @@ class VehicleOut(BaseModel):
     heading: float
     battery: float
     activity: str = Field(description="idle, order, park, charge, or out_of_service")
+    paused: bool
+    available: bool = Field(description="may be given new work: in service, online, automatic, no fatal error")
+    mode: str
+    errors: list[str]
     order_id: str | None
     queue: list[str]
     wait_reason: str | None
@@ -81,10 +85,18 @@ class VehicleOut(BaseModel):
             heading=round(vehicle.heading, 4),
             battery=round(vehicle.battery, 4),
             activity=activity,
+            paused=vehicle.paused,
+            available=vehicle.available,
+            mode=vehicle.mode,
+            errors=list(vehicle.errors),
             order_id=task.order_id if task else None,
             queue=list(vehicle.queue),
             wait_reason=wait_reason,
         )
+
+
+class FleetPause(BaseModel):
+    paused: bool
 
 
 class Health(BaseModel):

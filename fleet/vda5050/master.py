@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from fleet.events import ActionKind, CancelDrive, Command, ConnectionChanged, DriveNodes, Event, StartAction
+from fleet.events import (
+    ActionKind,
+    CancelDrive,
+    Command,
+    ConnectionChanged,
+    DriveNodes,
+    Event,
+    PauseVehicle,
+    StartAction,
+)
 from fleet.vda5050.link import VehicleLink
 from fleet.vda5050.messages import (
     Connection,
@@ -153,6 +162,12 @@ class MasterControl:
             link = self.links.get(command.vehicle_id)
             if link is not None:
                 self._send(link, "order", to_wire(link.drive(command.nodes, horizon, now)))
+        elif isinstance(command, PauseVehicle):
+            link = self.links.get(command.vehicle_id)
+            if link is not None:
+                self._send(
+                    link, "instantActions", to_wire(link.instant("startPause" if command.paused else "stopPause", now))
+                )
         elif isinstance(command, CancelDrive):
             link = self.links.get(command.vehicle_id)
             if link is not None:

@@ -85,3 +85,29 @@ async def test_unknown_order_is_404(client: httpx.AsyncClient) -> None:
 async def test_health(client: httpx.AsyncClient) -> None:
     body = (await client.get("/api/v1/health")).json()
     assert body["status"] == "ok" and body["map"] == "small_test" and body["vehicles"] == 2
+
+
+async def test_pause_a_vehicle_and_the_fleet(client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]) -> None:
+    """A paused vehicle stops moving and gets no work; resuming lets the order finish; the fleet-wide
+    pause holds everyone; unknown vehicles are 404."""
+    sim, _ = plant
+    created = (await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})).json()
+    for _ in range(40):
+        sim.run_for(1)
+        if any(v.moving for v in sim.vehicles):
+            break
+    mover = next(v for v in sim.vehicles if v.moving)
+    paused = await client.post(f"/api/v1/vehicles/{mover.id}/pause")
+    assert paused.status_code == 200 and paused.json()["paused"] is True
+    sim.run_for(2)
+    x = (mover.x, mover.y)
+    sim.run_for(20)
+    assert (mover.x, mover.y) == x, "a paused vehicle holds where it is"
+    assert (await client.post(f"/api/v1/vehicles/{mover.id}/resume")).json()["paused"] is False
+    assert (await client.post("/api/v1/fleet/pause")).json() == {"paused": True}
+    sim.run_for(20)
+    assert (mover.x, mover.y) == x
+    assert (await client.post("/api/v1/fleet/resume")).json() == {"paused": False}
+    sim.run_for(300)
+    assert (await client.get(f"/api/v1/orders/{created['id']}")).json()["state"] == "finished"
+    assert (await client.post("/api/v1/vehicles/AGV-99/pause")).status_code == 404

@@ -165,3 +165,25 @@ def test_manual_mode_and_fatal_errors_make_a_vehicle_unavailable(small_map: Faci
     manual.operating_mode = "AUTOMATIC"
     sim.run_for(400)
     assert c.orders[order.id].state is OrderState.FINISHED
+
+
+def test_emergency_pause_reaches_every_vehicle_over_vda5050(small_map: FacilityMap) -> None:
+    """Fleet pause sends startPause to every vehicle (one instant action each) and nothing moves;
+    stopPause lets the run finish its order."""
+    sim, fleet = vda_sim(small_map, vehicles=2)
+    sim.demand_enabled = False
+    c = sim.controller
+    sim.run_for(2)
+    order = c.submit_order("ST-A", "ST-B")
+    sim.run_for(6)
+    c.pause_fleet(True)
+    sim.run_for(2)
+    positions = [(v.x, v.y) for v in sim.vehicles]
+    assert all(v.body.paused for v in fleet.vehicles)
+    sim.run_for(30)
+    assert [(v.x, v.y) for v in sim.vehicles] == positions
+    assert c.orders[order.id].state is not OrderState.FINISHED
+    c.pause_fleet(False)
+    sim.run_for(300)
+    assert c.orders[order.id].state is OrderState.FINISHED
+    assert not any(v.body.paused for v in fleet.vehicles)
