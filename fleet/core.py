@@ -25,6 +25,7 @@ from fleet.events import (
     DriveNodes,
     DriveRejected,
     Event,
+    LoadReported,
     NodeReached,
     OrderChanged,
     PauseVehicle,
@@ -224,6 +225,8 @@ class Controller:
                 self._on_drive_cancelled(event)
             case VehicleStatus():
                 self._on_status(event)
+            case LoadReported():
+                self._on_load(event)
             case Tick():
                 self._on_tick()
         return self.take_commands()
@@ -318,6 +321,16 @@ class Controller:
         self._dispatch_wanted = True
         return replace(v, task=task, queue=())
 
+    def _on_load(self, event: LoadReported) -> None:
+        """The vehicle's own load sensing against what the pick and drop actions said: a mismatch
+        outside a load action is raised for the operator (the controller keeps its own record)."""
+        v = self.vehicles[event.vehicle_id]
+        acting = v.task is not None and v.task.phase is TaskPhase.ACTION and v.task.kind is TaskKind.ORDER
+        if not acting and event.loaded != (v.load_order is not None):
+            expected = f"carrying {v.load_order}" if v.load_order else "empty"
+            found = "a load" if event.loaded else "no load"
+            self._alarm("load-mismatch", f"{v.id} reports {found} but should be {expected}", v.id, v.load_order)
+
     def _on_status(self, event: VehicleStatus) -> None:
         """Operating mode and errors: a vehicle not in automatic mode or with a FATAL error gets
         no work and hands back what it has not loaded; every new error is raised as an alarm."""
@@ -325,6 +338,9 @@ class Controller:
         for error in event.errors:
             if error not in v.errors:
                 self._alarm("vehicle-error", f"{v.id}: {error}", v.id)
+        for error in v.errors:
+            if error not in event.errors:
+                self._alarm("vehicle-error-cleared", f"{v.id}: {error}", v.id)
         was_able = v.automatic and not any(e.startswith("FATAL") for e in v.errors)
         v = replace(v, automatic=event.automatic, mode=event.mode, errors=event.errors)
         able = v.automatic and not any(e.startswith("FATAL") for e in v.errors)

@@ -86,6 +86,14 @@ class VehicleStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadReported:
+    """The vehicle's own view of whether it carries a load changed (VDA 5050: loads in state)."""
+
+    vehicle_id: str
+    loaded: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; the core runs its timers (dispatch, deadlock check)."""
 
@@ -98,6 +106,7 @@ Event = (
     | ConnectionChanged
     | DriveCancelled
     | VehicleStatus
+    | LoadReported
     | Tick
 )
 

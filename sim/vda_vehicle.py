@@ -88,6 +88,7 @@ class VdaSimVehicle:
         self._cancel: str | None = None  # cancelOrder action running until the vehicle stands
         self.operating_mode = "AUTOMATIC"  # tests switch it as an operator on the vehicle would
         self.hardware_errors: list[dict[str, Any]] = []  # faults reported besides order rejections
+        self.loads: list[dict[str, Any]] = []  # what the load sensor sees
         self._errors: list[dict[str, Any]] = []
         self._headers: dict[str, int] = {}
         self._outbox: list[Outgoing] = []
@@ -245,7 +246,12 @@ class VdaSimVehicle:
                 self._start_node_actions(seq)
             elif isinstance(event, ActionFinished) and event.action is not ActionKind.CHARGE:
                 if self._running is not None:
-                    self._actions[self._running].status = "FINISHED"
+                    record = self._actions[self._running]
+                    record.status = "FINISHED"
+                    if record.action.action_type == "pick":
+                        self.loads = [{"loadId": record.action.action_id, "loadType": "rack"}]
+                    else:
+                        self.loads = []
                     self._running = None
                 self._start_node_actions(self.last_node_seq)
         if self._cancel is not None and not self.body.moving and not self.body.path:
@@ -334,6 +340,7 @@ class VdaSimVehicle:
             "batteryState": {"batteryCharge": round(b.battery * 100, 3), "charging": self._charging_action is not None},
             "operatingMode": self.operating_mode,
             "errors": self._errors + self.hardware_errors,
+            "loads": self.loads,
             "safetyState": {"eStop": "NONE", "fieldViolation": False},
             "agvPosition": {
                 "x": round(b.x, 4),

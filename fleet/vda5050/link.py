@@ -29,6 +29,7 @@ from fleet.events import (
     DriveCancelled,
     DriveRejected,
     Event,
+    LoadReported,
     NodeReached,
     StateReport,
     VehicleStatus,
@@ -83,6 +84,7 @@ class VehicleLink:
     instant_status: dict[str, str] = field(default_factory=dict)  # instant actionId -> last reported status
     _cancel_id: str | None = None
     _status: tuple[bool, str, tuple[str, ...]] = (True, "AUTOMATIC", ())
+    _loaded: bool | None = None  # as the vehicle last reported; None until it reports loads
     last_state: State | None = None
     pose: tuple[float, float, float] | None = None
 
@@ -242,6 +244,11 @@ class VehicleLink:
         if status != self._status:
             self._status = status
             events.append(VehicleStatus(self.vehicle_id, *status))
+        if state.loads is not None:  # optional: vehicles without load sensing leave it out
+            loaded = len(state.loads) > 0
+            if loaded != self._loaded:
+                self._loaded = loaded
+                events.append(LoadReported(self.vehicle_id, loaded))
         battery = state.battery_state.battery_charge / 100.0
         if self._charge_until is not None and battery >= self._charge_until:
             self._charge_until = None

@@ -187,3 +187,25 @@ def test_emergency_pause_reaches_every_vehicle_over_vda5050(small_map: FacilityM
     sim.run_for(300)
     assert c.orders[order.id].state is OrderState.FINISHED
     assert not any(v.body.paused for v in fleet.vehicles)
+
+
+def test_loads_reported_by_the_vehicle_are_checked(small_map: FacilityMap) -> None:
+    """Through a whole transport the vehicle's load sensing agrees with pick and drop; a load
+    appearing on an empty vehicle afterwards is raised as a mismatch, and errors clearing too."""
+    sim, fleet = vda_sim(small_map, vehicles=1)
+    sim.demand_enabled = False
+    c = sim.controller
+    sim.run_for(2)
+    order = c.submit_order("ST-A", "ST-B")
+    sim.run_for(300)
+    assert c.orders[order.id].state is OrderState.FINISHED
+    assert not [a for a in c.alarms if a.code == "load-mismatch"]
+    vehicle = fleet.vehicles[0]
+    vehicle.loads = [{"loadId": "stray", "loadType": "rack"}]
+    vehicle.hardware_errors.append({"errorType": "bumperHit", "errorLevel": "WARNING"})
+    sim.run_for(3)
+    raised = [a.code for a in c.alarms if a.code in ("load-mismatch", "vehicle-error")]
+    assert sorted(raised) == ["load-mismatch", "vehicle-error"]
+    vehicle.hardware_errors.clear()
+    sim.run_for(3)
+    assert any(a.code == "vehicle-error-cleared" and "bumperHit" in a.message for a in c.alarms)
