@@ -25,6 +25,7 @@ from fleet.events import (
     DriveNodes,
     DriveRejected,
     Event,
+    InitPosition,
     LoadReported,
     NodeReached,
     OrderChanged,
@@ -190,6 +191,27 @@ class Controller:
             raise OrderRejected("vehicle_id", f"unknown vehicle '{vehicle_id}'")
         self._put_vehicle(replace(self.vehicles[vehicle_id], paused=paused))
         self._sync_pause(vehicle_id)
+        self._dispatch_wanted = True
+        return self.vehicles[vehicle_id]
+
+    def init_position(self, vehicle_id: str, node: str) -> Vehicle:
+        """Operator: the vehicle (standing, without a task other than parking) is really at `node`."""
+        if vehicle_id not in self.vehicles:
+            raise OrderRejected("vehicle_id", f"unknown vehicle '{vehicle_id}'")
+        if node not in self.map.node_by_id:
+            raise OrderRejected("node", f"unknown node '{node}'")
+        v = self.vehicles[vehicle_id]
+        if v.task is not None and v.task.kind is not TaskKind.PARK:
+            raise OrderRejected("vehicle_id", f"{vehicle_id} is busy ({v.task.kind.value}); it must be idle")
+        try:
+            self.traffic.relocate(vehicle_id, node)
+        except ValueError as exc:
+            raise OrderRejected("node", str(exc)) from None
+        pos = self.map.node_by_id[node]
+        spot = next((p for p in self.map.parking if p.node == node), None)
+        task = Task(TaskKind.PARK, node, TaskPhase.ACTION, place_id=spot.id) if spot else None
+        self._put_vehicle(replace(v, node=node, x=pos.x, y=pos.y, task=task))
+        self._outbox.append(InitPosition(vehicle_id, node))
         self._dispatch_wanted = True
         return self.vehicles[vehicle_id]
 

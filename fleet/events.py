@@ -153,6 +153,14 @@ class PauseVehicle:
 
 
 @dataclass(frozen=True, slots=True)
+class InitPosition:
+    """Tell the vehicle it now stands at `node` (VDA 5050 instant action initPosition)."""
+
+    vehicle_id: str
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderChanged:
     """An order changed state: persist it and tell subscribers."""
 
@@ -176,4 +184,4 @@ class Alarm:
     order_id: str | None = None
 
 
-Command = DriveNodes | StartAction | CancelDrive | PauseVehicle | OrderChanged | VehicleChanged | Alarm
+Command = DriveNodes | StartAction | CancelDrive | PauseVehicle | InitPosition | OrderChanged | VehicleChanged | Alarm

@@ -58,6 +58,9 @@ class FleetService:
     def pause_vehicle(self, vehicle_id: str, paused: bool) -> Vehicle:
         return self.controller.pause_vehicle(vehicle_id, paused)
 
+    def init_position(self, vehicle_id: str, node: str) -> Vehicle:
+        return self.controller.init_position(vehicle_id, node)
+
     def pause_fleet(self, paused: bool) -> bool:
         self.controller.pause_fleet(paused)
         return self.controller.fleet_paused

@@ -125,6 +125,20 @@ class TrafficManager:
         self._routes[vehicle_id] = _Route(kept + nodes, position=0, released=len(kept))
         self.waiting.pop(vehicle_id, None)
 
+    def relocate(self, vehicle_id: str, node: str) -> None:
+        """A standing vehicle is re-placed at `node` (initPosition): it drops every claim and
+        holds only the new node, which nobody else may hold."""
+        route = self._routes[vehicle_id]
+        if route.released != route.position:
+            raise ValueError(f"vehicle {vehicle_id} still has released path ahead; it must stand still")
+        holder = self._holder.get(node_resource(node))
+        if holder is not None and holder != vehicle_id:
+            raise ValueError(f"node {node} is held by {holder}")
+        for r in self._held.pop(vehicle_id, set()):
+            del self._holder[r]
+        self.waiting.pop(vehicle_id, None)
+        self.place(vehicle_id, node)
+
     def stop_at(self, vehicle_id: str, node: str) -> None:
         """The vehicle stopped at `node` for good (a cancelled drive): free everything beyond it."""
         route = self._routes[vehicle_id]

@@ -22,6 +22,7 @@ from fleet.events import (
     DriveCancelled,
     DriveNodes,
     Event,
+    InitPosition,
     PauseVehicle,
     StartAction,
     StateReport,
@@ -124,6 +125,8 @@ class DirectFleet:
                 self._cancelling.add(cmd.vehicle_id)
             elif isinstance(cmd, PauseVehicle):
                 self._by_id[cmd.vehicle_id].paused = cmd.paused
+            elif isinstance(cmd, InitPosition):
+                self._by_id[cmd.vehicle_id].place_at(cmd.node)
 
 
 class VdaFleet:
@@ -190,7 +193,7 @@ class VdaFleet:
     def apply(self, commands: list[Command], now: float) -> None:
         self._now = now
         for cmd in commands:
-            if isinstance(cmd, DriveNodes | StartAction | CancelDrive | PauseVehicle):
+            if isinstance(cmd, DriveNodes | StartAction | CancelDrive | PauseVehicle | InitPosition):
                 _, horizon = self._controller.traffic.remaining(cmd.vehicle_id)
                 self.master.on_command(cmd, horizon, now)
         self._flush()
@@ -207,6 +210,6 @@ class VdaFleet:
     def _to_controller(self, topic: str, payload: bytes) -> None:
         for item in self.master.on_message(topic, payload, self._now):
             if isinstance(item, VehicleAppeared):
-                self._controller.add_vehicle(item.vehicle_id, self._type_id, item.node, item.battery)
+                self._controller.add_vehicle(item.vehicle_id, item.type_id or self._type_id, item.node, item.battery)
             else:
                 self._events.append(item)

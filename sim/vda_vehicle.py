@@ -228,8 +228,10 @@ class VdaSimVehicle:
             if node is None or self.body.moving:
                 record.status, record.result = "FAILED", "unknown lastNodeId or vehicle moving"
             else:
-                self.body.x, self.body.y, self.body.node = node.x, node.y, node.id
-                self.last_node_id = node.id
+                self.body.place_at(node.id)
+                self.last_node_id, self.last_node_seq = node.id, 0
+                self.order_id, self.order_update_id = "", 0
+                self._nodes, self._edges = [], []
                 record.status = "FINISHED"
 
     # ---- time -----------------------------------------------------------------------------

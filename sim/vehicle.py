@@ -86,6 +86,13 @@ class SimVehicle:
             service = self._map.station_by_id[place_id].service_time_s
             self._action = (kind, service, None, 0.0)
 
+    def place_at(self, node: str) -> None:
+        """Stand at `node` (a standing vehicle told where it is, or moved by hand)."""
+        n = self._map.node_by_id[node]
+        self.x, self.y, self.node = n.x, n.y, node
+        self.segment, self.speed = None, 0.0
+        self.path.clear()
+
     def cancel(self) -> None:
         """Stop at the next node: keep only the node ahead when on a lane, drop the rest."""
         keep = 1 if self.segment is not None else 0

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from fleet.api.schemas import ErrorOut, FleetPause, Health, OrderCreate, OrderOut, VehicleOut
+from fleet.api.schemas import ErrorOut, FleetPause, Health, InitPositionIn, OrderCreate, OrderOut, VehicleOut
 from fleet.core import OrderRejected
 from fleet.service import FleetService
 
@@ -87,6 +87,13 @@ def pause_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
 def resume_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     _vehicle_or_404(service, vehicle_id)
     return VehicleOut.of(service.pause_vehicle(vehicle_id, False), service.wait_reason(vehicle_id))
+
+
+@router.post("/vehicles/{vehicle_id}/init-position", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+def init_position(vehicle_id: str, body: InitPositionIn, service: ServiceDep) -> VehicleOut:
+    """Tell an idle vehicle where it really stands (VDA 5050 initPosition); 422 names the field at fault."""
+    _vehicle_or_404(service, vehicle_id)
+    return VehicleOut.of(service.init_position(vehicle_id, body.node), service.wait_reason(vehicle_id))
 
 
 @router.post("/fleet/pause", response_model=FleetPause)

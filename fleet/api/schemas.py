@@ -95,6 +95,12 @@ class VehicleOut(BaseModel):
         )
 
 
+class InitPositionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: str = Field(min_length=1, description="map node where the vehicle stands")
+
+
 class FleetPause(BaseModel):
     paused: bool
 

@@ -86,6 +86,7 @@ class VehicleLink:
     _status: tuple[bool, str, tuple[str, ...]] = (True, "AUTOMATIC", ())
     _loaded: bool | None = None  # as the vehicle last reported; None until it reports loads
     last_state: State | None = None
+    pinned_version: bool = False  # configured per vehicle: never taken from its messages
     pose: tuple[float, float, float] | None = None
 
     @property
@@ -174,6 +175,13 @@ class VehicleLink:
         self._cancel_id = message.actions[0].action_id
         return message
 
+    def init_position(self, node_id: str, now: float) -> InstantActions:
+        """initPosition (sec. 6.8.2) with x, y, theta, mapId, lastNodeId; the next order starts there."""
+        n = self.fmap.node_by_id[node_id]
+        self._base, self.order_id, self.node = [], None, node_id
+        params = {"x": n.x, "y": n.y, "theta": 0.0, "mapId": self.fmap.name, "lastNodeId": node_id}
+        return self.instant("initPosition", now, params)
+
     def start_charging(self, until: float, now: float) -> InstantActions:
         self._charge_until = until
         message = self.instant("startCharging", now)
@@ -183,7 +191,8 @@ class VehicleLink:
 
     def on_connection(self, message: Connection) -> ConnectionState:
         self.connection = message.connection_state
-        self.version = message.version or self.version
+        if not self.pinned_version:
+            self.version = message.version or self.version
         return self.connection
 
     def on_visualization(self, message: Visualization) -> list[Event]:
@@ -198,7 +207,8 @@ class VehicleLink:
     def on_state(self, state: State, now: float) -> tuple[list[Event], list[InstantActions]]:
         """Core events from a state, and instant actions the link must send in answer."""
         self.last_state = state
-        self.version = state.version or self.version
+        if not self.pinned_version:
+            self.version = state.version or self.version
         events: list[Event] = []
         replies: list[InstantActions] = []
         if state.order_id == self.order_id:

@@ -26,6 +26,7 @@ from fleet.events import (
     ConnectionChanged,
     DriveNodes,
     Event,
+    InitPosition,
     PauseVehicle,
     StartAction,
 )
@@ -64,6 +65,15 @@ class VehicleAppeared:
     vehicle_id: str
     node: str
     battery: float
+    type_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleSettings:
+    """What the plant configures for one vehicle ahead of its first message."""
+
+    version: str | None = None  # the exact header version it accepts ("2.0.0" vs "2.1.0")
+    type_id: str | None = None  # its vehicle type on the map; default: the map's first
 
 
 @dataclass
@@ -71,8 +81,8 @@ class MasterConfig:
     layout: TopicLayout = field(default_factory=TopicLayout)
     max_payload_bytes: int = 256 * 1024
     default_version: str = "2.0.0"
-    versions: dict[str, str] = field(default_factory=dict)  # per serial number, when the vehicle insists
-    allowed: frozenset[str] | None = None  # serial numbers; None admits any vehicle that reports
+    vehicles: dict[str, VehicleSettings] = field(default_factory=dict)  # pre-registered, by serial number
+    admit_unknown: bool = True  # vehicles not pre-registered join when they first report
 
 
 class MasterControl:
@@ -95,7 +105,7 @@ class MasterControl:
         key, name = parsed
         if len(payload) > self.config.max_payload_bytes:
             return self._drop("too_large", topic, key, f"{len(payload)} bytes")
-        if self.config.allowed is not None and key.serial_number not in self.config.allowed:
+        if not self.config.admit_unknown and key.serial_number not in self.config.vehicles:
             return self._drop("unknown_vehicle", topic, key, "not in the configured fleet")
         try:
             message = parse_message(name, payload)
@@ -142,11 +152,13 @@ class MasterControl:
             node = self._locate(state)
             if node is None:
                 return self._drop("unplaced", f"state of {key.vehicle_id}", key, "position matches no map node")
-            version = self.config.versions.get(key.serial_number, state.version or self.config.default_version)
+            settings = self.config.vehicles.get(key.serial_number, VehicleSettings())
+            version = settings.version or state.version or self.config.default_version
             link = VehicleLink(key, self.map, node=node, version=version, connection=ConnectionState.ONLINE)
+            link.pinned_version = settings.version is not None
             self.links[key.vehicle_id] = link
             battery = min(1.0, max(0.0, state.battery_state.battery_charge / 100.0))
-            out.append(VehicleAppeared(key.vehicle_id, node, battery))
+            out.append(VehicleAppeared(key.vehicle_id, node, battery, settings.type_id))
             self._send(link, "instantActions", to_wire(link.instant("factsheetRequest", now)))
         events, replies = link.on_state(state, now)
         for reply in replies:
@@ -168,6 +180,10 @@ class MasterControl:
                 self._send(
                     link, "instantActions", to_wire(link.instant("startPause" if command.paused else "stopPause", now))
                 )
+        elif isinstance(command, InitPosition):
+            link = self.links.get(command.vehicle_id)
+            if link is not None:
+                self._send(link, "instantActions", to_wire(link.init_position(command.node, now)))
         elif isinstance(command, CancelDrive):
             link = self.links.get(command.vehicle_id)
             if link is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fleet.core import OrderRejected
 from fleet.model import OrderState
 from fleet.vda5050.master import Outgoing
 from fleet.vda5050.schemas import schema_errors
@@ -209,3 +210,22 @@ def test_loads_reported_by_the_vehicle_are_checked(small_map: FacilityMap) -> No
     vehicle.hardware_errors.clear()
     sim.run_for(3)
     assert any(a.code == "vehicle-error-cleared" and "bumperHit" in a.message for a in c.alarms)
+
+
+@pytest.mark.parametrize("protocol", ["direct", "vda5050"])
+def test_init_position_moves_an_idle_vehicle_and_work_starts_there(small_map: FacilityMap, protocol: str) -> None:
+    """An operator tells an idle vehicle it stands at PA3 (VDA 5050 initPosition): its claims
+    move there and its next order starts from there, which the vehicle accepts."""
+    sim = Simulation(small_map, SimConfig(vehicles=1, seed=4, protocol=protocol), demand_enabled=False)
+    c = sim.controller
+    sim.run_for(2)
+    moved = c.init_position("AGV-01", "PA3")
+    assert moved.node == "PA3" and c.traffic.held_by("AGV-01") == {"node:PA3"}
+    sim.run_for(2)
+    assert (sim.vehicles[0].x, sim.vehicles[0].y) == (15.0, 11.0)
+    order = c.submit_order("ST-C", "ST-B")
+    sim.run_for(300)
+    assert c.orders[order.id].state is OrderState.FINISHED
+    assert not any(a.code == "drive-rejected" for a in c.alarms)
+    with pytest.raises(OrderRejected, match="unknown node"):
+        c.init_position("AGV-01", "NOWHERE")

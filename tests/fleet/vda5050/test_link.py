@@ -222,3 +222,21 @@ def test_position_from_visualization_and_instant_action_status(small_map: Facili
     done = state_for(order, "A1", 0, actionStates=[{"actionId": action_id, "actionStatus": "FINISHED"}])
     lk.on_state(State.model_validate(done), 2.0)
     assert lk.instant_status[action_id] == "FINISHED"
+
+
+def test_pre_registered_settings_and_closed_fleet(small_map: FacilityMap) -> None:
+    """A pre-registered vehicle gets its configured header version whatever it sends; with
+    admit_unknown off, a vehicle not listed is dropped."""
+    from fleet.vda5050.master import MasterConfig, MasterControl, VehicleAppeared, VehicleSettings
+
+    config = MasterConfig(vehicles={"AGV-01": VehicleSettings(version="2.1.0", type_id="cart")}, admit_unknown=False)
+    master = MasterControl(small_map, config)
+    order = link(small_map).drive(("A2",), horizon=[], now=0.0)
+    body = state_for(order, "A1", 0)  # says version 2.0.0
+    appeared = master.on_message("uagv/v2/acme/AGV-01/state", json.dumps(body).encode(), 0.0)
+    assert VehicleAppeared("AGV-01", "A1", 0.8, "cart") in appeared
+    sent = [json.loads(m.payload) for m in master.take_outbox()]
+    assert sent and all(m["version"] == "2.1.0" for m in sent)
+    stranger = body | {"serialNumber": "AGV-77"}
+    assert master.on_message("uagv/v2/acme/AGV-77/state", json.dumps(stranger).encode(), 0.0) == []
+    assert master.dropped["unknown_vehicle"] == 1
