@@ -169,10 +169,24 @@ class Controller:
         self._dispatch_wanted = True
         return order
 
-    def add_vehicle(self, vehicle_id: str, type_id: str, node: str, battery: float = 1.0) -> Vehicle:
-        """A vehicle joins the fleet standing at `node`."""
+    def register_vehicle(self, vehicle_id: str, type_id: str) -> Vehicle:
+        """A vehicle known by configuration before it reports: listed, offline, not on the map,
+        given no work until `add_vehicle` places it."""
         if vehicle_id in self.vehicles:
             raise ValueError(f"vehicle {vehicle_id} already registered")
+        if type_id not in self.map.vehicle_type_by_id:
+            raise ValueError(f"vehicle {vehicle_id}: unknown vehicle type '{type_id}'")
+        vehicle = Vehicle(vehicle_id, type_id, "", 0.0, online=False, placed=False)
+        self._put_vehicle(vehicle)
+        return vehicle
+
+    def add_vehicle(self, vehicle_id: str, type_id: str, node: str, battery: float = 1.0) -> Vehicle:
+        """A vehicle joins the fleet standing at `node` (a pre-registered one is placed there)."""
+        known = self.vehicles.get(vehicle_id)
+        if known is not None and known.placed:
+            raise ValueError(f"vehicle {vehicle_id} already registered")
+        if known is not None:
+            type_id = known.type_id
         if type_id not in self.map.vehicle_type_by_id:
             raise ValueError(f"vehicle {vehicle_id}: unknown vehicle type '{type_id}'")
         pos = self.map.node_by_id[node]
@@ -180,6 +194,8 @@ class Controller:
         spot = next((p for p in self.map.parking if p.node == node), None)
         parked = Task(TaskKind.PARK, node, TaskPhase.ACTION, place_id=spot.id) if spot else None
         vehicle = Vehicle(vehicle_id, type_id, node, battery, pos.x, pos.y, task=parked)
+        if known is not None:
+            vehicle = replace(vehicle, paused=known.paused, in_service=known.in_service)
         self._put_vehicle(vehicle)
         self._sync_pause(vehicle_id)
         self._dispatch_wanted = True
@@ -201,6 +217,8 @@ class Controller:
         if node not in self.map.node_by_id:
             raise OrderRejected("node", f"unknown node '{node}'")
         v = self.vehicles[vehicle_id]
+        if not v.placed:
+            raise OrderRejected("vehicle_id", f"{vehicle_id} has not reported yet; it places itself when it does")
         if v.task is not None and v.task.kind is not TaskKind.PARK:
             raise OrderRejected("vehicle_id", f"{vehicle_id} is busy ({v.task.kind.value}); it must be idle")
         try:
@@ -225,6 +243,8 @@ class Controller:
         self._dispatch_wanted = True
 
     def _sync_pause(self, vehicle_id: str) -> None:
+        if not self.vehicles[vehicle_id].placed:
+            return  # told when it is placed
         held = self.fleet_paused or self.vehicles[vehicle_id].paused
         if self._pause_sent.get(vehicle_id, False) != held:
             self._pause_sent[vehicle_id] = held
@@ -418,10 +438,9 @@ class Controller:
         self._last_dispatch = self.clock.now()
         self._dispatch_wanted = False
         self.stats.dispatch_runs += 1
-        fleet = [self._availability(v) for v in self.vehicles.values()]
-        occupied = frozenset(
-            v.node for v in self.vehicles.values() if v.task is None or v.task.kind is not TaskKind.PARK
-        )
+        placed = [v for v in self.vehicles.values() if v.placed]
+        fleet = [self._availability(v) for v in placed]
+        occupied = frozenset(v.node for v in placed if v.task is None or v.task.kind is not TaskKind.PARK)
         decision = self.dispatcher.dispatch(list(self.orders.values()), fleet, occupied, self.fleet_paused)
         assigned_to = {oid: vid for vid, queue in decision.queues.items() for oid in queue}
         for oid in decision.considered:

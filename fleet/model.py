@@ -163,12 +163,13 @@ class Vehicle:
     automatic: bool = True  # in a mode that takes orders from the controller
     mode: str = "AUTOMATIC"
     errors: tuple[str, ...] = ()  # "LEVEL type: description", as the vehicle reports them
+    placed: bool = True  # False: pre-registered, not yet reported, so not on the map
 
     @property
     def available(self) -> bool:
         """May be given new work."""
         fatal = any(e.startswith("FATAL") for e in self.errors)
-        return self.in_service and self.online and self.automatic and not fatal and not self.stopping
+        return self.placed and self.in_service and self.online and self.automatic and not fatal and not self.stopping
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.battery <= 1.0:

@@ -157,6 +157,8 @@ class VdaFleet:
 
     def start(self, now: float) -> list[Event]:
         self._now = now
+        for serial, settings in self.master.config.vehicles.items():
+            self._controller.register_vehicle(serial, settings.type_id or self._type_id)
         self.bus.connect("controller")
         for pattern in self.master.config.layout.subscriptions():
             self.bus.subscribe("controller", pattern, self._to_controller)
@@ -193,9 +195,11 @@ class VdaFleet:
     def apply(self, commands: list[Command], now: float) -> None:
         self._now = now
         for cmd in commands:
-            if isinstance(cmd, DriveNodes | StartAction | CancelDrive | PauseVehicle | InitPosition):
+            if isinstance(cmd, DriveNodes):
                 _, horizon = self._controller.traffic.remaining(cmd.vehicle_id)
                 self.master.on_command(cmd, horizon, now)
+            elif isinstance(cmd, StartAction | CancelDrive | PauseVehicle | InitPosition):
+                self.master.on_command(cmd, [], now)
         self._flush()
 
     def _flush(self) -> None:

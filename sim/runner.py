@@ -17,6 +17,7 @@ from fleet.core import Controller, ControllerConfig, OrderRejected
 from fleet.dispatcher import DispatchConfig
 from fleet.events import Command, Event, Tick
 from fleet.model import OrderState, TaskKind
+from fleet.vda5050.master import MasterConfig, MasterControl
 from maps import FacilityMap
 from sim.demand import DemandGenerator
 from sim.fleets import Bus, DirectFleet, SimFleet, VdaFleet
@@ -62,6 +63,7 @@ class Simulation:
     start_time: float = 0.0  # the clock's reading at the start (the live demo starts at wall time)
     listeners: list[Callable[[list[Command]], None]] = field(default_factory=list)
     bus: Bus | None = None  # VDA 5050 transport; None: the in-process bus
+    master_config: MasterConfig | None = None  # VDA 5050 master settings (pre-registered vehicles, ...)
 
     def __post_init__(self) -> None:
         self.clock = SimClock(self.start_time)
@@ -79,7 +81,8 @@ class Simulation:
         if self.config.protocol == "direct":
             return DirectFleet(self.fmap, self.controller, n, seed, self.config.state_report_s)
         if self.config.protocol == "vda5050":
-            return VdaFleet(self.fmap, self.controller, n, seed, bus=self.bus)
+            master = MasterControl(self.fmap, self.master_config)
+            return VdaFleet(self.fmap, self.controller, n, seed, master=master, bus=self.bus)
         raise ValueError(f"unknown protocol '{self.config.protocol}' (direct or vda5050)")
 
     @property

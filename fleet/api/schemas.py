@@ -63,7 +63,7 @@ class VehicleOut(BaseModel):
     y: float
     heading: float
     battery: float
-    activity: str = Field(description="idle, order, park, charge, or out_of_service")
+    activity: str = Field(description="idle, order, park, charge, out_of_service, or not_reported")
     paused: bool
     available: bool = Field(description="may be given new work: in service, online, automatic, no fatal error")
     mode: str
@@ -76,6 +76,8 @@ class VehicleOut(BaseModel):
     def of(cls, vehicle: Vehicle, wait_reason: str | None) -> VehicleOut:
         task = vehicle.task
         activity = "out_of_service" if not vehicle.in_service else (task.kind.value if task else "idle")
+        if not vehicle.placed:
+            activity = "not_reported"
         return cls(
             id=vehicle.id,
             type=vehicle.type_id,

@@ -229,3 +229,25 @@ def test_init_position_moves_an_idle_vehicle_and_work_starts_there(small_map: Fa
     assert not any(a.code == "drive-rejected" for a in c.alarms)
     with pytest.raises(OrderRejected, match="unknown node"):
         c.init_position("AGV-01", "NOWHERE")
+
+
+def test_pre_registered_vehicles_are_listed_before_they_report(small_map: FacilityMap) -> None:
+    """Configured vehicles appear in the fleet at once: the one that reports is placed and works,
+    the one that never reports stays listed, offline and without work."""
+    from fleet.vda5050.master import MasterConfig, VehicleSettings
+
+    config = MasterConfig(vehicles={"AGV-01": VehicleSettings(type_id="cart"), "AGV-09": VehicleSettings()})
+    sim = Simulation(
+        small_map, SimConfig(vehicles=1, seed=4, protocol="vda5050"), demand_enabled=False, master_config=config
+    )
+    c = sim.controller
+    ghost = c.vehicles["AGV-09"]
+    assert not ghost.placed and not ghost.online and not ghost.available
+    assert c.vehicles["AGV-01"].placed and c.vehicles["AGV-01"].online
+    c.pause_fleet(True)
+    c.pause_fleet(False)
+    order = c.submit_order("ST-A", "ST-B")
+    sim.run_for(300)
+    assert c.orders[order.id].state is OrderState.FINISHED
+    assert c.orders[order.id].vehicle_id == "AGV-01"
+    assert c.vehicles["AGV-09"].task is None and not c.vehicles["AGV-09"].placed
