@@ -44,6 +44,15 @@ def vda5050_schemas() -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def mapf_data() -> Path:
+    """shared/benchmarks/mapf beside the repository; missing data fails the tests that need it."""
+    folder = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "mapf"
+    if not (folder / "maps").is_dir():
+        pytest.fail(f"MAPF benchmark data not found at {folder}")
+    return folder
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Broker]:
     """A private mosquitto on a free loopback port for one test."""
