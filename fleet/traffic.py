@@ -32,6 +32,11 @@ class WaitReason:
     resource: Resource
     holder: str
 
+    @property
+    def cause(self) -> str:
+        """What kind of resource is in the way: node, lane or zone."""
+        return self.resource.partition(":")[0]
+
     def describe(self) -> str:
         kind, _, name = self.resource.partition(":")
         what = {"node": "node", "lane": "lane", "zone": "single-vehicle zone"}.get(kind, kind)
@@ -181,6 +186,10 @@ class TrafficManager:
         else:
             self.waiting.pop(vehicle_id, None)
         return new
+
+    def stopped_waits(self) -> dict[str, WaitReason]:
+        """Waits of vehicles that stand still for them (nothing released ahead)."""
+        return {v: w for v, w in self.waiting.items() if self._routes[v].released == self._routes[v].position}
 
     def wait_cycles(self) -> list[list[str]]:
         """Circular waits among stopped vehicles (each waits for a resource the next one holds).

@@ -130,6 +130,10 @@ def _print_report(report: KpiReport, map_name: str, seed: int) -> None:
         ("collisions", report.collisions),
         ("claim violations", report.claim_violations),
         ("deadlocks detected", report.deadlocks),
+        *(
+            (f"waiting for a {cause}", f"{seconds / 60:.0f} vehicle-min")
+            for cause, seconds in report.waiting_s_by_cause.items()
+        ),
         ("orders left open", report.orders_open),
         ("  of which open > 15 min", report.orders_stuck),
         ("orders failed", report.orders_failed),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class KpiReport:
     claim_violations: int
     deadlocks: int
     wall_seconds: float
+    waiting_s_by_cause: dict[str, float] = field(default_factory=dict)  # node / lane / zone
 
     @property
     def speed_factor(self) -> float:

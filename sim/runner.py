@@ -73,6 +73,7 @@ class Simulation:
         self.oracle = CollisionOracle()
         self.rejected = 0
         self.busy_vehicle_seconds = 0.0
+        self.waiting_seconds: dict[str, float] = {}  # vehicle-seconds stopped, by what was in the way
         self._feed(self.fleet.start(self.start_time))
         self._apply(self.controller.take_commands())
 
@@ -113,6 +114,8 @@ class Simulation:
         self.oracle.check(now, self.vehicles, self.controller.traffic)
         busy = sum(1 for cv in self.controller.vehicles.values() if cv.task and cv.task.kind is TaskKind.ORDER)
         self.busy_vehicle_seconds += busy * dt
+        for reason in self.controller.traffic.stopped_waits().values():
+            self.waiting_seconds[reason.cause] = self.waiting_seconds.get(reason.cause, 0.0) + dt
 
     def run_for(self, seconds: float, on_step: Callable[[float], None] | None = None) -> None:
         """Advance `seconds` of simulated time; `on_step` gets the elapsed time after each step."""
@@ -155,6 +158,7 @@ class Simulation:
             collisions=len(self.oracle.collisions),
             claim_violations=len(self.oracle.claim_violations),
             deadlocks=self.controller.stats.deadlocks,
+            waiting_s_by_cause={k: round(v, 1) for k, v in sorted(self.waiting_seconds.items())},
             wall_seconds=round(wall_seconds, 3),
         )
 
