@@ -37,9 +37,9 @@ from fleet.events import (
     VehicleStatus,
 )
 from fleet.model import OrderState, Task, TaskKind, TaskPhase, Transition, TransportOrder, Vehicle
-from fleet.traffic import TrafficManager
+from fleet.traffic import TrafficManager, lane_resource
 from maps import FacilityMap
-from planners.graph import compile_map
+from planners.graph import NoPathError, compile_map
 
 MAX_PRIORITY = 10
 
@@ -77,6 +77,7 @@ class Controller:
         self.clock = clock
         self.config = config or ControllerConfig()
         self.graph = compile_map(fmap)
+        self.full_graph = self.graph  # every lane open: what is physically reachable
         self.traffic = TrafficManager(fmap, self.config.lookahead_nodes)
         self.dispatcher = Dispatcher(fmap, self.graph, self.config.dispatch)
         self.orders: dict[str, TransportOrder] = {}
@@ -91,6 +92,7 @@ class Controller:
         self._known_cycles: set[frozenset[str]] = set()
         self.fleet_paused = False
         self._pause_sent: dict[str, bool] = {}
+        self.closed_lanes: set[str] = set()
 
     # ---- inputs -----------------------------------------------------------------------------
 
@@ -130,7 +132,7 @@ class Controller:
             raise OrderRejected("load_type", f"no vehicle type carries '{load_type}'")
         if not 0 <= priority <= MAX_PRIORITY:
             raise OrderRejected("priority", f"must be between 0 and {MAX_PRIORITY}")
-        if not math.isfinite(self.graph.time(src.node, dst.node)):
+        if not math.isfinite(self.full_graph.time(src.node, dst.node)):
             raise OrderRejected("dropoff", f"station '{dropoff}' cannot be reached from '{pickup}'")
         self._order_seq += 1
         now = self.clock.now()
@@ -232,6 +234,46 @@ class Controller:
         self._outbox.append(InitPosition(vehicle_id, node))
         self._dispatch_wanted = True
         return self.vehicles[vehicle_id]
+
+    def close_lane(self, lane_id: str, closed: bool = True) -> None:
+        """Operator closes (or opens) a lane at run time. New routes avoid it at once; vehicles
+        whose unreleased route crosses it are re-routed from where their released path ends; a
+        vehicle already released onto it drives through, and the lane closes behind it."""
+        lane = self.map.lane_by_id.get(lane_id)
+        if lane is None:
+            raise OrderRejected("lane_id", f"unknown lane '{lane_id}'")
+        resource = lane_resource(lane.start, lane.end)
+        if closed:
+            self.closed_lanes.add(lane_id)
+            self.traffic.close(resource)
+        else:
+            self.closed_lanes.discard(lane_id)
+            self.traffic.reopen(resource)
+        self.graph = compile_map(self.map, closed_lanes=frozenset(self.closed_lanes))
+        self.dispatcher.use_graph(self.graph)
+        self._alarm("lane-closed" if closed else "lane-opened", f"lane {lane_id} {'closed' if closed else 'opened'}")
+        if closed:
+            for vid in self.traffic.planned_through(resource):
+                self._reroute(vid)
+        else:
+            for vid, reason in list(self.traffic.waiting.items()):
+                if reason.resource == resource:
+                    self._release(vid)
+        self._dispatch_wanted = True
+
+    def _reroute(self, vehicle_id: str) -> None:
+        start, goal = self.traffic.released_end(vehicle_id), self.traffic.route_goal(vehicle_id)
+        self.traffic.set_route(vehicle_id, self._path(vehicle_id, start, goal))
+        self._release(vehicle_id)
+
+    def _path(self, vehicle_id: str, start: str, goal: str) -> list[str]:
+        """Fastest path on the open lanes; when closures cut the goal off, the path over the closed
+        lane, so the vehicle waits at the closure (and says so) until an operator opens it."""
+        try:
+            return self.graph.shortest_path(start, goal)
+        except NoPathError:
+            self._alarm("blocked-by-closure", f"{vehicle_id} cannot reach {goal} while lanes are closed", vehicle_id)
+            return self.full_graph.shortest_path(start, goal)
 
     def pause_fleet(self, paused: bool = True) -> None:
         """Emergency pause of every vehicle (and of vehicles that join while it lasts), or its end.
@@ -508,8 +550,7 @@ class Controller:
     # ---- driving ----------------------------------------------------------------------------
 
     def _drive_to(self, vehicle_id: str, goal: str) -> None:
-        start = self.traffic.released_end(vehicle_id)
-        self.traffic.set_route(vehicle_id, self.graph.shortest_path(start, goal))
+        self.traffic.set_route(vehicle_id, self._path(vehicle_id, self.traffic.released_end(vehicle_id), goal))
         self._release(vehicle_id)
         if self.traffic.at_goal(vehicle_id):
             self._arrived(vehicle_id)

@@ -62,6 +62,10 @@ class Dispatcher:
         self._graph = graph
         self.config = config
 
+    def use_graph(self, graph: CompiledGraph) -> None:
+        """Travel times changed (lanes closed or opened)."""
+        self._graph = graph
+
     def dispatch(
         self,
         orders: Sequence[TransportOrder],

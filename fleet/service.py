@@ -61,6 +61,10 @@ class FleetService:
     def init_position(self, vehicle_id: str, node: str) -> Vehicle:
         return self.controller.init_position(vehicle_id, node)
 
+    def close_lane(self, lane_id: str, closed: bool) -> list[str]:
+        self.controller.close_lane(lane_id, closed)
+        return sorted(self.controller.closed_lanes)
+
     def pause_fleet(self, paused: bool) -> bool:
         self.controller.pause_fleet(paused)
         return self.controller.fleet_paused

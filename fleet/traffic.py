@@ -16,6 +16,7 @@ Concurrency: owned by the core; called only from the core's single writer.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from shapely.geometry import LineString, Point
@@ -23,6 +24,7 @@ from shapely.geometry import LineString, Point
 from maps import FacilityMap, ZoneKind
 
 Resource = str  # "node:<id>", "lane:<a>|<b>" (sorted ends), "zone:<id>"
+OPERATOR = "operator"  # holder of what an operator closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,8 @@ class WaitReason:
     def describe(self) -> str:
         kind, _, name = self.resource.partition(":")
         what = {"node": "node", "lane": "lane", "zone": "single-vehicle zone"}.get(kind, kind)
+        if self.holder == OPERATOR:
+            return f"{what} {name.replace('|', '-')} closed by operator"
         return f"waits for {self.holder} to free {what} {name.replace('|', '-')}"
 
 
@@ -81,6 +85,7 @@ class TrafficManager:
                 self._zones_of[lane_resource(lane.start, lane.end)] = inside
         self._holder: dict[Resource, str] = {}
         self._held: dict[str, set[Resource]] = {}
+        self._closed: set[Resource] = set()
         self._routes: dict[str, _Route] = {}
         self.waiting: dict[str, WaitReason] = {}
 
@@ -140,9 +145,36 @@ class TrafficManager:
         if holder is not None and holder != vehicle_id:
             raise ValueError(f"node {node} is held by {holder}")
         for r in self._held.pop(vehicle_id, set()):
-            del self._holder[r]
+            self._let_go(r)
         self.waiting.pop(vehicle_id, None)
         self.place(vehicle_id, node)
+
+    def close(self, resource: Resource) -> None:
+        """Close a lane (or node): nobody may claim it; a vehicle holding it keeps it until it
+        has passed, then it closes."""
+        self._closed.add(resource)
+        if resource not in self._holder:
+            self._holder[resource] = OPERATOR
+
+    def reopen(self, resource: Resource) -> None:
+        self._closed.discard(resource)
+        if self._holder.get(resource) == OPERATOR:
+            del self._holder[resource]
+
+    def closed(self) -> frozenset[Resource]:
+        return frozenset(self._closed)
+
+    def planned_through(self, resource: Resource) -> list[str]:
+        """Vehicles whose route still ahead (released or not) uses `resource`."""
+        found = []
+        for vid, route in self._routes.items():
+            ahead = route.nodes[route.position :]
+            if any(lane_resource(a, b) == resource for a, b in itertools.pairwise(ahead)):
+                found.append(vid)
+        return found
+
+    def route_goal(self, vehicle_id: str) -> str:
+        return self._routes[vehicle_id].nodes[-1]
 
     def stop_at(self, vehicle_id: str, node: str) -> None:
         """The vehicle stopped at `node` for good (a cancelled drive): free everything beyond it."""
@@ -220,6 +252,12 @@ class TrafficManager:
             self._holder[r] = vehicle_id
             self._held[vehicle_id].add(r)
 
+    def _let_go(self, resource: Resource) -> None:
+        if resource in self._closed:
+            self._holder[resource] = OPERATOR  # a closure waited for the vehicle that held it
+        else:
+            del self._holder[resource]
+
     def _free_behind(self, vehicle_id: str) -> None:
         route = self._routes[vehicle_id]
         keep: set[Resource] = {node_resource(route.nodes[route.position])}
@@ -229,7 +267,7 @@ class TrafficManager:
         for r in list(keep):
             keep.update(self._zones_of.get(r, ()))
         for r in self._held[vehicle_id] - keep:
-            del self._holder[r]
+            self._let_go(r)
         self._held[vehicle_id] &= keep
         # Drop the part of the route behind the vehicle so indices stay small.
         del route.nodes[: route.position]

@@ -86,8 +86,10 @@ def lane_speeds(fmap: FacilityMap, top_speed: float) -> dict[str, float]:
     return speeds
 
 
-def compile_map(fmap: FacilityMap, vehicle_type: str | None = None) -> CompiledGraph:
-    """Compile the map for one vehicle type (default: the first listed)."""
+def compile_map(
+    fmap: FacilityMap, vehicle_type: str | None = None, closed_lanes: frozenset[str] = frozenset()
+) -> CompiledGraph:
+    """Compile the map for one vehicle type (default: the first listed), leaving out closed lanes."""
     vtype = fmap.vehicle_type_by_id[vehicle_type] if vehicle_type else fmap.vehicle_types[0]
     node_ids = tuple(n.id for n in fmap.nodes)
     index = {nid: i for i, nid in enumerate(node_ids)}
@@ -97,6 +99,8 @@ def compile_map(fmap: FacilityMap, vehicle_type: str | None = None) -> CompiledG
     # Keep the fastest lane per directed node pair; a sparse matrix would add duplicates up.
     best: dict[tuple[int, int], tuple[float, float, str]] = {}
     for lane in fmap.lanes:
+        if lane.id in closed_lanes:
+            continue
         seconds = lane.length / speeds[lane.id]
         pairs = [(index[lane.start], index[lane.end])]
         if lane.two_way:

@@ -14,7 +14,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from fleet.api.schemas import ErrorOut, FleetPause, Health, InitPositionIn, OrderCreate, OrderOut, VehicleOut
+from fleet.api.schemas import (
+    ClosedLanes,
+    ErrorOut,
+    FleetPause,
+    Health,
+    InitPositionIn,
+    OrderCreate,
+    OrderOut,
+    VehicleOut,
+)
 from fleet.core import OrderRejected
 from fleet.service import FleetService
 
@@ -94,6 +103,29 @@ def init_position(vehicle_id: str, body: InitPositionIn, service: ServiceDep) ->
     """Tell an idle vehicle where it really stands (VDA 5050 initPosition); 422 names the field at fault."""
     _vehicle_or_404(service, vehicle_id)
     return VehicleOut.of(service.init_position(vehicle_id, body.node), service.wait_reason(vehicle_id))
+
+
+@router.post("/lanes/{lane_id}/close", response_model=ClosedLanes, responses={404: {"model": ErrorOut}})
+def close_lane(lane_id: str, service: ServiceDep) -> ClosedLanes:
+    """Close a lane: new routes avoid it; a vehicle already on it drives through first."""
+    _lane_or_404(service, lane_id)
+    return ClosedLanes(closed=service.close_lane(lane_id, True))
+
+
+@router.post("/lanes/{lane_id}/open", response_model=ClosedLanes, responses={404: {"model": ErrorOut}})
+def open_lane(lane_id: str, service: ServiceDep) -> ClosedLanes:
+    _lane_or_404(service, lane_id)
+    return ClosedLanes(closed=service.close_lane(lane_id, False))
+
+
+@router.get("/lanes/closed", response_model=ClosedLanes)
+def closed_lanes(service: ServiceDep) -> ClosedLanes:
+    return ClosedLanes(closed=sorted(service.controller.closed_lanes))
+
+
+def _lane_or_404(service: FleetService, lane_id: str) -> None:
+    if lane_id not in service.controller.map.lane_by_id:
+        raise HTTPException(status_code=404, detail=f"no lane '{lane_id}'")
 
 
 @router.post("/fleet/pause", response_model=FleetPause)

@@ -103,6 +103,10 @@ class InitPositionIn(BaseModel):
     node: str = Field(min_length=1, description="map node where the vehicle stands")
 
 
+class ClosedLanes(BaseModel):
+    closed: list[str]
+
+
 class FleetPause(BaseModel):
     paused: bool
 

@@ -111,3 +111,11 @@ async def test_pause_a_vehicle_and_the_fleet(client: httpx.AsyncClient, plant: t
     sim.run_for(300)
     assert (await client.get(f"/api/v1/orders/{created['id']}")).json()["state"] == "finished"
     assert (await client.post("/api/v1/vehicles/AGV-99/pause")).status_code == 404
+
+
+async def test_close_and_open_lanes(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/v1/lanes/A2-A3/close")).json() == {"closed": ["A2-A3"]}
+    assert (await client.get("/api/v1/lanes/closed")).json() == {"closed": ["A2-A3"]}
+    assert (await client.post("/api/v1/lanes/A2-A3/open")).json() == {"closed": []}
+    missing = await client.post("/api/v1/lanes/NOPE/close")
+    assert missing.status_code == 404 and "NOPE" in missing.json()["detail"]

@@ -4,12 +4,14 @@ hostile messages change nothing."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 
 from fleet.core import OrderRejected
+from fleet.events import DriveNodes
 from fleet.model import OrderState
 from fleet.vda5050.master import Outgoing
 from fleet.vda5050.schemas import schema_errors
@@ -251,3 +253,34 @@ def test_pre_registered_vehicles_are_listed_before_they_report(small_map: Facili
     assert c.orders[order.id].state is OrderState.FINISHED
     assert c.orders[order.id].vehicle_id == "AGV-01"
     assert c.vehicles["AGV-09"].task is None and not c.vehicles["AGV-09"].placed
+
+
+@pytest.mark.parametrize("protocol", ["direct", "vda5050"])
+def test_closed_lane_is_driven_around_and_explained(small_map: FacilityMap, protocol: str) -> None:
+    """With aisle A2-A3 closed, a transport from ST-A to ST-B goes through bay SD instead; with
+    the bay closed too, the vehicle waits and says the lane is closed by the operator; opening it
+    lets the transport finish."""
+    drives: list[tuple[str, ...]] = []
+    sim = Simulation(small_map, SimConfig(vehicles=1, seed=4, protocol=protocol), demand_enabled=False)
+    sim.listeners.append(lambda cmds: drives.extend(c.nodes for c in cmds if isinstance(c, DriveNodes)))
+    c = sim.controller
+    sim.run_for(2)
+    c.close_lane("A2-A3")
+    first = c.submit_order("ST-A", "ST-B")
+    sim.run_for(300)
+    assert c.orders[first.id].state is OrderState.FINISHED
+    driven = [n for seg in drives for n in seg]
+    assert all((a, b) != ("A2", "A3") for a, b in itertools.pairwise(driven))
+    assert "SD" in driven, "the detour through bay SD was taken"
+    second = c.submit_order("ST-A", "ST-B")
+    sim.run_for(5)
+    c.close_lane("A2-SD")  # now ST-B cannot be reached from ST-A: the vehicle will wait at a closure
+    sim.run_for(200)
+    assert c.orders[second.id].state is not OrderState.FINISHED
+    assert c.wait_reason("AGV-01") in ("lane A2-A3 closed by operator", "lane A2-SD closed by operator")
+    c.close_lane("A2-A3", closed=False)
+    sim.run_for(200)
+    assert c.orders[second.id].state is OrderState.FINISHED
+    assert any(a.code == "blocked-by-closure" for a in c.alarms)
+    with pytest.raises(OrderRejected, match="unknown lane"):
+        c.close_lane("NOPE")
