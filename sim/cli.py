@@ -32,10 +32,19 @@ def sim(
     orders_per_hour: Annotated[float | None, typer.Option(help="PLC calls per hour (default 8 per vehicle)")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="also write the KPIs as JSON here")] = None,
     plot: Annotated[Path | None, typer.Option(help="write a PNG of throughput and lead times here")] = None,
+    faults: Annotated[float, typer.Option(help="random slow-downs, pauses, stops per vehicle-hour")] = 0.0,
+    protocol: Annotated[str, typer.Option(help="direct, or vda5050 (every command as a VDA 5050 message)")] = "direct",
 ) -> None:
     """Simulate a shift faster than real time and print its KPIs."""
     fmap = _load(map_name)
-    config = SimConfig(vehicles=vehicles, hours=hours, seed=seed, orders_per_hour=orders_per_hour)
+    config = SimConfig(
+        vehicles=vehicles,
+        hours=hours,
+        seed=seed,
+        orders_per_hour=orders_per_hour,
+        faults_per_vehicle_hour=faults,
+        protocol=protocol,
+    )
     columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("sim", total=hours * 3600, clock="0:00 h")

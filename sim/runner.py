@@ -20,6 +20,7 @@ from fleet.model import OrderState, TaskKind
 from fleet.vda5050.master import MasterConfig, MasterControl
 from maps import FacilityMap
 from sim.demand import DemandGenerator
+from sim.faults import FaultInjector
 from sim.fleets import Bus, DirectFleet, SimFleet, VdaFleet
 from sim.kpi import KpiReport, lead_times, summarise_lead_times
 from sim.oracle import CollisionOracle
@@ -40,6 +41,7 @@ class SimConfig:
     solver_time_budget_s: float = 5.0
     protocol: str = "direct"  # "direct": commands straight to the vehicles; "vda5050": through VDA 5050 messages
     offline_grace_s: float = 30.0
+    faults_per_vehicle_hour: float = 0.0  # random slow-downs, pauses and stops (sim/faults.py)
 
     @property
     def demand_rate(self) -> float:
@@ -71,6 +73,7 @@ class Simulation:
         self.demand = DemandGenerator(self.fmap, self.config.demand_rate, self.config.seed + 1, self.start_time)
         self.fleet = self._make_fleet()
         self.oracle = CollisionOracle()
+        self.faults = FaultInjector(self.config.faults_per_vehicle_hour, self.config.seed + 2, self.start_time)
         self.rejected = 0
         self.busy_vehicle_seconds = 0.0
         self.waiting_seconds: dict[str, float] = {}  # vehicle-seconds stopped, by what was in the way
@@ -109,6 +112,7 @@ class Simulation:
                     self.controller.submit_order(call.pickup, call.dropoff, call.load_type, call.priority)
                 except OrderRejected:
                     self.rejected += 1
+        self.faults.step(now, self.fleet.bodies)
         self._feed(self.fleet.step(dt, now))
         self._feed([Tick()])
         self.oracle.check(now, self.vehicles, self.controller.traffic)

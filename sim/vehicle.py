@@ -60,7 +60,9 @@ class SimVehicle:
         self.segment: tuple[str, str] | None = None
         self.progress = 0.0
         self.odometer = 0.0
-        self.paused = False
+        self.paused = False  # by the controller (VDA 5050 startPause)
+        self.held = False  # by something the controller does not know of (a fault)
+        self.speed_factor = 1.0  # below 1 when something slows the vehicle down
         self._action: tuple[ActionKind, float, float | None, float] | None = None  # kind, seconds left, until, power
 
     @property
@@ -108,7 +110,7 @@ class SimVehicle:
         return self._action is not None
 
     def step(self, dt: float) -> list[Event]:
-        if self.paused:
+        if self.paused or self.held:
             self.speed = 0.0
             return []
         if self._action is not None:
@@ -151,7 +153,7 @@ class SimVehicle:
                 + sum(self._geometry[(p, q)].length for p, q in zip(self.path, list(self.path)[1:], strict=False))
             )
             braking = max(math.sqrt(2 * a * max(to_stop, 0.0)), _CREEP)
-            target = min(geo.speed, self.type.max_speed, braking)
+            target = min(geo.speed, self.type.max_speed, braking) * self.speed_factor
             self.speed = min(self.speed + a * budget, target) if self.speed < target else target
             step = self.speed * budget
             remaining = geo.length - self.progress
