@@ -93,6 +93,7 @@ class Controller:
         self.fleet_paused = False
         self._pause_sent: dict[str, bool] = {}
         self.closed_lanes: set[str] = set()
+        self._loaded_awaiting: dict[str, str] = {}  # vehicle -> restored order it carries
 
     # ---- inputs -----------------------------------------------------------------------------
 
@@ -201,7 +202,9 @@ class Controller:
         self._put_vehicle(vehicle)
         self._sync_pause(vehicle_id)
         self._dispatch_wanted = True
-        return vehicle
+        if vehicle_id in self._loaded_awaiting:
+            self._resume_delivery(vehicle_id)
+        return self.vehicles[vehicle_id]
 
     def pause_vehicle(self, vehicle_id: str, paused: bool = True) -> Vehicle:
         """Operator pause (or resume) of one vehicle: it holds where it is and gets no new work."""
@@ -318,6 +321,41 @@ class Controller:
     def take_commands(self) -> list[Command]:
         out, self._outbox = self._outbox, []
         return out
+
+    def take_commands_of(self, kind: type) -> list[Command]:
+        """Take only the commands of one kind out of the outbox (the rest stay for the shell)."""
+        taken = [c for c in self._outbox if isinstance(c, kind)]
+        self._outbox = [c for c in self._outbox if not isinstance(c, kind)]
+        return taken
+
+    def restore(self, orders: list[TransportOrder]) -> None:
+        """Take back the open orders storage held when the controller stopped.
+
+        Orders no vehicle had loaded return to the dispatcher. An order whose load was on a vehicle
+        stays that vehicle's: when the vehicle is (or comes) on the map it drives to the drop-off
+        and delivers; an interrupted drop is done again, and the order finishes once.
+        """
+        for order in orders:
+            if order.state.terminal:
+                continue
+            self._order_seq = max(self._order_seq, int(order.id.rsplit("-", 1)[-1]))
+            self.orders[order.id] = order
+            if order.state in (OrderState.LOADING, OrderState.TO_DROPOFF, OrderState.UNLOADING) and order.vehicle_id:
+                self._loaded_awaiting[order.vehicle_id] = order.id
+                if order.vehicle_id in self.vehicles and self.vehicles[order.vehicle_id].placed:
+                    self._resume_delivery(order.vehicle_id)
+            elif order.state is not OrderState.ACCEPTED:
+                self._move(order, OrderState.ACCEPTED, reason="restored after a controller restart")
+        self._dispatch_wanted = True
+
+    def _resume_delivery(self, vehicle_id: str) -> None:
+        order = self.orders[self._loaded_awaiting.pop(vehicle_id)]
+        if order.state is not OrderState.TO_DROPOFF:
+            order = self._move(order, OrderState.TO_DROPOFF, reason="restored after a controller restart")
+        goal = self.map.station_by_id[order.dropoff].node
+        v = self.vehicles[vehicle_id]
+        self._put_vehicle(replace(v, load_order=order.id, task=Task(TaskKind.ORDER, goal, order_id=order.id)))
+        self._drive_to(vehicle_id, goal)
 
     def continue_numbering_after(self, number: int) -> None:
         """New order ids continue after `number` (ids already in storage are never reused)."""

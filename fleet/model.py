@@ -43,7 +43,9 @@ LEGAL_TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     OrderState.TO_PICKUP: frozenset({OrderState.LOADING, OrderState.ACCEPTED, *_ENDS}),
     OrderState.LOADING: frozenset({OrderState.TO_DROPOFF, *_ENDS}),
     OrderState.TO_DROPOFF: frozenset({OrderState.UNLOADING, *_ENDS}),
-    OrderState.UNLOADING: frozenset({OrderState.FINISHED, *_ENDS}),
+    # UNLOADING -> TO_DROPOFF: after a restart the controller cannot know whether the drop
+    # completed, so the vehicle that holds the load delivers it again (the order finishes once).
+    OrderState.UNLOADING: frozenset({OrderState.FINISHED, OrderState.TO_DROPOFF, *_ENDS}),
     OrderState.FINISHED: frozenset(),
     OrderState.FAILED: frozenset(),
     OrderState.CANCELLED: frozenset(),

@@ -19,9 +19,12 @@ from fleet.storage import OrderStore
 
 class FleetService:
     def __init__(self, controller: Controller, store: OrderStore) -> None:
+        """Bind the core to its storage and take back the orders open when it last stopped."""
         self.controller = controller
         self.store = store
         controller.continue_numbering_after(store.last_number())
+        controller.restore(store.load_open())
+        self.record(controller.take_commands_of(OrderChanged))
 
     def submit_order(
         self,
