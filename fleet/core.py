@@ -151,6 +151,43 @@ class Controller:
         self._dispatch_wanted = True
         return order
 
+    def submit_call(self, station: str, need: str, load_type: str | None = None, priority: int = 0) -> TransportOrder:
+        """A station's call: `material` brings a load from the nearest station that can give one,
+        `removal` takes the station's load to the nearest station that can take it."""
+        stations = self.map.station_by_id
+        if station not in stations:
+            raise OrderRejected("station", f"unknown station '{station}'")
+        here = stations[station]
+        if need not in ("material", "removal"):
+            raise OrderRejected("need", "must be 'material' or 'removal'")
+        if need == "material" and not here.kind.can_drop:
+            raise OrderRejected("need", f"station '{station}' is a {here.kind.value} station: nothing can be delivered")
+        if need == "removal" and not here.kind.can_pick:
+            raise OrderRejected("need", f"station '{station}' is a {here.kind.value} station: nothing can be taken")
+        if load_type is not None and load_type not in here.load_types:
+            raise OrderRejected("load_type", f"station '{station}' does not handle '{load_type}'")
+        wanted = {load_type} if load_type else set(here.load_types)
+        candidates = []
+        for other in self.map.stations:
+            if other.id == station or not (other.load_types & wanted):
+                continue
+            if (need == "material" and other.kind.can_pick) or (need == "removal" and other.kind.can_drop):
+                seconds = (
+                    self.full_graph.time(other.node, here.node)
+                    if need == "material"
+                    else self.full_graph.time(here.node, other.node)
+                )
+                if math.isfinite(seconds):
+                    candidates.append((seconds, other.id))
+        if not candidates:
+            raise OrderRejected(
+                "station", f"no station can {'supply' if need == 'material' else 'take'} a load for '{station}'"
+            )
+        _, counterpart = min(candidates)
+        pickup, dropoff = (counterpart, station) if need == "material" else (station, counterpart)
+        common = sorted(stations[pickup].load_types & stations[dropoff].load_types & wanted)
+        return self.submit_order(pickup, dropoff, load_type or common[0], priority)
+
     def cancel_order(self, order_id: str, reason: str = "cancelled by operator") -> TransportOrder:
         """Cancel an order that no vehicle holds the load of yet."""
         order = self.orders[order_id]

@@ -9,12 +9,21 @@ core its vehicle events; none of them awaits, so each call is atomic with respec
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from fleet.core import Controller
 from fleet.events import Command, OrderChanged
 from fleet.model import TransportOrder, Vehicle
 from fleet.storage import OrderStore
+
+
+class CallConflict(ValueError):
+    """An idempotency key came back with a different request."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"Idempotency-Key '{key}' was used for a different call")
 
 
 class FleetService:
@@ -38,6 +47,29 @@ class FleetService:
         order = self.controller.submit_order(pickup, dropoff, load_type, priority, due_at)
         self.store.save(order, self.controller.clock.now())
         return order
+
+    def submit_call(
+        self, key: str | None, station: str, need: str, load_type: str | None, priority: int
+    ) -> tuple[TransportOrder, bool]:
+        """A PLC call, idempotent by `key`: (order, created). A retry with the same key and the
+        same request returns the first order; the same key with another request is refused."""
+        request = json.dumps(
+            {"station": station, "need": need, "load_type": load_type, "priority": priority}, sort_keys=True
+        )
+        if key is not None:
+            earlier = self.store.call(key)
+            if earlier is not None:
+                if earlier[0] != request:
+                    raise CallConflict(key)
+                order = self.order(earlier[1])
+                assert order is not None, "a stored call always has its order"
+                return order, False
+        order = self.controller.submit_call(station, need, load_type, priority)
+        if key is None:
+            self.store.save(order, self.controller.clock.now())
+        else:
+            self.store.save_call(key, request, order, self.controller.clock.now())
+        return order, True
 
     def record(self, commands: Iterable[Command]) -> None:
         """Persist the order changes among the core's commands (called by the shell that drains them)."""

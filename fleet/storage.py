@@ -23,7 +23,19 @@ CREATE TABLE IF NOT EXISTS transport_orders (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS transport_orders_state ON transport_orders(state);
+CREATE TABLE IF NOT EXISTS calls (
+    idempotency_key TEXT PRIMARY KEY,
+    request TEXT NOT NULL,
+    order_id TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
+
+
+_UPSERT_ORDER = (
+    "INSERT INTO transport_orders (id, number, state, body, updated_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT(id) DO UPDATE SET state=excluded.state, body=excluded.body, updated_at=excluded.updated_at"
+)
 
 
 def order_to_row(order: TransportOrder) -> dict[str, Any]:
@@ -79,10 +91,28 @@ class OrderStore:
         """Insert or update the order and commit before returning."""
         body = json.dumps(order_to_row(order))
         self._db.execute(
-            "INSERT INTO transport_orders (id, number, state, body, updated_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET state=excluded.state, body=excluded.body, updated_at=excluded.updated_at",
+            _UPSERT_ORDER,
             (order.id, order_number(order.id), order.state.value, body, now),
         )
+
+    def call(self, key: str) -> tuple[str, str] | None:
+        """(request, order id) of an earlier call with this idempotency key."""
+        row = self._db.execute("SELECT request, order_id FROM calls WHERE idempotency_key = ?", (key,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def save_call(self, key: str, request: str, order: TransportOrder, now: float) -> None:
+        """The call and the order it created, committed together."""
+        body = json.dumps(order_to_row(order))
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO calls (idempotency_key, request, order_id, created_at) VALUES (?, ?, ?, ?)",
+                (key, request, order.id, now),
+            )
+            self._db.execute(
+                _UPSERT_ORDER,
+                (order.id, order_number(order.id), order.state.value, body, now),
+            )
 
     def get(self, order_id: str) -> TransportOrder | None:
         row = self._db.execute("SELECT body FROM transport_orders WHERE id = ?", (order_id,)).fetchone()

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from fleet.api.schemas import (
+    CallCreate,
     ClosedLanes,
     ErrorOut,
     FleetPause,
@@ -25,7 +26,7 @@ from fleet.api.schemas import (
     VehicleOut,
 )
 from fleet.core import OrderRejected
-from fleet.service import FleetService
+from fleet.service import CallConflict, FleetService
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -59,6 +60,34 @@ def health(service: ServiceDep) -> Health:
 )
 def create_order(body: OrderCreate, service: ServiceDep) -> OrderOut:
     order = service.submit_order(body.pickup, body.dropoff, body.load_type, body.priority)
+    return OrderOut.of(order)
+
+
+@router.post(
+    "/calls",
+    response_model=OrderOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": OrderOut, "description": "a retry: the order the first call created"},
+        409: {"model": ErrorOut, "description": "the idempotency key was used for another call"},
+        422: {"model": ErrorOut, "description": "a call the plant cannot serve"},
+    },
+)
+def create_call(
+    body: CallCreate,
+    service: ServiceDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> OrderOut:
+    """A PLC call: 201 with the new order once committed; the same call again (same
+    Idempotency-Key header or request_id) answers 200 with the same order and creates nothing."""
+    key = idempotency_key or body.request_id
+    try:
+        order, created = service.submit_call(key, body.station, body.need, body.load_type, body.priority)
+    except CallConflict as exc:
+        raise HTTPException(status_code=409, detail=str(exc)) from None
+    if not created:
+        response.status_code = status.HTTP_200_OK
     return OrderOut.of(order)
 
 

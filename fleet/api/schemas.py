@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleet.model import OrderState, TransportOrder, Vehicle
@@ -16,6 +18,20 @@ class OrderCreate(BaseModel):
     dropoff: str = Field(min_length=1, description="station id where the load is dropped off", alias="to")
     priority: int = Field(default=0, ge=0, le=10, description="0 normal ... 10 most urgent")
     load_type: str | None = Field(default=None, description="defaults to a load type both stations handle")
+
+
+class CallCreate(BaseModel):
+    """A station's call from its PLC: bring material, or take the load away."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    station: str = Field(min_length=1, description="the calling station")
+    need: Literal["material", "removal"]
+    load_type: str | None = None
+    priority: int = Field(default=0, ge=0, le=10)
+    request_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="the PLC's id; same effect as an Idempotency-Key"
+    )
 
 
 class TransitionOut(BaseModel):

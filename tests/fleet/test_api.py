@@ -119,3 +119,46 @@ async def test_close_and_open_lanes(client: httpx.AsyncClient) -> None:
     assert (await client.post("/api/v1/lanes/A2-A3/open")).json() == {"closed": []}
     missing = await client.post("/api/v1/lanes/NOPE/close")
     assert missing.status_code == 404 and "NOPE" in missing.json()["detail"]
+
+
+async def test_plc_call_is_idempotent(client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]) -> None:
+    """A call for material at ST-B brings a rack from the nearest station that gives racks; the same
+    call retried (same Idempotency-Key) answers 200 with the same order and creates nothing; the key
+    reused for another call is 409; a PLC request_id works like the header."""
+    _, service = plant
+    call = {"station": "ST-B", "need": "material"}
+    first = await client.post("/api/v1/calls", json=call, headers={"Idempotency-Key": "plc-7-0001"})
+    assert first.status_code == 201, first.text
+    order = first.json()
+    assert (order["dropoff"], order["load_type"]) == ("ST-B", "rack")
+    assert order["pickup"] in ("ST-A", "ST-C")
+    assert service.store.get(order["id"]) is not None
+    again = await client.post("/api/v1/calls", json=call, headers={"Idempotency-Key": "plc-7-0001"})
+    assert again.status_code == 200 and again.json()["id"] == order["id"]
+    assert service.store.count() == 1 and len(service.orders()) == 1
+    other = await client.post(
+        "/api/v1/calls", json={"station": "ST-C", "need": "removal"}, headers={"Idempotency-Key": "plc-7-0001"}
+    )
+    assert other.status_code == 409 and "plc-7-0001" in other.json()["detail"]
+    by_id = {"station": "ST-C", "need": "removal", "request_id": "R-42"}
+    created = await client.post("/api/v1/calls", json=by_id)
+    retried = await client.post("/api/v1/calls", json=by_id)
+    assert (created.status_code, retried.status_code) == (201, 200)
+    assert created.json()["id"] == retried.json()["id"] and created.json()["pickup"] == "ST-C"
+    assert service.store.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"station": "NOPE", "need": "material"}, "station"),
+        ({"station": "ST-A", "need": "material"}, "need"),  # a pick-up station: nothing can be delivered
+        ({"station": "ST-B", "need": "material", "load_type": "bin"}, "load_type"),
+    ],
+)
+async def test_calls_the_plant_cannot_serve_name_the_field(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService], body: dict[str, str], field: str
+) -> None:
+    response = await client.post("/api/v1/calls", json=body, headers={"Idempotency-Key": "k"})
+    assert response.status_code == 422 and response.json()["field"] == field
+    assert plant[1].store.count() == 0 and plant[1].store.call("k") is None
