@@ -188,9 +188,26 @@ class Controller:
         common = sorted(stations[pickup].load_types & stations[dropoff].load_types & wanted)
         return self.submit_order(pickup, dropoff, load_type or common[0], priority)
 
+    def set_priority(self, order_id: str, priority: int) -> TransportOrder:
+        """Change an open order's priority; the next dispatch takes it into account."""
+        order = self.orders.get(order_id)
+        if order is None:
+            raise OrderRejected("order_id", f"unknown order '{order_id}'")
+        if order.state.terminal:
+            raise OrderRejected("order_id", f"order {order_id} is {order.state.value}")
+        if not 0 <= priority <= MAX_PRIORITY:
+            raise OrderRejected("priority", f"must be between 0 and {MAX_PRIORITY}")
+        self._put_order(replace(order, priority=priority))
+        self._dispatch_wanted = True
+        return self.orders[order_id]
+
     def cancel_order(self, order_id: str, reason: str = "cancelled by operator") -> TransportOrder:
         """Cancel an order that no vehicle holds the load of yet."""
-        order = self.orders[order_id]
+        order = self.orders.get(order_id)
+        if order is None:
+            raise OrderRejected("order_id", f"unknown order '{order_id}'")
+        if order.state.terminal:
+            raise OrderRejected("order_id", f"order {order_id} is already {order.state.value}")
         if order.state in (OrderState.TO_DROPOFF, OrderState.UNLOADING, OrderState.LOADING):
             raise OrderRejected("order_id", f"order {order_id} is {order.state.value}; the load is on a vehicle")
         driving = order.state is OrderState.TO_PICKUP

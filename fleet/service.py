@@ -71,6 +71,16 @@ class FleetService:
             self.store.save_call(key, request, order, self.controller.clock.now())
         return order, True
 
+    def cancel_order(self, order_id: str, reason: str) -> TransportOrder:
+        order = self.controller.cancel_order(order_id, reason)
+        self.store.save(order, self.controller.clock.now())
+        return order
+
+    def set_priority(self, order_id: str, priority: int) -> TransportOrder:
+        order = self.controller.set_priority(order_id, priority)
+        self.store.save(order, self.controller.clock.now())
+        return order
+
     def record(self, commands: Iterable[Command]) -> None:
         """Persist the order changes among the core's commands (called by the shell that drains them)."""
         now = self.controller.clock.now()

@@ -21,8 +21,10 @@ from fleet.api.schemas import (
     FleetPause,
     Health,
     InitPositionIn,
+    OrderCancel,
     OrderCreate,
     OrderOut,
+    OrderPatch,
     VehicleOut,
 )
 from fleet.core import OrderRejected
@@ -102,6 +104,37 @@ def get_order(order_id: str, service: ServiceDep) -> OrderOut:
     if order is None:
         raise HTTPException(status_code=404, detail=f"no order '{order_id}'")
     return OrderOut.of(order)
+
+
+def _order_or_404(service: FleetService, order_id: str) -> None:
+    if service.order(order_id) is None:
+        raise HTTPException(status_code=404, detail=f"no order '{order_id}'")
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=OrderOut,
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut, "description": "loaded, or already ended"}},
+)
+def cancel_order(order_id: str, service: ServiceDep, body: OrderCancel | None = None) -> OrderOut:
+    """Cancel an order whose load no vehicle holds yet; a vehicle driving to it stops at its next node."""
+    _order_or_404(service, order_id)
+    try:
+        return OrderOut.of(service.cancel_order(order_id, (body or OrderCancel()).reason))
+    except OrderRejected as exc:
+        raise HTTPException(status_code=409, detail=exc.message) from None
+
+
+@router.patch(
+    "/orders/{order_id}", response_model=OrderOut, responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
+)
+def change_order(order_id: str, body: OrderPatch, service: ServiceDep) -> OrderOut:
+    """Change an open order's priority."""
+    _order_or_404(service, order_id)
+    try:
+        return OrderOut.of(service.set_priority(order_id, body.priority))
+    except OrderRejected as exc:
+        raise HTTPException(status_code=409, detail=exc.message) from None
 
 
 @router.get("/vehicles", response_model=list[VehicleOut])

@@ -34,6 +34,18 @@ class CallCreate(BaseModel):
     )
 
 
+class OrderCancel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="cancelled by operator", min_length=1, max_length=500)
+
+
+class OrderPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    priority: int = Field(ge=0, le=10)
+
+
 class TransitionOut(BaseModel):
     at: float
     state: OrderState

@@ -162,3 +162,28 @@ async def test_calls_the_plant_cannot_serve_name_the_field(
     response = await client.post("/api/v1/calls", json=body, headers={"Idempotency-Key": "k"})
     assert response.status_code == 422 and response.json()["field"] == field
     assert plant[1].store.count() == 0 and plant[1].store.call("k") is None
+
+
+async def test_cancel_and_reprioritise_orders(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    sim, service = plant
+    first = (await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})).json()
+    changed = await client.patch(f"/api/v1/orders/{first['id']}", json={"priority": 7})
+    assert changed.status_code == 200 and changed.json()["priority"] == 7
+    assert service.store.get(first["id"]).priority == 7  # type: ignore[union-attr]
+    assert (await client.patch(f"/api/v1/orders/{first['id']}", json={"priority": 11})).status_code == 422
+    cancelled = await client.post(f"/api/v1/orders/{first['id']}/cancel", json={"reason": "line stopped"})
+    assert cancelled.status_code == 200
+    assert (cancelled.json()["state"], cancelled.json()["reason"]) == ("cancelled", "line stopped")
+    assert service.store.get(first["id"]).state.value == "cancelled"  # type: ignore[union-attr]
+    again = await client.post(f"/api/v1/orders/{first['id']}/cancel")
+    assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
+    assert (await client.post("/api/v1/orders/TO-999999/cancel")).status_code == 404
+    second = (await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})).json()
+    for _ in range(60):
+        sim.run_for(5)
+        if service.order(second["id"]).state.value == "to_dropoff":  # type: ignore[union-attr]
+            break
+    loaded = await client.post(f"/api/v1/orders/{second['id']}/cancel")
+    assert loaded.status_code == 409 and "on a vehicle" in loaded.json()["detail"]
