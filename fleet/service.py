@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from fleet.core import Controller
 from fleet.events import Command, OrderChanged
+from fleet.metrics import MetricSource, controller_samples, render
 from fleet.model import TransportOrder, Vehicle
 from fleet.storage import OrderStore
 
@@ -31,6 +32,7 @@ class FleetService:
         """Bind the core to its storage and take back the orders open when it last stopped."""
         self.controller = controller
         self.store = store
+        self.metric_sources: list[MetricSource] = []  # shells add theirs (e.g. the VDA 5050 master)
         controller.continue_numbering_after(store.last_number())
         controller.restore(store.load_open())
         self.record(controller.take_commands_of(OrderChanged))
@@ -113,6 +115,12 @@ class FleetService:
     def pause_fleet(self, paused: bool) -> bool:
         self.controller.pause_fleet(paused)
         return self.controller.fleet_paused
+
+    def metrics_text(self) -> str:
+        samples = controller_samples(self.controller)
+        for source in self.metric_sources:
+            samples += list(source())
+        return render(samples)
 
     def wait_reason(self, vehicle_id: str) -> str | None:
         return self.controller.wait_reason(vehicle_id)

@@ -21,6 +21,7 @@ from fleet.service import FleetService
 from fleet.storage import OrderStore
 from fleet.vda5050.mqtt import MqttBus, MqttSettings
 from maps import load_map
+from sim.fleets import VdaFleet
 from sim.runner import SimConfig, Simulation
 
 _MAX_LAG_S = 1.0  # wall seconds behind schedule before the loop stops trying to catch up
@@ -66,6 +67,8 @@ def build_live_plant(
     sim = Simulation(fmap, config, start_time=time.time(), bus=bus)
     service = FleetService(sim.controller, OrderStore(db_path))
     sim.listeners.append(service.record)
+    if isinstance(sim.fleet, VdaFleet):
+        service.metric_sources.append(sim.fleet.master.metrics)
     return sim, service, bus
 
 

@@ -12,7 +12,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, status
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 
 from fleet.api.schemas import (
     CallCreate,
@@ -215,6 +215,13 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None) -> FastA
     @app.exception_handler(OrderRejected)
     async def rejected(_: Request, exc: OrderRejected) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": exc.message, "field": exc.field})
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
+    def metrics(request: Request) -> PlainTextResponse:
+        """Prometheus metrics: orders by state, vehicles by activity, dispatch, deadlocks, alarms,
+        waits by cause, VDA 5050 messages received and dropped."""
+        body = get_service(request).metrics_text()
+        return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

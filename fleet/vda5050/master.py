@@ -30,6 +30,7 @@ from fleet.events import (
     PauseVehicle,
     StartAction,
 )
+from fleet.metrics import Sample
 from fleet.vda5050.link import VehicleLink
 from fleet.vda5050.messages import (
     Connection,
@@ -201,6 +202,31 @@ class MasterControl:
     def instant_action(self, vehicle_id: str, action_type: str, now: float) -> None:
         link = self.links[vehicle_id]
         self._send(link, "instantActions", to_wire(link.instant(action_type, now)))
+
+    def metrics(self) -> list[Sample]:
+        """Messages received by topic and dropped by reason, for /metrics."""
+        out = [
+            Sample(
+                "fleet_vda5050_messages_received_total",
+                "counter",
+                "VDA 5050 messages accepted, by topic.",
+                n,
+                (("topic", t),),
+            )
+            for t, n in sorted(self.received.items())
+        ]
+        out += [
+            Sample(
+                "fleet_vda5050_messages_dropped_total",
+                "counter",
+                "VDA 5050 messages dropped, by reason.",
+                n,
+                (("reason", r),),
+            )
+            for r, n in sorted(self.dropped.items())
+        ]
+        out.append(Sample("fleet_vda5050_vehicles", "gauge", "Vehicles with a VDA 5050 link.", len(self.links)))
+        return out
 
     def take_outbox(self) -> list[Outgoing]:
         out, self._outbox = self._outbox, []

@@ -187,3 +187,20 @@ async def test_cancel_and_reprioritise_orders(
             break
     loaded = await client.post(f"/api/v1/orders/{second['id']}/cancel")
     assert loaded.status_code == 409 and "on a vehicle" in loaded.json()["detail"]
+
+
+async def test_metrics(client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]) -> None:
+    """Prometheus text: order and vehicle gauges follow the plant; extra sources are appended."""
+    from fleet.metrics import Sample
+
+    sim, service = plant
+    await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})
+    service.metric_sources.append(lambda: [Sample("fleet_test_total", "counter", "A test source.", 3)])
+    body = (await client.get("/metrics")).text
+    assert "# TYPE fleet_orders gauge" in body
+    assert 'fleet_orders{state="accepted"} 1' in body
+    assert 'fleet_vehicles{activity="park"} 2' in body
+    assert "fleet_test_total 3" in body
+    sim.run_for(300)
+    body = (await client.get("/metrics")).text
+    assert 'fleet_orders{state="finished"} 1' in body and 'fleet_orders{state="accepted"} 0' in body

@@ -99,6 +99,8 @@ def test_hostile_messages_are_dropped_without_effect(
     assert sum(fleet.master.dropped.values()) == (0 if reason is None else 1)
     if reason is not None:
         assert fleet.master.dropped[reason] == 1
+        dropped = [s for s in fleet.master.metrics() if s.name == "fleet_vda5050_messages_dropped_total"]
+        assert [(s.labels, s.value) for s in dropped] == [((("reason", reason),), 1)]
     assert {vid: v.online for vid, v in sim.controller.vehicles.items()} == {k: o for k, (_, o) in before.items()}
     assert set(sim.controller.vehicles) == {"AGV-01", "AGV-02"}
     sim.run_for(240)
