@@ -151,3 +151,7 @@ def _print_report(report: KpiReport, map_name: str, seed: int) -> None:
     for name, value in rows:
         table.add_row(name, str(value))
     console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, status
-from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 
 from fleet.api.schemas import (
     CallCreate,
@@ -29,7 +31,9 @@ from fleet.api.schemas import (
 )
 from fleet.core import OrderRejected
 from fleet.service import CallConflict, FleetService
+from maps.schema import map_to_wire
 
+STATIC = Path(__file__).parent / "static"
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
@@ -91,6 +95,12 @@ def create_call(
     if not created:
         response.status_code = status.HTTP_200_OK
     return OrderOut.of(order)
+
+
+@router.get("/map")
+def active_map(service: ServiceDep) -> dict[str, object]:
+    """The active facility map in its file format, with the lanes closed right now."""
+    return {**map_to_wire(service.controller.map), "closed_lanes": sorted(service.controller.closed_lanes)}
 
 
 @router.get("/orders", response_model=list[OrderOut])
@@ -223,8 +233,10 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None) -> FastA
         body = get_service(request).metrics_text()
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
     @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    def control_room() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
 
     return app

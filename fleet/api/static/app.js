@@ -1,0 +1,157 @@
+// Control-room page: draws the active map and follows vehicles and orders through the public API.
+const api = async (path, options = {}) => {
+  const response = await fetch(`/api/v1${path}`, { headers: { "content-type": "application/json" }, ...options });
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.detail?.[0]?.msg ?? body.detail ?? response.statusText);
+  return body;
+};
+
+const svgNS = "http://www.w3.org/2000/svg";
+const el = (name, attrs = {}, parent = null) => {
+  const node = document.createElementNS(svgNS, name);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (parent) parent.appendChild(node);
+  return node;
+};
+
+let plant = null;
+let fleetPaused = false;
+const vehicleShapes = new Map();
+
+function drawMap(map, closed) {
+  const svg = document.getElementById("map");
+  const xs = map.nodes.map((n) => n.x), ys = map.nodes.map((n) => n.y);
+  const pad = 6, minX = Math.min(...xs) - pad, maxX = Math.max(...xs) + pad;
+  const minY = Math.min(...ys) - pad, maxY = Math.max(...ys) + pad;
+  svg.setAttribute("viewBox", `${minX} ${-maxY} ${maxX - minX} ${maxY - minY}`);
+  const world = el("g", { transform: "scale(1,-1)" }, svg); // plant y points up, SVG y down
+  const nodes = Object.fromEntries(map.nodes.map((n) => [n.id, n]));
+  for (const zone of map.zones) {
+    el("polygon", { points: zone.polygon.map((p) => p.join(",")).join(" "), class: `zone-${zone.kind}` }, world)
+      .appendChild(document.createElementNS(svgNS, "title")).textContent = zone.id;
+  }
+  const defs = el("defs", {}, svg);
+  const arrow = el("marker", { id: "arrow", viewBox: "0 0 4 4", refX: 4, refY: 2, markerWidth: 3, markerHeight: 3, orient: "auto" }, defs);
+  el("path", { d: "M0,0 L4,2 L0,4 z", fill: "#3a4a5e" }, arrow);
+  for (const lane of map.lanes) {
+    const a = nodes[lane.from], b = nodes[lane.to];
+    const line = el("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: "lane", "data-lane": lane.id }, world);
+    if (!lane.two_way) line.setAttribute("marker-end", "url(#arrow)");
+    if (closed.includes(lane.id)) line.classList.add("closed");
+  }
+  for (const [kind, items] of [["station", map.stations], ["charger", map.chargers], ["parking", map.parking]]) {
+    for (const item of items) {
+      const n = nodes[item.node];
+      el("rect", { x: n.x - 0.8, y: n.y - 0.8, width: 1.6, height: 1.6, class: kind }, world);
+      if (kind === "station") el("text", { x: n.x + 1.2, y: -n.y + 0.5, class: "label" }, svg).textContent = item.id;
+    }
+  }
+  el("g", { id: "vehicles" }, world);
+}
+
+function drawVehicles(vehicles) {
+  const layer = document.getElementById("vehicles");
+  const type = plant.vehicle_types[0];
+  for (const v of vehicles) {
+    let shape = vehicleShapes.get(v.id);
+    if (!shape) {
+      shape = el("rect", { width: type.length, height: type.width, x: -type.length / 2, y: -type.width / 2, "data-vehicle": v.id }, layer);
+      shape.appendChild(document.createElementNS(svgNS, "title"));
+      vehicleShapes.set(v.id, shape);
+    }
+    shape.setAttribute("transform", `translate(${v.x} ${v.y}) rotate(${(v.heading * 180) / Math.PI})`);
+    shape.setAttribute("class", `vehicle ${v.activity}${v.wait_reason ? " waiting" : ""}${v.paused ? " paused" : ""}`);
+    shape.firstChild.textContent = `${v.id}: ${v.activity}${v.wait_reason ? ` (${v.wait_reason})` : ""}`;
+  }
+}
+
+function fillVehicles(vehicles) {
+  const body = document.querySelector("#vehicles tbody");
+  body.replaceChildren(...vehicles.map((v) => {
+    const row = document.createElement("tr");
+    row.dataset.vehicle = v.id;
+    for (const text of [v.id, v.paused ? "paused" : v.activity, `${Math.round(v.battery * 100)} %`, v.order_id ?? ""]) {
+      row.appendChild(document.createElement("td")).textContent = text;
+    }
+    const why = row.appendChild(document.createElement("td"));
+    why.className = "why";
+    why.textContent = v.wait_reason ?? "";
+    const button = row.appendChild(document.createElement("td")).appendChild(document.createElement("button"));
+    button.textContent = v.paused ? "resume" : "pause";
+    button.addEventListener("click", async () => {
+      if (!v.paused && !confirm(`Pause ${v.id}? It stops where it is.`)) return;
+      await api(`/vehicles/${v.id}/${v.paused ? "resume" : "pause"}`, { method: "POST" });
+      refresh();
+    });
+    return row;
+  }));
+}
+
+function fillOrders(orders) {
+  const body = document.querySelector("#orders tbody");
+  const recent = orders.slice(-40).reverse();
+  body.replaceChildren(...recent.map((o) => {
+    const row = document.createElement("tr");
+    row.dataset.order = o.id;
+    for (const text of [o.id, o.pickup, o.dropoff, o.state, o.vehicle_id ?? ""]) row.appendChild(document.createElement("td")).textContent = text;
+    return row;
+  }));
+  const open = orders.filter((o) => !["finished", "failed", "cancelled"].includes(o.state)).length;
+  const finished = orders.filter((o) => o.state === "finished").length;
+  document.getElementById("summary").textContent = `${open} open orders, ${finished} finished`;
+}
+
+async function refresh() {
+  const vehicles = await api("/vehicles");
+  drawVehicles(vehicles);
+  fillVehicles(vehicles);
+}
+
+async function refreshOrders() {
+  fillOrders(await api("/orders"));
+}
+
+function setupForm() {
+  const from = document.getElementById("order-from"), to = document.getElementById("order-to");
+  for (const s of plant.stations) {
+    if (s.kind !== "dropoff") from.add(new Option(s.id, s.id));
+    if (s.kind !== "pickup") to.add(new Option(s.id, s.id));
+  }
+  document.getElementById("order-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const out = document.getElementById("order-result");
+    try {
+      const body = { from: from.value, to: to.value, priority: Number(document.getElementById("order-priority").value) };
+      const order = await api("/orders", { method: "POST", body: JSON.stringify(body) });
+      out.textContent = `created ${order.id}`;
+      out.dataset.order = order.id;
+      refreshOrders();
+    } catch (error) {
+      out.textContent = `refused: ${error.message}`;
+    }
+  });
+}
+
+function setupStop() {
+  const button = document.getElementById("estop");
+  button.addEventListener("click", async () => {
+    if (!fleetPaused && !confirm("Pause the whole fleet?")) return;
+    const state = await api(`/fleet/${fleetPaused ? "resume" : "pause"}`, { method: "POST" });
+    fleetPaused = state.paused;
+    button.textContent = fleetPaused ? "RESUME FLEET" : "EMERGENCY PAUSE";
+    button.classList.toggle("paused", fleetPaused);
+  });
+}
+
+async function main() {
+  plant = await api("/map");
+  document.getElementById("plant").textContent = plant.name;
+  drawMap(plant, plant.closed_lanes ?? []);
+  setupForm();
+  setupStop();
+  await Promise.all([refresh(), refreshOrders()]);
+  setInterval(refresh, 500);
+  setInterval(refreshOrders, 2000);
+}
+
+main();

@@ -1,0 +1,152 @@
+"""The control-room page in real headless Chromium (Debian's), against a real `fleet demo` process:
+the map and vehicles appear and move, an order created in the page finishes, pausing a vehicle
+from the page stops it, the emergency pause holds the fleet, and the console stays clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.broker import free_port
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def get(base: str, path: str) -> object:
+    with urllib.request.urlopen(f"{base}{path}", timeout=5) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    db = tmp_path_factory.mktemp("demo") / "fleet.db"
+    cmd = [sys.executable, "-m", "sim.cli", "demo", "--port", str(port), "--speed", "20", "--db", str(db)]
+    env = {k: v for k, v in os.environ.items() if k != "FLEET_MQTT_URL"}
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                get(base, "/api/v1/health")
+                break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError(f"fleet demo exited: {process.stderr.read().decode()[-2000:]}") from None
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("fleet demo did not come up in 30 s")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed: run `make test`, which installs Debian's chromium")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, demo: str) -> Iterator[Page]:
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})
+    page.errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)  # type: ignore[attr-defined]
+    page.on("pageerror", lambda e: page.errors.append(str(e)))  # type: ignore[attr-defined]
+    page.on("dialog", lambda d: d.accept())
+    page.goto(f"{demo}/")
+    page.wait_for_selector("rect[data-vehicle]")
+    yield page
+    assert page.errors == [], page.errors  # type: ignore[attr-defined]
+    page.close()
+
+
+def positions(page: Page) -> dict[str, str]:
+    return page.eval_on_selector_all(
+        "rect[data-vehicle]",
+        "els => Object.fromEntries(els.map(e => [e.dataset.vehicle, e.getAttribute('transform')]))",
+    )
+
+
+def test_map_and_vehicles_appear_and_move(page: Page, demo: str, tmp_path: Path) -> None:
+    """Set FLEET_SCREENSHOT_DIR=docs to refresh the README's screenshot."""
+    assert page.locator("line.lane").count() > 300
+    assert page.locator("rect[data-vehicle]").count() == 12
+    page.wait_for_function("document.querySelectorAll('rect.vehicle.order').length > 0", timeout=15000)
+    before = positions(page)
+    page.wait_for_timeout(1500)
+    after = positions(page)
+    assert sum(before[k] != after[k] for k in before) >= 1, "vehicles moved between two looks"
+    target = Path(os.environ.get("FLEET_SCREENSHOT_DIR", tmp_path))
+    target.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target / "control-room.png"))
+    assert (target / "control-room.png").stat().st_size > 10_000
+
+
+def test_order_created_in_the_page_finishes(page: Page, demo: str) -> None:
+    page.select_option("#order-from", "RMW-GLASS")
+    page.select_option("#order-to", "LAM-2-IN")
+    page.fill("#order-priority", "9")
+    page.click("#order-form button[type=submit]")
+    page.wait_for_selector("#order-result[data-order]")
+    order_id = page.get_attribute("#order-result", "data-order")
+    order = get(demo, f"/api/v1/orders/{order_id}")
+    assert isinstance(order, dict) and (order["pickup"], order["dropoff"], order["priority"]) == (
+        "RMW-GLASS",
+        "LAM-2-IN",
+        9,
+    )
+    deadline = time.monotonic() + 40
+    while get(demo, f"/api/v1/orders/{order_id}")["state"] != "finished":  # type: ignore[index]
+        assert time.monotonic() < deadline, "the order did not finish in 40 s wall (about 13 simulated minutes)"
+        time.sleep(0.5)
+    page.wait_for_selector(f"#orders tr[data-order='{order_id}']")
+
+
+def test_pausing_a_vehicle_from_the_page_stops_it(page: Page, demo: str) -> None:
+    page.wait_for_function("document.querySelectorAll('rect.vehicle.order').length > 0", timeout=15000)
+    mover = page.eval_on_selector("rect.vehicle.order", "e => e.dataset.vehicle")
+    page.click(f"#vehicles tr[data-vehicle='{mover}'] button")
+    page.wait_for_selector(f"rect.vehicle.paused[data-vehicle='{mover}']")
+    page.wait_for_timeout(800)
+    held = positions(page)[mover]
+    page.wait_for_timeout(1500)
+    assert positions(page)[mover] == held, "a paused vehicle stands still"
+    page.click(f"#vehicles tr[data-vehicle='{mover}'] button")
+    vehicles = get(demo, "/api/v1/vehicles")
+    assert isinstance(vehicles, list) and not next(v for v in vehicles if v["id"] == mover)["paused"]
+
+
+def test_emergency_pause_holds_the_fleet(page: Page, demo: str) -> None:
+    page.click("#estop")
+    page.wait_for_selector("#estop.paused")
+    page.wait_for_timeout(800)
+    held = positions(page)
+    page.wait_for_timeout(1500)
+    assert positions(page) == held
+    page.click("#estop")
+    page.wait_for_selector("#estop:not(.paused)")
