@@ -332,6 +332,51 @@ class Controller:
             self._alarm("blocked-by-closure", f"{vehicle_id} cannot reach {goal} while lanes are closed", vehicle_id)
             return self.full_graph.shortest_path(start, goal)
 
+    def set_in_service(self, vehicle_id: str, in_service: bool) -> Vehicle:
+        """Take a vehicle out of service (it finishes a load it carries, gets nothing new, and hands
+        back what it has not loaded) or put it back."""
+        v = self._vehicle(vehicle_id)
+        if not in_service and v.in_service:
+            v = self._hand_back_unloaded(v, f"{vehicle_id} taken out of service")
+        self._put_vehicle(replace(v, in_service=in_service))
+        self._dispatch_wanted = True
+        return self.vehicles[vehicle_id]
+
+    def send_to(self, vehicle_id: str, kind: TaskKind, place_id: str | None = None) -> Vehicle:
+        """Operator: send an idle vehicle to a parking spot or charger (the nearest free one when
+        `place_id` is None)."""
+        v = self._vehicle(vehicle_id)
+        if kind not in (TaskKind.PARK, TaskKind.CHARGE):
+            raise OrderRejected("kind", "must be park or charge")
+        if not v.placed or not v.idle:
+            raise OrderRejected("vehicle_id", f"{vehicle_id} is busy or not on the map")
+        places = (
+            {p.id: p.node for p in self.map.parking}
+            if kind is TaskKind.PARK
+            else {c.id: c.node for c in self.map.chargers}
+        )
+        taken = {o.task.place_id for o in self.vehicles.values() if o.task and o.id != vehicle_id}
+        if place_id is not None:
+            if place_id not in places:
+                raise OrderRejected("place_id", f"unknown {kind.value} place '{place_id}'")
+            if place_id in taken:
+                raise OrderRejected("place_id", f"'{place_id}' is taken")
+            chosen = place_id
+        else:
+            start = self.traffic.released_end(vehicle_id)
+            free = sorted((self.graph.time(start, node), pid) for pid, node in places.items() if pid not in taken)
+            if not free or not math.isfinite(free[0][0]):
+                raise OrderRejected("place_id", f"no free {kind.value} place can be reached")
+            chosen = free[0][1]
+        self._put_vehicle(replace(v, task=Task(kind, places[chosen], place_id=chosen)))
+        self._drive_to(vehicle_id, places[chosen])
+        return self.vehicles[vehicle_id]
+
+    def _vehicle(self, vehicle_id: str) -> Vehicle:
+        if vehicle_id not in self.vehicles:
+            raise OrderRejected("vehicle_id", f"unknown vehicle '{vehicle_id}'")
+        return self.vehicles[vehicle_id]
+
     def pause_fleet(self, paused: bool = True) -> None:
         """Emergency pause of every vehicle (and of vehicles that join while it lasts), or its end.
         Vehicles paused one by one stay paused when the fleet pause ends."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from fleet.core import Controller
 from fleet.events import Command, OrderChanged
 from fleet.metrics import MetricSource, controller_samples, render
-from fleet.model import TransportOrder, Vehicle
+from fleet.model import TaskKind, TransportOrder, Vehicle
 from fleet.storage import OrderStore
 
 
@@ -111,6 +111,12 @@ class FleetService:
     def close_lane(self, lane_id: str, closed: bool) -> list[str]:
         self.controller.close_lane(lane_id, closed)
         return sorted(self.controller.closed_lanes)
+
+    def set_in_service(self, vehicle_id: str, in_service: bool) -> Vehicle:
+        return self.controller.set_in_service(vehicle_id, in_service)
+
+    def send_to(self, vehicle_id: str, kind: TaskKind, place_id: str | None) -> Vehicle:
+        return self.controller.send_to(vehicle_id, kind, place_id)
 
     def pause_fleet(self, paused: bool) -> bool:
         self.controller.pause_fleet(paused)

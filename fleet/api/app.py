@@ -27,9 +27,11 @@ from fleet.api.schemas import (
     OrderCreate,
     OrderOut,
     OrderPatch,
+    SendTo,
     VehicleOut,
 )
 from fleet.core import OrderRejected
+from fleet.model import TaskKind, Vehicle
 from fleet.service import CallConflict, FleetService
 from maps.schema import map_to_wire
 
@@ -168,6 +170,49 @@ def pause_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
 def resume_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     _vehicle_or_404(service, vehicle_id)
     return VehicleOut.of(service.pause_vehicle(vehicle_id, False), service.wait_reason(vehicle_id))
+
+
+def _vehicle_command(service: FleetService, vehicle_id: str, action: Callable[[], Vehicle]) -> VehicleOut:
+    _vehicle_or_404(service, vehicle_id)
+    try:
+        return VehicleOut.of(action(), service.wait_reason(vehicle_id))
+    except OrderRejected as exc:
+        if exc.field == "vehicle_id":
+            raise HTTPException(status_code=409, detail=exc.message) from None
+        raise
+
+
+@router.post("/vehicles/{vehicle_id}/out-of-service", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+def out_of_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
+    """No new work; a load it carries is delivered; orders it has not loaded go to others."""
+    return _vehicle_command(service, vehicle_id, lambda: service.set_in_service(vehicle_id, False))
+
+
+@router.post("/vehicles/{vehicle_id}/in-service", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+def in_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
+    return _vehicle_command(service, vehicle_id, lambda: service.set_in_service(vehicle_id, True))
+
+
+@router.post(
+    "/vehicles/{vehicle_id}/park",
+    response_model=VehicleOut,
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+)
+def send_to_parking(vehicle_id: str, service: ServiceDep, body: SendTo | None = None) -> VehicleOut:
+    """Send an idle vehicle to a parking spot (the nearest free one unless `place_id` says)."""
+    place = (body or SendTo()).place_id
+    return _vehicle_command(service, vehicle_id, lambda: service.send_to(vehicle_id, TaskKind.PARK, place))
+
+
+@router.post(
+    "/vehicles/{vehicle_id}/charge",
+    response_model=VehicleOut,
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+)
+def send_to_charger(vehicle_id: str, service: ServiceDep, body: SendTo | None = None) -> VehicleOut:
+    """Send an idle vehicle to a charger (the nearest free one unless `place_id` says)."""
+    place = (body or SendTo()).place_id
+    return _vehicle_command(service, vehicle_id, lambda: service.send_to(vehicle_id, TaskKind.CHARGE, place))
 
 
 @router.post("/vehicles/{vehicle_id}/init-position", response_model=VehicleOut, responses={404: {"model": ErrorOut}})

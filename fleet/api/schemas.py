@@ -91,7 +91,8 @@ class VehicleOut(BaseModel):
     y: float
     heading: float
     battery: float
-    activity: str = Field(description="idle, order, park, charge, out_of_service, or not_reported")
+    activity: str = Field(description="order, park, charge (what it does), else idle, out_of_service, not_reported")
+    in_service: bool
     paused: bool
     available: bool = Field(description="may be given new work: in service, online, automatic, no fatal error")
     mode: str
@@ -103,9 +104,12 @@ class VehicleOut(BaseModel):
     @classmethod
     def of(cls, vehicle: Vehicle, wait_reason: str | None) -> VehicleOut:
         task = vehicle.task
-        activity = "out_of_service" if not vehicle.in_service else (task.kind.value if task else "idle")
         if not vehicle.placed:
             activity = "not_reported"
+        elif task is not None:
+            activity = task.kind.value
+        else:
+            activity = "idle" if vehicle.in_service else "out_of_service"
         return cls(
             id=vehicle.id,
             type=vehicle.type_id,
@@ -116,6 +120,7 @@ class VehicleOut(BaseModel):
             battery=round(vehicle.battery, 4),
             activity=activity,
             paused=vehicle.paused,
+            in_service=vehicle.in_service,
             available=vehicle.available,
             mode=vehicle.mode,
             errors=list(vehicle.errors),
@@ -129,6 +134,12 @@ class InitPositionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     node: str = Field(min_length=1, description="map node where the vehicle stands")
+
+
+class SendTo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    place_id: str | None = Field(default=None, description="parking spot or charger id; default: nearest free")
 
 
 class ClosedLanes(BaseModel):

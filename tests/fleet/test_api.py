@@ -204,3 +204,25 @@ async def test_metrics(client: httpx.AsyncClient, plant: tuple[Simulation, Fleet
     sim.run_for(300)
     body = (await client.get("/metrics")).text
     assert 'fleet_orders{state="finished"} 1' in body and 'fleet_orders{state="accepted"} 0' in body
+
+
+async def test_service_and_send_to_charger_or_parking(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    """Out of service: no work, the order goes to the other vehicle; send to the charger: the
+    vehicle drives there and charges; a busy vehicle is 409; unknown places name the field."""
+    sim, service = plant
+    out = await client.post("/api/v1/vehicles/AGV-01/out-of-service")
+    assert out.status_code == 200 and out.json()["available"] is False
+    order = (await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})).json()
+    sim.run_for(10)
+    assert service.order(order["id"]).vehicle_id == "AGV-02"  # type: ignore[union-attr]
+    assert (await client.post("/api/v1/vehicles/AGV-02/park")).status_code == 409
+    bad = await client.post("/api/v1/vehicles/AGV-01/charge", json={"place_id": "CH-9"})
+    assert bad.status_code == 422 and bad.json()["field"] == "place_id"
+    sent = await client.post("/api/v1/vehicles/AGV-01/charge")
+    assert sent.status_code == 200 and sent.json()["activity"] == "charge"
+    sim.run_for(120)
+    vehicle = next(v for v in (await client.get("/api/v1/vehicles")).json() if v["id"] == "AGV-01")
+    assert (vehicle["node"], vehicle["activity"]) == ("CH", "charge")
+    assert (await client.post("/api/v1/vehicles/AGV-01/in-service")).json()["available"] is True
