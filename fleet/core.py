@@ -421,7 +421,7 @@ class Controller:
         out, self._outbox = self._outbox, []
         return out
 
-    def take_commands_of(self, kind: type) -> list[Command]:
+    def take_commands_of(self, kind: type | tuple[type, ...]) -> list[Command]:
         """Take only the commands of one kind out of the outbox (the rest stay for the shell)."""
         taken = [c for c in self._outbox if isinstance(c, kind)]
         self._outbox = [c for c in self._outbox if not isinstance(c, kind)]

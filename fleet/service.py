@@ -11,12 +11,39 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import asdict
 
 from fleet.core import Controller
-from fleet.events import Command, OrderChanged
+from fleet.eventlog import EventLog
+from fleet.events import Alarm, Command, OrderChanged, VehicleChanged
 from fleet.metrics import MetricSource, controller_samples, render
 from fleet.model import TaskKind, TransportOrder, Vehicle
 from fleet.storage import OrderStore
+
+
+def order_event(order: TransportOrder) -> dict[str, object]:
+    return {
+        "id": order.id,
+        "state": order.state.value,
+        "pickup": order.pickup,
+        "dropoff": order.dropoff,
+        "priority": order.priority,
+        "vehicle_id": order.vehicle_id,
+        "reason": order.reason,
+    }
+
+
+def vehicle_event(vehicle: Vehicle) -> dict[str, object]:
+    task = vehicle.task
+    return {
+        "id": vehicle.id,
+        "node": vehicle.node,
+        "task": task.kind.value if task else None,
+        "order_id": task.order_id if task else None,
+        "paused": vehicle.paused,
+        "available": vehicle.available,
+        "online": vehicle.online,
+    }
 
 
 class CallConflict(ValueError):
@@ -33,9 +60,11 @@ class FleetService:
         self.controller = controller
         self.store = store
         self.metric_sources: list[MetricSource] = []  # shells add theirs (e.g. the VDA 5050 master)
+        self.events = EventLog()
+        self._waits: dict[str, str] = {}
         controller.continue_numbering_after(store.last_number())
         controller.restore(store.load_open())
-        self.record(controller.take_commands_of(OrderChanged))
+        self._flush_changes()
 
     def submit_order(
         self,
@@ -47,7 +76,7 @@ class FleetService:
     ) -> TransportOrder:
         """Accept an order (raises `OrderRejected`) and commit it before returning it."""
         order = self.controller.submit_order(pickup, dropoff, load_type, priority, due_at)
-        self.store.save(order, self.controller.clock.now())
+        self._flush_changes()  # commits the order before it is returned
         return order
 
     def submit_call(
@@ -67,28 +96,43 @@ class FleetService:
                 assert order is not None, "a stored call always has its order"
                 return order, False
         order = self.controller.submit_call(station, need, load_type, priority)
-        if key is None:
-            self.store.save(order, self.controller.clock.now())
-        else:
+        if key is not None:
             self.store.save_call(key, request, order, self.controller.clock.now())
+        self._flush_changes()  # commits the order (again, harmlessly, after save_call) and logs it
         return order, True
 
     def cancel_order(self, order_id: str, reason: str) -> TransportOrder:
         order = self.controller.cancel_order(order_id, reason)
-        self.store.save(order, self.controller.clock.now())
+        self._flush_changes()
         return order
 
     def set_priority(self, order_id: str, priority: int) -> TransportOrder:
         order = self.controller.set_priority(order_id, priority)
-        self.store.save(order, self.controller.clock.now())
+        self._flush_changes()
         return order
 
+    def _flush_changes(self) -> None:
+        """Persist and log now the changes an API call made (the shell drains the rest later)."""
+        self.record(self.controller.take_commands_of((OrderChanged, VehicleChanged, Alarm)))
+
     def record(self, commands: Iterable[Command]) -> None:
-        """Persist the order changes among the core's commands (called by the shell that drains them)."""
+        """Persist the order changes among the core's commands and log every change for the event
+        stream (called by the shell that drains the commands)."""
         now = self.controller.clock.now()
         for cmd in commands:
             if isinstance(cmd, OrderChanged):
                 self.store.save(cmd.order, now)
+                self.events.append("order", order_event(cmd.order))
+            elif isinstance(cmd, VehicleChanged):
+                self.events.append("vehicle", vehicle_event(cmd.vehicle))
+            elif isinstance(cmd, Alarm):
+                self.events.append("alarm", asdict(cmd))
+        waits = {vid: w.describe() for vid, w in self.controller.traffic.stopped_waits().items()}
+        if waits != self._waits:
+            for vid in sorted(set(waits) | set(self._waits)):
+                if waits.get(vid) != self._waits.get(vid):
+                    self.events.append("wait", {"vehicle_id": vid, "reason": waits.get(vid)})
+            self._waits = waits
 
     def order(self, order_id: str) -> TransportOrder | None:
         return self.controller.orders.get(order_id) or self.store.get(order_id)
@@ -103,23 +147,33 @@ class FleetService:
         return self.controller.vehicles.get(vehicle_id)
 
     def pause_vehicle(self, vehicle_id: str, paused: bool) -> Vehicle:
-        return self.controller.pause_vehicle(vehicle_id, paused)
+        vehicle = self.controller.pause_vehicle(vehicle_id, paused)
+        self._flush_changes()
+        return vehicle
 
     def init_position(self, vehicle_id: str, node: str) -> Vehicle:
-        return self.controller.init_position(vehicle_id, node)
+        vehicle = self.controller.init_position(vehicle_id, node)
+        self._flush_changes()
+        return vehicle
 
     def close_lane(self, lane_id: str, closed: bool) -> list[str]:
         self.controller.close_lane(lane_id, closed)
+        self._flush_changes()
         return sorted(self.controller.closed_lanes)
 
     def set_in_service(self, vehicle_id: str, in_service: bool) -> Vehicle:
-        return self.controller.set_in_service(vehicle_id, in_service)
+        vehicle = self.controller.set_in_service(vehicle_id, in_service)
+        self._flush_changes()
+        return vehicle
 
     def send_to(self, vehicle_id: str, kind: TaskKind, place_id: str | None) -> Vehicle:
-        return self.controller.send_to(vehicle_id, kind, place_id)
+        vehicle = self.controller.send_to(vehicle_id, kind, place_id)
+        self._flush_changes()
+        return vehicle
 
     def pause_fleet(self, paused: bool) -> bool:
         self.controller.pause_fleet(paused)
+        self._flush_changes()
         return self.controller.fleet_paused
 
     def metrics_text(self) -> str:

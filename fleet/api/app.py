@@ -7,14 +7,29 @@ field; requests the plant cannot serve (unknown station, no shared load type) ge
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request, Response, status
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    Header,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+    status,
+)
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.websockets import WebSocketState
 
 from fleet.api.schemas import (
     CallCreate,
@@ -254,6 +269,56 @@ def pause_fleet(service: ServiceDep) -> FleetPause:
 @router.post("/fleet/resume", response_model=FleetPause)
 def resume_fleet(service: ServiceDep) -> FleetPause:
     return FleetPause(paused=service.pause_fleet(False))
+
+
+async def _follow(
+    service: FleetService, after: int, stream: str | None, wait: bool, gone: Callable[[], Awaitable[bool]]
+) -> AsyncIterator[dict[str, object]]:
+    """Events after `after` (resync first if needed), then new ones as they come while `wait`."""
+    seq = after
+    while True:
+        for event in service.events.since(seq, stream):
+            yield event.as_dict(service.events.stream)
+            seq, stream = event.seq, service.events.stream
+        if not wait or await gone():
+            return
+        await asyncio.sleep(0.1)
+
+
+@router.get("/events", response_class=StreamingResponse, responses={200: {"content": {"text/event-stream": {}}}})
+async def events_sse(
+    request: Request,
+    service: ServiceDep,
+    after: Annotated[int, Query(ge=0, description="last sequence number seen")] = 0,
+    stream: Annotated[str | None, Query(description="stream id seen with it; another one means resync")] = None,
+    wait: Annotated[bool, Query(description="keep the stream open for new events")] = True,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events of order, vehicle, wait and alarm changes with sequence numbers; a client
+    resumes with `after` (or the Last-Event-ID header) and misses nothing."""
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+
+    async def body() -> AsyncIterator[str]:
+        async for event in _follow(service, start, stream, wait, request.is_disconnected):
+            yield f"id: {event['seq']}\nevent: {event['kind']}\ndata: {json.dumps(event)}\n\n"
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
+@router.websocket("/events/ws")
+async def events_ws(websocket: WebSocket, after: int = 0, stream: str | None = None) -> None:
+    """The same events as JSON messages over a WebSocket."""
+    service: FleetService = websocket.app.state.service
+    await websocket.accept()
+
+    async def gone() -> bool:
+        return websocket.client_state is not WebSocketState.CONNECTED
+
+    try:
+        async for event in _follow(service, after, stream, True, gone):
+            await websocket.send_json(event)
+    except WebSocketDisconnect:
+        return
 
 
 def create_app(service: FleetService, lifespan: Lifespan | None = None) -> FastAPI:
