@@ -17,7 +17,7 @@ from fleet.core import Controller
 from fleet.eventlog import EventLog
 from fleet.events import Alarm, Command, OrderChanged, VehicleChanged
 from fleet.metrics import MetricSource, controller_samples, render
-from fleet.model import TaskKind, TransportOrder, Vehicle
+from fleet.model import OrderState, TaskKind, TransportOrder, Vehicle
 from fleet.storage import OrderStore
 
 
@@ -139,6 +139,18 @@ class FleetService:
 
     def orders(self) -> list[TransportOrder]:
         return list(self.controller.orders.values())
+
+    def find_orders(
+        self, states: set[OrderState] | None, station: str | None, vehicle_id: str | None, newest_first: bool
+    ) -> list[TransportOrder]:
+        found = [
+            o
+            for o in self.controller.orders.values()
+            if (states is None or o.state in states)
+            and (station is None or station in (o.pickup, o.dropoff))
+            and (vehicle_id is None or o.vehicle_id == vehicle_id)
+        ]
+        return found[::-1] if newest_first else found
 
     def vehicles(self) -> list[Vehicle]:
         return list(self.controller.vehicles.values())

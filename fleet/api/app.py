@@ -46,7 +46,7 @@ from fleet.api.schemas import (
     VehicleOut,
 )
 from fleet.core import OrderRejected
-from fleet.model import TaskKind, Vehicle
+from fleet.model import OrderState, TaskKind, Vehicle
 from fleet.service import CallConflict, FleetService
 from maps.schema import map_to_wire
 
@@ -71,6 +71,7 @@ def health(service: ServiceDep) -> Health:
         map=c.map.name,
         vehicles=len(c.vehicles),
         open_orders=len(c.open_orders()),
+        finished_orders=sum(o.state is OrderState.FINISHED for o in c.orders.values()),
         time=c.clock.now(),
     )
 
@@ -121,8 +122,20 @@ def active_map(service: ServiceDep) -> dict[str, object]:
 
 
 @router.get("/orders", response_model=list[OrderOut])
-def list_orders(service: ServiceDep, state: str | None = None) -> list[OrderOut]:
-    return [OrderOut.of(o) for o in service.orders() if state is None or o.state.value == state]
+def list_orders(
+    service: ServiceDep,
+    response: Response,
+    state: Annotated[list[OrderState] | None, Query(description="any of these states")] = None,
+    station: Annotated[str | None, Query(description="as pick-up or drop-off")] = None,
+    vehicle_id: str | None = None,
+    newest_first: bool = False,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[OrderOut]:
+    """Orders by number (or newest first), filtered, one page; X-Total-Count says how many match."""
+    matching = service.find_orders(set(state) if state else None, station, vehicle_id, newest_first)
+    response.headers["X-Total-Count"] = str(len(matching))
+    return [OrderOut.of(o) for o in matching[offset : offset + limit]]
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut, responses={404: {"model": ErrorOut}})

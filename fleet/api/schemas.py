@@ -155,6 +155,7 @@ class Health(BaseModel):
     map: str
     vehicles: int
     open_orders: int
+    finished_orders: int
     time: float
 
 

@@ -226,3 +226,23 @@ async def test_service_and_send_to_charger_or_parking(
     vehicle = next(v for v in (await client.get("/api/v1/vehicles")).json() if v["id"] == "AGV-01")
     assert (vehicle["node"], vehicle["activity"]) == ("CH", "charge")
     assert (await client.post("/api/v1/vehicles/AGV-01/in-service")).json()["available"] is True
+
+
+async def test_order_listing_filters_and_pages(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    sim, _ = plant
+    for _ in range(3):
+        await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})
+    await client.post("/api/v1/orders", json={"from": "ST-C", "to": "ST-B"})
+    everything = await client.get("/api/v1/orders")
+    assert everything.headers["X-Total-Count"] == "4"
+    page = await client.get("/api/v1/orders", params={"newest_first": "true", "limit": 2, "offset": 1})
+    assert [o["id"] for o in page.json()] == ["TO-000003", "TO-000002"]
+    from_c = (await client.get("/api/v1/orders", params={"station": "ST-C"})).json()
+    assert [o["pickup"] for o in from_c] == ["ST-C"]
+    sim.run_for(400)
+    done = await client.get("/api/v1/orders", params=[("state", "finished"), ("state", "cancelled")])
+    assert int(done.headers["X-Total-Count"]) >= 1 and all(o["state"] == "finished" for o in done.json())
+    assert (await client.get("/api/v1/orders", params={"state": "flying"})).status_code == 422
+    assert (await client.get("/api/v1/health")).json()["finished_orders"] == int(done.headers["X-Total-Count"])

@@ -87,18 +87,15 @@ function fillVehicles(vehicles) {
   }));
 }
 
-function fillOrders(orders) {
+function fillOrders(recent, health) {
   const body = document.querySelector("#orders tbody");
-  const recent = orders.slice(-40).reverse();
   body.replaceChildren(...recent.map((o) => {
     const row = document.createElement("tr");
     row.dataset.order = o.id;
     for (const text of [o.id, o.pickup, o.dropoff, o.state, o.vehicle_id ?? ""]) row.appendChild(document.createElement("td")).textContent = text;
     return row;
   }));
-  const open = orders.filter((o) => !["finished", "failed", "cancelled"].includes(o.state)).length;
-  const finished = orders.filter((o) => o.state === "finished").length;
-  document.getElementById("summary").textContent = `${open} open orders, ${finished} finished`;
+  document.getElementById("summary").textContent = `${health.open_orders} open orders, ${health.finished_orders} finished`;
 }
 
 async function refresh() {
@@ -108,7 +105,8 @@ async function refresh() {
 }
 
 async function refreshOrders() {
-  fillOrders(await api("/orders"));
+  const [recent, health] = await Promise.all([api("/orders?newest_first=true&limit=40"), api("/health")]);
+  fillOrders(recent, health);
 }
 
 function setupForm() {
