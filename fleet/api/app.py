@@ -45,6 +45,7 @@ from fleet.api.schemas import (
     SendTo,
     VehicleOut,
 )
+from fleet.api.security import ApiKeys, Role, presented_key, require
 from fleet.core import OrderRejected
 from fleet.model import OrderState, TaskKind, Vehicle
 from fleet.service import CallConflict, FleetService
@@ -60,10 +61,12 @@ def get_service(request: Request) -> FleetService:
 
 
 ServiceDep = Annotated[FleetService, Depends(get_service)]
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", dependencies=[Depends(require(Role.VIEWER))])
+OPERATOR = [Depends(require(Role.OPERATOR))]
+public = APIRouter(prefix="/api/v1")  # readiness probes need no key
 
 
-@router.get("/health", response_model=Health)
+@public.get("/health", response_model=Health)
 def health(service: ServiceDep) -> Health:
     c = service.controller
     return Health(
@@ -81,6 +84,7 @@ def health(service: ServiceDep) -> Health:
     response_model=OrderOut,
     status_code=status.HTTP_201_CREATED,
     responses={422: {"model": ErrorOut, "description": "unknown station or an order the plant cannot serve"}},
+    dependencies=OPERATOR,
 )
 def create_order(body: OrderCreate, service: ServiceDep) -> OrderOut:
     order = service.submit_order(body.pickup, body.dropoff, body.load_type, body.priority)
@@ -96,6 +100,7 @@ def create_order(body: OrderCreate, service: ServiceDep) -> OrderOut:
         409: {"model": ErrorOut, "description": "the idempotency key was used for another call"},
         422: {"model": ErrorOut, "description": "a call the plant cannot serve"},
     },
+    dependencies=OPERATOR,
 )
 def create_call(
     body: CallCreate,
@@ -155,6 +160,7 @@ def _order_or_404(service: FleetService, order_id: str) -> None:
     "/orders/{order_id}/cancel",
     response_model=OrderOut,
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut, "description": "loaded, or already ended"}},
+    dependencies=OPERATOR,
 )
 def cancel_order(order_id: str, service: ServiceDep, body: OrderCancel | None = None) -> OrderOut:
     """Cancel an order whose load no vehicle holds yet; a vehicle driving to it stops at its next node."""
@@ -166,7 +172,10 @@ def cancel_order(order_id: str, service: ServiceDep, body: OrderCancel | None = 
 
 
 @router.patch(
-    "/orders/{order_id}", response_model=OrderOut, responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}}
+    "/orders/{order_id}",
+    response_model=OrderOut,
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    dependencies=OPERATOR,
 )
 def change_order(order_id: str, body: OrderPatch, service: ServiceDep) -> OrderOut:
     """Change an open order's priority."""
@@ -187,14 +196,24 @@ def _vehicle_or_404(service: FleetService, vehicle_id: str) -> None:
         raise HTTPException(status_code=404, detail=f"no vehicle '{vehicle_id}'")
 
 
-@router.post("/vehicles/{vehicle_id}/pause", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+@router.post(
+    "/vehicles/{vehicle_id}/pause",
+    response_model=VehicleOut,
+    responses={404: {"model": ErrorOut}},
+    dependencies=OPERATOR,
+)
 def pause_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     """The vehicle holds where it is (VDA 5050 startPause) and gets no new work."""
     _vehicle_or_404(service, vehicle_id)
     return VehicleOut.of(service.pause_vehicle(vehicle_id, True), service.wait_reason(vehicle_id))
 
 
-@router.post("/vehicles/{vehicle_id}/resume", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+@router.post(
+    "/vehicles/{vehicle_id}/resume",
+    response_model=VehicleOut,
+    responses={404: {"model": ErrorOut}},
+    dependencies=OPERATOR,
+)
 def resume_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     _vehicle_or_404(service, vehicle_id)
     return VehicleOut.of(service.pause_vehicle(vehicle_id, False), service.wait_reason(vehicle_id))
@@ -210,13 +229,23 @@ def _vehicle_command(service: FleetService, vehicle_id: str, action: Callable[[]
         raise
 
 
-@router.post("/vehicles/{vehicle_id}/out-of-service", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+@router.post(
+    "/vehicles/{vehicle_id}/out-of-service",
+    response_model=VehicleOut,
+    responses={404: {"model": ErrorOut}},
+    dependencies=OPERATOR,
+)
 def out_of_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     """No new work; a load it carries is delivered; orders it has not loaded go to others."""
     return _vehicle_command(service, vehicle_id, lambda: service.set_in_service(vehicle_id, False))
 
 
-@router.post("/vehicles/{vehicle_id}/in-service", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+@router.post(
+    "/vehicles/{vehicle_id}/in-service",
+    response_model=VehicleOut,
+    responses={404: {"model": ErrorOut}},
+    dependencies=OPERATOR,
+)
 def in_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     return _vehicle_command(service, vehicle_id, lambda: service.set_in_service(vehicle_id, True))
 
@@ -225,6 +254,7 @@ def in_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     "/vehicles/{vehicle_id}/park",
     response_model=VehicleOut,
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    dependencies=OPERATOR,
 )
 def send_to_parking(vehicle_id: str, service: ServiceDep, body: SendTo | None = None) -> VehicleOut:
     """Send an idle vehicle to a parking spot (the nearest free one unless `place_id` says)."""
@@ -236,6 +266,7 @@ def send_to_parking(vehicle_id: str, service: ServiceDep, body: SendTo | None = 
     "/vehicles/{vehicle_id}/charge",
     response_model=VehicleOut,
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    dependencies=OPERATOR,
 )
 def send_to_charger(vehicle_id: str, service: ServiceDep, body: SendTo | None = None) -> VehicleOut:
     """Send an idle vehicle to a charger (the nearest free one unless `place_id` says)."""
@@ -243,21 +274,30 @@ def send_to_charger(vehicle_id: str, service: ServiceDep, body: SendTo | None = 
     return _vehicle_command(service, vehicle_id, lambda: service.send_to(vehicle_id, TaskKind.CHARGE, place))
 
 
-@router.post("/vehicles/{vehicle_id}/init-position", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+@router.post(
+    "/vehicles/{vehicle_id}/init-position",
+    response_model=VehicleOut,
+    responses={404: {"model": ErrorOut}},
+    dependencies=OPERATOR,
+)
 def init_position(vehicle_id: str, body: InitPositionIn, service: ServiceDep) -> VehicleOut:
     """Tell an idle vehicle where it really stands (VDA 5050 initPosition); 422 names the field at fault."""
     _vehicle_or_404(service, vehicle_id)
     return VehicleOut.of(service.init_position(vehicle_id, body.node), service.wait_reason(vehicle_id))
 
 
-@router.post("/lanes/{lane_id}/close", response_model=ClosedLanes, responses={404: {"model": ErrorOut}})
+@router.post(
+    "/lanes/{lane_id}/close", response_model=ClosedLanes, responses={404: {"model": ErrorOut}}, dependencies=OPERATOR
+)
 def close_lane(lane_id: str, service: ServiceDep) -> ClosedLanes:
     """Close a lane: new routes avoid it; a vehicle already on it drives through first."""
     _lane_or_404(service, lane_id)
     return ClosedLanes(closed=service.close_lane(lane_id, True))
 
 
-@router.post("/lanes/{lane_id}/open", response_model=ClosedLanes, responses={404: {"model": ErrorOut}})
+@router.post(
+    "/lanes/{lane_id}/open", response_model=ClosedLanes, responses={404: {"model": ErrorOut}}, dependencies=OPERATOR
+)
 def open_lane(lane_id: str, service: ServiceDep) -> ClosedLanes:
     _lane_or_404(service, lane_id)
     return ClosedLanes(closed=service.close_lane(lane_id, False))
@@ -273,13 +313,13 @@ def _lane_or_404(service: FleetService, lane_id: str) -> None:
         raise HTTPException(status_code=404, detail=f"no lane '{lane_id}'")
 
 
-@router.post("/fleet/pause", response_model=FleetPause)
+@router.post("/fleet/pause", response_model=FleetPause, dependencies=OPERATOR)
 def pause_fleet(service: ServiceDep) -> FleetPause:
     """Emergency pause: every vehicle holds where it is; nothing is dispatched until resumed."""
     return FleetPause(paused=service.pause_fleet(True))
 
 
-@router.post("/fleet/resume", response_model=FleetPause)
+@router.post("/fleet/resume", response_model=FleetPause, dependencies=OPERATOR)
 def resume_fleet(service: ServiceDep) -> FleetPause:
     return FleetPause(paused=service.pause_fleet(False))
 
@@ -318,10 +358,20 @@ async def events_sse(
     return StreamingResponse(body(), media_type="text/event-stream")
 
 
-@router.websocket("/events/ws")
+@router.get("/whoami")
+def whoami(role: Annotated[Role, Depends(require(Role.VIEWER))]) -> dict[str, str]:
+    """The role of the key presented (the control-room page hides actions from viewers)."""
+    return {"role": role.name.lower()}
+
+
+@public.websocket("/events/ws")
 async def events_ws(websocket: WebSocket, after: int = 0, stream: str | None = None) -> None:
-    """The same events as JSON messages over a WebSocket."""
+    """The same events as JSON messages over a WebSocket (viewer key as `?key=`)."""
     service: FleetService = websocket.app.state.service
+    keys: ApiKeys = websocket.app.state.keys
+    if keys.role_of(presented_key(websocket)) is None:
+        await websocket.close(code=1008, reason="missing or unknown API key")
+        return
     await websocket.accept()
 
     async def gone() -> bool:
@@ -334,8 +384,9 @@ async def events_ws(websocket: WebSocket, after: int = 0, stream: str | None = N
         return
 
 
-def create_app(service: FleetService, lifespan: Lifespan | None = None) -> FastAPI:
-    """The API bound to one service; `lifespan` lets a shell run its loops alongside."""
+def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: ApiKeys | None = None) -> FastAPI:
+    """The API bound to one service; `lifespan` lets a shell run its loops alongside; `keys`
+    default to FLEET_API_KEYS (none: open, for the demo)."""
     app = FastAPI(
         title="Fleet orchestration controller",
         version="0.1.0",
@@ -343,13 +394,17 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None) -> FastA
         description="Transport orders, vehicles and health of one facility.",
     )
     app.state.service = service
+    app.state.keys = keys if keys is not None else ApiKeys.from_env()
     app.include_router(router)
+    app.include_router(public)
 
     @app.exception_handler(OrderRejected)
     async def rejected(_: Request, exc: OrderRejected) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": exc.message, "field": exc.field})
 
-    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
+    @app.get(
+        "/metrics", response_class=PlainTextResponse, tags=["operations"], dependencies=[Depends(require(Role.VIEWER))]
+    )
     def metrics(request: Request) -> PlainTextResponse:
         """Prometheus metrics: orders by state, vehicles by activity, dispatch, deadlocks, alarms,
         waits by cause, VDA 5050 messages received and dropped."""

@@ -37,10 +37,19 @@ def get(base: str, path: str) -> object:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from run_demo(tmp_path_factory.mktemp("demo") / "fleet.db", keys="")
+
+
+@pytest.fixture(scope="module")
+def keyed_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from run_demo(tmp_path_factory.mktemp("keyed") / "fleet.db", keys="operator:op-key,viewer:view-key")
+
+
+def run_demo(db: Path, keys: str) -> Iterator[str]:
     port = free_port()
-    db = tmp_path_factory.mktemp("demo") / "fleet.db"
     cmd = [sys.executable, "-m", "sim.cli", "demo", "--port", str(port), "--speed", "20", "--db", str(db)]
-    env = {k: v for k, v in os.environ.items() if k != "FLEET_MQTT_URL"}
+    env = {k: v for k, v in os.environ.items() if k not in ("FLEET_MQTT_URL", "FLEET_API_KEYS")}
+    env["FLEET_API_KEYS"] = keys
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -150,3 +159,21 @@ def test_emergency_pause_holds_the_fleet(page: Page, demo: str) -> None:
     assert positions(page) == held
     page.click("#estop")
     page.wait_for_selector("#estop:not(.paused)")
+
+
+def test_a_viewer_key_hides_every_action(browser: Browser, keyed_demo: str) -> None:
+    """With keys configured: a viewer sees the plant but no action; an operator sees the actions;
+    without a key the page says it has no access."""
+    for key, actions_visible in (("view-key", False), ("op-key", True)):
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(f"{keyed_demo}/?key={key}")
+        page.wait_for_selector("rect[data-vehicle]")
+        page.wait_for_selector("#vehicles tbody tr")
+        assert page.is_visible("#estop") is actions_visible
+        assert page.is_visible("#order-form") is actions_visible
+        assert page.locator("#vehicles button:visible").count() == (12 if actions_visible else 0)
+        page.close()
+    page = browser.new_page()
+    page.goto(f"{keyed_demo}/")
+    page.wait_for_function("document.getElementById('summary').textContent.includes('no access')")
+    page.close()

@@ -1,6 +1,12 @@
 // Control-room page: draws the active map and follows vehicles and orders through the public API.
+// An API key given as ?key= is kept for the session and sent with every request.
+const urlKey = new URLSearchParams(location.search).get("key");
+if (urlKey) sessionStorage.setItem("fleet-key", urlKey);
+const apiKey = sessionStorage.getItem("fleet-key");
+
 const api = async (path, options = {}) => {
-  const response = await fetch(`/api/v1${path}`, { headers: { "content-type": "application/json" }, ...options });
+  const headers = { "content-type": "application/json", ...(apiKey ? { "x-api-key": apiKey } : {}) };
+  const response = await fetch(`/api/v1${path}`, { headers, ...options });
   const body = await response.json();
   if (!response.ok) throw new Error(body.detail?.[0]?.msg ?? body.detail ?? response.statusText);
   return body;
@@ -77,6 +83,7 @@ function fillVehicles(vehicles) {
     why.className = "why";
     why.textContent = v.wait_reason ?? "";
     const button = row.appendChild(document.createElement("td")).appendChild(document.createElement("button"));
+    button.className = "action";
     button.textContent = v.paused ? "resume" : "pause";
     button.addEventListener("click", async () => {
       if (!v.paused && !confirm(`Pause ${v.id}? It stops where it is.`)) return;
@@ -142,6 +149,14 @@ function setupStop() {
 }
 
 async function main() {
+  let role;
+  try {
+    role = (await api("/whoami")).role;
+  } catch (error) {
+    document.getElementById("summary").textContent = `no access: ${error.message} (open the page with ?key=...)`;
+    return;
+  }
+  document.body.classList.toggle("viewer", role === "viewer");
   plant = await api("/map");
   document.getElementById("plant").textContent = plant.name;
   drawMap(plant, plant.closed_lanes ?? []);

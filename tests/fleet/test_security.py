@@ -1,0 +1,72 @@
+"""API keys: nobody without a key reads, nobody without an operator key moves anything."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from fleet.api import create_app
+from fleet.api.security import ApiKeys, Role
+from fleet.service import FleetService
+from fleet.storage import OrderStore
+from maps import FacilityMap
+from sim.runner import SimConfig, Simulation
+
+KEYS = ApiKeys.parse("operator:op-secret, viewer:look-only")
+
+
+@pytest.fixture
+def service(small_map: FacilityMap, tmp_path: Path) -> FleetService:
+    sim = Simulation(small_map, SimConfig(vehicles=2, seed=3), demand_enabled=False)
+    return FleetService(sim.controller, OrderStore(tmp_path / "fleet.db"))
+
+
+@pytest.fixture
+async def client(service: FleetService) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=create_app(service, keys=KEYS))
+    async with httpx.AsyncClient(transport=transport, base_url="http://plant") as c:
+        yield c
+
+
+async def test_roles(client: httpx.AsyncClient, service: FleetService) -> None:
+    order = {"from": "ST-A", "to": "ST-B"}
+    assert (await client.get("/api/v1/vehicles")).status_code == 401
+    assert (await client.get("/api/v1/vehicles", headers={"X-API-Key": "wrong"})).status_code == 401
+    assert (await client.get("/api/v1/health")).status_code == 200, "readiness needs no key"
+    viewer = {"X-API-Key": "look-only"}
+    assert (await client.get("/api/v1/vehicles", headers=viewer)).status_code == 200
+    assert (await client.get("/api/v1/whoami", headers=viewer)).json() == {"role": "viewer"}
+    for method, path, body in [
+        ("POST", "/api/v1/orders", order),
+        ("POST", "/api/v1/vehicles/AGV-01/pause", None),
+        ("POST", "/api/v1/fleet/pause", None),
+        ("POST", "/api/v1/lanes/A2-A3/close", None),
+    ]:
+        refused = await client.request(method, path, json=body, headers=viewer)
+        assert refused.status_code == 403, path
+    assert service.store.count() == 0 and not service.controller.fleet_paused
+    created = await client.post("/api/v1/orders", json=order, headers={"X-API-Key": "op-secret"})
+    assert created.status_code == 201
+    assert (await client.get("/metrics", params={"key": "look-only"})).status_code == 200
+
+
+def test_websocket_needs_a_key(service: FleetService) -> None:
+    with TestClient(create_app(service, keys=KEYS)) as c:
+        with pytest.raises(WebSocketDisconnect) as refused, c.websocket_connect("/api/v1/events/ws"):
+            pass
+        assert refused.value.code == 1008
+        created = c.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"}, headers={"X-API-Key": "op-secret"})
+        assert created.status_code == 201
+        with c.websocket_connect("/api/v1/events/ws?key=look-only") as ws:
+            assert ws.receive_json()["data"]["id"] == created.json()["id"]
+
+
+def test_key_configuration_is_checked() -> None:
+    assert ApiKeys.parse("").open and ApiKeys.parse("").role_of(None) is Role.OPERATOR
+    with pytest.raises(ValueError, match="'admin:x' is not role:key"):
+        ApiKeys.parse("admin:x")
