@@ -103,9 +103,6 @@ class VdaSimVehicle:
     def last_will(self, now: float) -> Outgoing:
         return self._message("connection", {"connectionState": "CONNECTIONBROKEN"}, now, retain=True)
 
-    def offline_message(self, now: float) -> Outgoing:
-        return self._message("connection", {"connectionState": "OFFLINE"}, now, retain=True)
-
     def subscriptions(self) -> list[str]:
         return [self.layout.topic(self.key, "order"), self.layout.topic(self.key, "instantActions")]
 

@@ -199,10 +199,6 @@ class MasterControl:
             else:
                 self._send(link, "order", to_wire(link.node_action(command.action, command.place_id, now)))
 
-    def instant_action(self, vehicle_id: str, action_type: str, now: float) -> None:
-        link = self.links[vehicle_id]
-        self._send(link, "instantActions", to_wire(link.instant(action_type, now)))
-
     def metrics(self) -> list[Sample]:
         """Messages received by topic and dropped by reason, for /metrics."""
         out = [

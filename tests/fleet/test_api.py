@@ -2,32 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
 
-from fleet.api import create_app
 from fleet.service import FleetService
-from fleet.storage import OrderStore
-from maps import FacilityMap
-from sim.runner import SimConfig, Simulation
-
-
-@pytest.fixture
-def plant(small_map: FacilityMap, tmp_path: Path) -> tuple[Simulation, FleetService]:
-    sim = Simulation(small_map, SimConfig(vehicles=2, seed=3), demand_enabled=False)
-    service = FleetService(sim.controller, OrderStore(tmp_path / "fleet.db"))
-    sim.listeners.append(service.record)
-    return sim, service
-
-
-@pytest.fixture
-async def client(plant: tuple[Simulation, FleetService]) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(plant[1]))
-    async with httpx.AsyncClient(transport=transport, base_url="http://plant") as c:
-        yield c
+from sim.runner import Simulation
 
 
 async def test_accepted_order_finishes_in_the_simulator(

@@ -4,34 +4,15 @@ missed, over Server-Sent Events and WebSocket."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import pytest
 from starlette.testclient import TestClient
 
 from fleet.api import create_app
+from fleet.api.security import ApiKeys
 from fleet.eventlog import EventLog
 from fleet.service import FleetService
-from fleet.storage import OrderStore
-from maps import FacilityMap
-from sim.runner import SimConfig, Simulation
-
-
-@pytest.fixture
-def plant(small_map: FacilityMap, tmp_path: Path) -> tuple[Simulation, FleetService]:
-    sim = Simulation(small_map, SimConfig(vehicles=2, seed=3), demand_enabled=False)
-    service = FleetService(sim.controller, OrderStore(tmp_path / "fleet.db"))
-    sim.listeners.append(service.record)
-    return sim, service
-
-
-@pytest.fixture
-async def client(plant: tuple[Simulation, FleetService]) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(plant[1]))
-    async with httpx.AsyncClient(transport=transport, base_url="http://plant") as c:
-        yield c
+from sim.runner import Simulation
 
 
 def parse_sse(text: str) -> list[dict[str, object]]:
@@ -74,7 +55,7 @@ async def test_a_stale_stream_or_lost_events_mean_resync(client: httpx.AsyncClie
 
 def test_websocket_delivers_the_same_events(plant: tuple[Simulation, FleetService]) -> None:
     _, service = plant
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service, keys=ApiKeys())) as client:
         created = client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"}).json()
         with client.websocket_connect("/api/v1/events/ws?after=0") as ws:
             seen = [ws.receive_json() for _ in range(len(service.events.since(0)))]
