@@ -203,13 +203,14 @@ class VdaFleet:
         self._flush()
 
     def _flush(self) -> None:
+        """Deliver until quiet: what is queued on the bus, then what the master says in answer."""
         while True:
+            self.bus.pump()
             outgoing = self.master.take_outbox()
+            if not outgoing:
+                return
             for message in outgoing:
                 self.bus.publish(message, "controller")
-            self.bus.pump()
-            if not outgoing and not self.master._outbox:
-                return
 
     def _to_controller(self, topic: str, payload: bytes) -> None:
         for item in self.master.on_message(topic, payload, self._now):
