@@ -97,7 +97,7 @@ def page(browser: Browser, demo: str) -> Iterator[Page]:
 def positions(page: Page) -> dict[str, str]:
     return page.eval_on_selector_all(
         "rect[data-vehicle]",
-        "els => Object.fromEntries(els.map(e => [e.dataset.vehicle, e.getAttribute('transform')]))",
+        "els => Object.fromEntries(els.map(e => [e.dataset.vehicle, e.style.transform]))",
     )
 
 

@@ -65,7 +65,8 @@ function drawVehicles(vehicles) {
       shape.appendChild(document.createElementNS(svgNS, "title"));
       vehicleShapes.set(v.id, shape);
     }
-    shape.setAttribute("transform", `translate(${v.x} ${v.y}) rotate(${(v.heading * 180) / Math.PI})`);
+    // A CSS transform (user units as px) so the transition glides between two polls.
+    shape.style.transform = `translate(${v.x}px, ${v.y}px) rotate(${(v.heading * 180) / Math.PI}deg)`;
     shape.setAttribute("class", `vehicle ${v.activity}${v.wait_reason ? " waiting" : ""}${v.paused ? " paused" : ""}`);
     shape.firstChild.textContent = `${v.id}: ${v.activity}${v.wait_reason ? ` (${v.wait_reason})` : ""}`;
   }
