@@ -36,7 +36,7 @@ from fleet.events import (
     VehicleChanged,
     VehicleStatus,
 )
-from fleet.model import OrderState, Task, TaskKind, TaskPhase, Transition, TransportOrder, Vehicle
+from fleet.model import OrderState, Task, TaskKind, TaskPhase, Transition, TransportOrder, Vehicle, order_number
 from fleet.traffic import TrafficManager, lane_resource
 from maps import FacilityMap
 from planners.graph import NoPathError, compile_map
@@ -60,6 +60,11 @@ class OrderRejected(ValueError):
         self.field = field_name
         self.message = message
         super().__init__(f"{field_name}: {message}")
+
+
+def _check_priority(priority: int) -> None:
+    if not 0 <= priority <= MAX_PRIORITY:
+        raise OrderRejected("priority", f"must be between 0 and {MAX_PRIORITY}")
 
 
 @dataclass
@@ -131,8 +136,7 @@ class Controller:
             raise OrderRejected("load_type", f"'{load_type}' is not handled at both '{pickup}' and '{dropoff}'")
         if not any(load_type in t.load_types for t in self.map.vehicle_types):
             raise OrderRejected("load_type", f"no vehicle type carries '{load_type}'")
-        if not 0 <= priority <= MAX_PRIORITY:
-            raise OrderRejected("priority", f"must be between 0 and {MAX_PRIORITY}")
+        _check_priority(priority)
         if not math.isfinite(self.full_graph.time(src.node, dst.node)):
             raise OrderRejected("dropoff", f"station '{dropoff}' cannot be reached from '{pickup}'")
         self._order_seq += 1
@@ -145,8 +149,8 @@ class Controller:
             priority=priority,
             created_at=now,
             due_at=due_at,
+            history=(Transition(now, OrderState.ACCEPTED),),
         )
-        order = replace(order, history=(Transition(now, OrderState.ACCEPTED),))
         self._put_order(order)
         self._dispatch_wanted = True
         return order
@@ -195,8 +199,7 @@ class Controller:
             raise OrderRejected("order_id", f"unknown order '{order_id}'")
         if order.state.terminal:
             raise OrderRejected("order_id", f"order {order_id} is {order.state.value}")
-        if not 0 <= priority <= MAX_PRIORITY:
-            raise OrderRejected("priority", f"must be between 0 and {MAX_PRIORITY}")
+        _check_priority(priority)
         self._put_order(replace(order, priority=priority))
         self._dispatch_wanted = True
         return self.orders[order_id]
@@ -208,7 +211,7 @@ class Controller:
             raise OrderRejected("order_id", f"unknown order '{order_id}'")
         if order.state.terminal:
             raise OrderRejected("order_id", f"order {order_id} is already {order.state.value}")
-        if order.state in (OrderState.TO_DROPOFF, OrderState.UNLOADING, OrderState.LOADING):
+        if order.state.loaded:
             raise OrderRejected("order_id", f"order {order_id} is {order.state.value}; the load is on a vehicle")
         driving = order.state is OrderState.TO_PICKUP
         order = self._move(order, OrderState.CANCELLED, reason=reason)
@@ -248,9 +251,7 @@ class Controller:
             raise ValueError(f"vehicle {vehicle_id}: unknown vehicle type '{type_id}'")
         pos = self.map.node_by_id[node]
         self.traffic.place(vehicle_id, node)
-        spot = next((p for p in self.map.parking if p.node == node), None)
-        parked = Task(TaskKind.PARK, node, TaskPhase.ACTION, place_id=spot.id) if spot else None
-        vehicle = Vehicle(vehicle_id, type_id, node, battery, pos.x, pos.y, task=parked)
+        vehicle = Vehicle(vehicle_id, type_id, node, battery, pos.x, pos.y, task=self._parked_at(node))
         if known is not None:
             vehicle = replace(vehicle, paused=known.paused, in_service=known.in_service)
         self._put_vehicle(vehicle)
@@ -262,20 +263,16 @@ class Controller:
 
     def pause_vehicle(self, vehicle_id: str, paused: bool = True) -> Vehicle:
         """Operator pause (or resume) of one vehicle: it holds where it is and gets no new work."""
-        if vehicle_id not in self.vehicles:
-            raise OrderRejected("vehicle_id", f"unknown vehicle '{vehicle_id}'")
-        self._put_vehicle(replace(self.vehicles[vehicle_id], paused=paused))
+        self._put_vehicle(replace(self._vehicle(vehicle_id), paused=paused))
         self._sync_pause(vehicle_id)
         self._dispatch_wanted = True
         return self.vehicles[vehicle_id]
 
     def init_position(self, vehicle_id: str, node: str) -> Vehicle:
         """Operator: the vehicle (standing, without a task other than parking) is really at `node`."""
-        if vehicle_id not in self.vehicles:
-            raise OrderRejected("vehicle_id", f"unknown vehicle '{vehicle_id}'")
+        v = self._vehicle(vehicle_id)
         if node not in self.map.node_by_id:
             raise OrderRejected("node", f"unknown node '{node}'")
-        v = self.vehicles[vehicle_id]
         if not v.placed:
             raise OrderRejected("vehicle_id", f"{vehicle_id} has not reported yet; it places itself when it does")
         if v.task is not None and v.task.kind is not TaskKind.PARK:
@@ -285,9 +282,7 @@ class Controller:
         except ValueError as exc:
             raise OrderRejected("node", str(exc)) from None
         pos = self.map.node_by_id[node]
-        spot = next((p for p in self.map.parking if p.node == node), None)
-        task = Task(TaskKind.PARK, node, TaskPhase.ACTION, place_id=spot.id) if spot else None
-        self._put_vehicle(replace(v, node=node, x=pos.x, y=pos.y, task=task))
+        self._put_vehicle(replace(v, node=node, x=pos.x, y=pos.y, task=self._parked_at(node)))
         self._outbox.append(InitPosition(vehicle_id, node))
         self._dispatch_wanted = True
         return self.vehicles[vehicle_id]
@@ -437,9 +432,9 @@ class Controller:
         for order in orders:
             if order.state.terminal:
                 continue
-            self._order_seq = max(self._order_seq, int(order.id.rsplit("-", 1)[-1]))
+            self._order_seq = max(self._order_seq, order_number(order.id))
             self.orders[order.id] = order
-            if order.state in (OrderState.LOADING, OrderState.TO_DROPOFF, OrderState.UNLOADING) and order.vehicle_id:
+            if order.state.loaded and order.vehicle_id:
                 self._loaded_awaiting[order.vehicle_id] = order.id
                 if order.vehicle_id in self.vehicles and self.vehicles[order.vehicle_id].placed:
                     self._resume_delivery(order.vehicle_id)
@@ -451,10 +446,7 @@ class Controller:
         order = self.orders[self._loaded_awaiting.pop(vehicle_id)]
         if order.state is not OrderState.TO_DROPOFF:
             order = self._move(order, OrderState.TO_DROPOFF, reason="restored after a controller restart")
-        goal = self.map.station_by_id[order.dropoff].node
-        v = self.vehicles[vehicle_id]
-        self._put_vehicle(replace(v, load_order=order.id, task=Task(TaskKind.ORDER, goal, order_id=order.id)))
-        self._drive_to(vehicle_id, goal)
+        self._deliver(vehicle_id, order)
 
     def continue_numbering_after(self, number: int) -> None:
         """New order ids continue after `number` (ids already in storage are never reused)."""
@@ -478,9 +470,7 @@ class Controller:
         self._put_vehicle(replace(v, node=event.node, x=pos.x, y=pos.y), publish=False)
         # The vehicle freed what lies behind it: it and anyone waiting on it may move on.
         self._release(v.id)
-        for other, reason in list(self.traffic.waiting.items()):
-            if reason.holder == v.id:
-                self._release(other)
+        self._release_waiting_on(v.id)
         if self.traffic.at_goal(v.id):
             self._arrived(v.id)
 
@@ -503,10 +493,7 @@ class Controller:
             self._next_task(v.id)
             return
         if event.action is ActionKind.PICK:
-            self._move(order, OrderState.TO_DROPOFF)
-            goal = self.map.station_by_id[order.dropoff].node
-            self._put_vehicle(replace(v, load_order=order.id, task=Task(TaskKind.ORDER, goal, order_id=order.id)))
-            self._drive_to(v.id, goal)
+            self._deliver(v.id, self._move(order, OrderState.TO_DROPOFF))
         else:
             self._move(order, OrderState.FINISHED)
             self._put_vehicle(replace(v, load_order=None, task=None))
@@ -576,9 +563,7 @@ class Controller:
         self.traffic.stop_at(v.id, event.node)
         pos = self.map.node_by_id[event.node]
         self._put_vehicle(replace(v, stopping=False, node=event.node, x=pos.x, y=pos.y))
-        for other, reason in list(self.traffic.waiting.items()):
-            if reason.holder == v.id:
-                self._release(other)
+        self._release_waiting_on(v.id)
         self._dispatch_wanted = True
 
     def _on_connection(self, event: ConnectionChanged) -> None:
@@ -685,6 +670,24 @@ class Controller:
         self._dispatch_wanted = True
 
     # ---- driving ----------------------------------------------------------------------------
+
+    def _deliver(self, vehicle_id: str, order: TransportOrder) -> None:
+        """The vehicle carries `order`'s load: drive it to the drop-off."""
+        goal = self.map.station_by_id[order.dropoff].node
+        v = self.vehicles[vehicle_id]
+        self._put_vehicle(replace(v, load_order=order.id, task=Task(TaskKind.ORDER, goal, order_id=order.id)))
+        self._drive_to(vehicle_id, goal)
+
+    def _release_waiting_on(self, vehicle_id: str) -> None:
+        """`vehicle_id` freed something: whoever waited on it may move on."""
+        for other, reason in list(self.traffic.waiting.items()):
+            if reason.holder == vehicle_id:
+                self._release(other)
+
+    def _parked_at(self, node: str) -> Task | None:
+        """The task of a vehicle standing on `node`: parked there, if `node` is a parking spot."""
+        spot = next((p for p in self.map.parking if p.node == node), None)
+        return Task(TaskKind.PARK, node, TaskPhase.ACTION, place_id=spot.id) if spot else None
 
     def _drive_to(self, vehicle_id: str, goal: str) -> None:
         self.traffic.set_route(vehicle_id, self._path(vehicle_id, self.traffic.released_end(vehicle_id), goal))

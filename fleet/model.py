@@ -27,6 +27,11 @@ class OrderState(StrEnum):
         return self in (OrderState.FINISHED, OrderState.FAILED, OrderState.CANCELLED)
 
     @property
+    def loaded(self) -> bool:
+        """The load is on (or being put on or taken off) a vehicle."""
+        return self in (OrderState.LOADING, OrderState.TO_DROPOFF, OrderState.UNLOADING)
+
+    @property
     def started(self) -> bool:
         """A vehicle is committed: it drives to, holds or delivers the load."""
         return self in (OrderState.TO_PICKUP, OrderState.LOADING, OrderState.TO_DROPOFF, OrderState.UNLOADING)
@@ -62,6 +67,11 @@ DELIVERY_PATH = (
     OrderState.FINISHED,
 )
 """The states a delivered order passes through, in order."""
+
+
+def order_number(order_id: str) -> int:
+    """The sequence number in an order id like TO-000042."""
+    return int(order_id.rsplit("-", 1)[-1])
 
 
 class IllegalTransition(ValueError):

@@ -10,7 +10,6 @@ core its vehicle events; none of them awaits, so each call is atomic with respec
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import asdict
 
 from fleet.core import Controller
@@ -96,9 +95,11 @@ class FleetService:
                 assert order is not None, "a stored call always has its order"
                 return order, False
         order = self.controller.submit_call(station, need, load_type, priority)
-        if key is not None:
-            self.store.save_call(key, request, order, self.controller.clock.now())
-        self._flush_changes()  # commits the order (again, harmlessly, after save_call) and logs it
+        if key is None:
+            self._flush_changes()
+        else:
+            self.store.save_call(key, request, order, self.controller.clock.now())  # call and order in one commit
+            self._log(self.controller.take_commands_of((OrderChanged, VehicleChanged, Alarm)))
         return order, True
 
     def cancel_order(self, order_id: str, reason: str) -> TransportOrder:
@@ -115,13 +116,18 @@ class FleetService:
         """Persist and log now the changes an API call made (the shell drains the rest later)."""
         self.record(self.controller.take_commands_of((OrderChanged, VehicleChanged, Alarm)))
 
-    def record(self, commands: Iterable[Command]) -> None:
+    def record(self, commands: list[Command]) -> None:
         """Persist the order changes among the core's commands and log every change for the event
         stream (called by the shell that drains the commands)."""
         now = self.controller.clock.now()
         for cmd in commands:
             if isinstance(cmd, OrderChanged):
                 self.store.save(cmd.order, now)
+        self._log(commands)
+
+    def _log(self, commands: list[Command]) -> None:
+        for cmd in commands:
+            if isinstance(cmd, OrderChanged):
                 self.events.append("order", order_event(cmd.order))
             elif isinstance(cmd, VehicleChanged):
                 self.events.append("vehicle", vehicle_event(cmd.vehicle))

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from fleet.model import OrderState, Transition, TransportOrder
+from fleet.model import OrderState, Transition, TransportOrder, order_number
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS transport_orders (
@@ -36,6 +36,10 @@ _UPSERT_ORDER = (
     "INSERT INTO transport_orders (id, number, state, body, updated_at) VALUES (?, ?, ?, ?, ?) "
     "ON CONFLICT(id) DO UPDATE SET state=excluded.state, body=excluded.body, updated_at=excluded.updated_at"
 )
+
+
+def _order_params(order: TransportOrder, now: float) -> tuple[str, int, str, str, float]:
+    return (order.id, order_number(order.id), order.state.value, json.dumps(order_to_row(order)), now)
 
 
 def order_to_row(order: TransportOrder) -> dict[str, Any]:
@@ -71,11 +75,6 @@ def order_from_row(row: dict[str, Any]) -> TransportOrder:
     )
 
 
-def order_number(order_id: str) -> int:
-    """The sequence number in an id like TO-000042."""
-    return int(order_id.rsplit("-", 1)[-1])
-
-
 class OrderStore:
     """Orders in a SQLite file (`:memory:` for throwaway runs)."""
 
@@ -89,11 +88,7 @@ class OrderStore:
 
     def save(self, order: TransportOrder, now: float) -> None:
         """Insert or update the order and commit before returning."""
-        body = json.dumps(order_to_row(order))
-        self._db.execute(
-            _UPSERT_ORDER,
-            (order.id, order_number(order.id), order.state.value, body, now),
-        )
+        self._db.execute(_UPSERT_ORDER, _order_params(order, now))
 
     def call(self, key: str) -> tuple[str, str] | None:
         """(request, order id) of an earlier call with this idempotency key."""
@@ -102,17 +97,13 @@ class OrderStore:
 
     def save_call(self, key: str, request: str, order: TransportOrder, now: float) -> None:
         """The call and the order it created, committed together."""
-        body = json.dumps(order_to_row(order))
         with self._db:
             self._db.execute("BEGIN")
             self._db.execute(
                 "INSERT INTO calls (idempotency_key, request, order_id, created_at) VALUES (?, ?, ?, ?)",
                 (key, request, order.id, now),
             )
-            self._db.execute(
-                _UPSERT_ORDER,
-                (order.id, order_number(order.id), order.state.value, body, now),
-            )
+            self._db.execute(_UPSERT_ORDER, _order_params(order, now))
 
     def get(self, order_id: str) -> TransportOrder | None:
         row = self._db.execute("SELECT body FROM transport_orders WHERE id = ?", (order_id,)).fetchone()

@@ -204,8 +204,7 @@ def _vehicle_or_404(service: FleetService, vehicle_id: str) -> None:
 )
 def pause_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     """The vehicle holds where it is (VDA 5050 startPause) and gets no new work."""
-    _vehicle_or_404(service, vehicle_id)
-    return VehicleOut.of(service.pause_vehicle(vehicle_id, True), service.wait_reason(vehicle_id))
+    return _vehicle_command(service, vehicle_id, lambda: service.pause_vehicle(vehicle_id, True))
 
 
 @router.post(
@@ -215,8 +214,7 @@ def pause_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     dependencies=OPERATOR,
 )
 def resume_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
-    _vehicle_or_404(service, vehicle_id)
-    return VehicleOut.of(service.pause_vehicle(vehicle_id, False), service.wait_reason(vehicle_id))
+    return _vehicle_command(service, vehicle_id, lambda: service.pause_vehicle(vehicle_id, False))
 
 
 def _vehicle_command(service: FleetService, vehicle_id: str, action: Callable[[], Vehicle]) -> VehicleOut:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fleet.model import OrderState
+from fleet.model import OrderState, order_number
 from fleet.service import FleetService
 from fleet.storage import OrderStore
 from maps import FacilityMap
@@ -46,4 +46,4 @@ def test_stopped_dead_then_restarted(small_map: FacilityMap, tmp_path: Path) -> 
         finished = [t for t in order.history if t.state is OrderState.FINISHED]
         assert len(finished) == 1, f"{order_id} finished {len(finished)} times"
     new = service.submit_order("ST-A", "ST-B")
-    assert int(new.id.rsplit("-", 1)[1]) > max(int(i.rsplit("-", 1)[1]) for i in stored_ids), "ids are not reused"
+    assert order_number(new.id) > max(order_number(i) for i in stored_ids), "ids are not reused"
