@@ -21,6 +21,7 @@ headerId counts per topic (sec. 6.2).
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass, field
 
 from fleet.events import (
@@ -53,6 +54,7 @@ from fleet.vda5050.messages import (
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
 
+RESEND_AFTER_S = 3.0
 REJECTING_ERRORS = frozenset({"orderError", "orderUpdateError", "noRouteError", "validationError"})
 _NODE_ACTION = {ActionKind.PICK: "pick", ActionKind.DROP: "drop"}
 
@@ -83,6 +85,8 @@ class VehicleLink:
     _rejected: set[str] = field(default_factory=set)
     instant_status: dict[str, str] = field(default_factory=dict)  # instant actionId -> last reported status
     _cancel_id: str | None = None
+    _sent: list[Order] = field(default_factory=list)  # messages of the current order, by update id
+    _last_order_sent: float = -math.inf
     _status: tuple[bool, str, tuple[str, ...]] = (True, "AUTOMATIC", ())
     _loaded: bool | None = None  # as the vehicle last reported; None until it reports loads
     last_state: State | None = None
@@ -126,12 +130,15 @@ class VehicleLink:
             order_nodes.append(self._node(nid, seq + 2 * k, False))
             order_edges.append(self._edge(last, nid, seq + 2 * k - 1, False))
             last = nid
-        return Order(
-            **self.header("order", now),  # type: ignore[arg-type]
-            order_id=self.order_id or "",
-            order_update_id=self.order_update_id,
-            nodes=order_nodes,
-            edges=order_edges,
+        return self._remember(
+            Order(
+                **self.header("order", now),  # type: ignore[arg-type]
+                order_id=self.order_id or "",
+                order_update_id=self.order_update_id,
+                nodes=order_nodes,
+                edges=order_edges,
+            ),
+            now,
         )
 
     def node_action(self, kind: ActionKind, place_id: str, now: float) -> Order:
@@ -147,12 +154,15 @@ class VehicleLink:
             action_parameters=[{"key": "stationId", "value": place_id}],  # type: ignore[list-item]
         )
         node = self._node(here, 0, True, [action])
-        return Order(
-            **self.header("order", now),  # type: ignore[arg-type]
-            order_id=self.order_id or "",
-            order_update_id=0,
-            nodes=[node],
-            edges=[],
+        return self._remember(
+            Order(
+                **self.header("order", now),  # type: ignore[arg-type]
+                order_id=self.order_id or "",
+                order_update_id=0,
+                nodes=[node],
+                edges=[],
+            ),
+            now,
         )
 
     def instant(self, action_type: str, now: float, parameters: dict[str, object] | None = None) -> InstantActions:
@@ -178,7 +188,7 @@ class VehicleLink:
     def init_position(self, node_id: str, now: float) -> InstantActions:
         """initPosition (sec. 6.8.2) with x, y, theta, mapId, lastNodeId; the next order starts there."""
         n = self.fmap.node_by_id[node_id]
-        self._base, self.order_id, self.node = [], None, node_id
+        self._base, self.order_id, self.node, self._sent = [], None, node_id, []
         params = {"x": n.x, "y": n.y, "theta": 0.0, "mapId": self.fmap.name, "lastNodeId": node_id}
         return self.instant("initPosition", now, params)
 
@@ -238,7 +248,7 @@ class VehicleLink:
             # Whatever the outcome, the vehicle now stands at lastNodeId and holds no order of ours:
             # the next drive starts a new order there.
             self._cancel_id = None
-            self._base, self.order_id = [], None
+            self._base, self.order_id, self._sent = [], None, []
             if state.last_node_id in self.fmap.node_by_id:
                 self.node = state.last_node_id
             events.append(DriveCancelled(self.vehicle_id, self.node))
@@ -270,6 +280,32 @@ class VehicleLink:
         return events, replies
 
     # ---- helpers -------------------------------------------------------------------------
+
+    def missed_orders(self, state: State, now: float) -> list[Order]:
+        """Order messages of the current order the vehicle shows it never got (its state names an
+        older orderUpdateId, or still the previous order), sent again in order with new headers.
+        A broker that dies takes messages with it; each update stitches onto the one before, so
+        they go again from the first one missing. Waits `RESEND_AFTER_S` after the last send, so
+        messages merely in flight are not repeated; a vehicle ignores an update it already has."""
+        if self.order_id is None or self.order_id in self._rejected or not self._sent:
+            return []
+        if now - self._last_order_sent < RESEND_AFTER_S:
+            return []
+        if state.order_id == self.order_id:
+            missing = [o for o in self._sent if o.order_update_id > state.order_update_id]
+        else:
+            missing = list(self._sent)
+        resent = [o.model_copy(update=self.header("order", now)) for o in missing]
+        if resent:
+            self._last_order_sent = now
+        return resent
+
+    def _remember(self, order: Order, now: float) -> Order:
+        if order.order_update_id == 0:
+            self._sent = []
+        self._sent.append(order)
+        self._last_order_sent = now
+        return order
 
     def _new_order(self, base: list[tuple[str, int]]) -> None:
         self._order_count += 1

@@ -91,6 +91,7 @@ class MasterControl:
         self.map = fmap
         self.config = config or MasterConfig()
         self.links: dict[str, VehicleLink] = {}
+        self._unplaced: dict[str, VehicleLink] = {}  # links of vehicles online but not yet placed
         self.dropped: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
         self.factsheets: dict[str, Factsheet] = {}
@@ -155,7 +156,8 @@ class MasterControl:
                 return self._drop("unplaced", f"state of {key.vehicle_id}", key, "position matches no map node")
             settings = self.config.vehicles.get(key.serial_number, VehicleSettings())
             version = settings.version or state.version or self.config.default_version
-            link = VehicleLink(key, self.map, node=node, version=version, connection=ConnectionState.ONLINE)
+            link = self._unplaced.pop(key.vehicle_id, None) or VehicleLink(key, self.map, node=node)
+            link.node, link.version, link.connection = node, version, ConnectionState.ONLINE
             link.pinned_version = settings.version is not None
             self.links[key.vehicle_id] = link
             battery = min(1.0, max(0.0, state.battery_state.battery_charge / 100.0))
@@ -164,6 +166,8 @@ class MasterControl:
         events, replies = link.on_state(state, now)
         for reply in replies:
             self._send(link, "instantActions", to_wire(reply))
+        for missed in link.missed_orders(state, now):
+            self._send(link, "order", to_wire(missed))
         out.extend(events)
         return out
 
@@ -235,10 +239,13 @@ class MasterControl:
         self._outbox.append(Outgoing(self.config.layout.topic(link.key, topic), payload, QOS[topic]))
 
     def _request(self, key: VehicleKey, version: str | None, now: float) -> None:
-        probe = VehicleLink(key, self.map, node=self.map.nodes[0].id, version=version or self.config.default_version)
-        body = to_wire(probe.instant("stateRequest", now))
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        self._outbox.append(Outgoing(self.config.layout.topic(key, "instantActions"), payload, QOS["instantActions"]))
+        """stateRequest to a vehicle not yet placed, through a link kept until it is, so that its
+        headerIds keep increasing (sec. 6.2) however often it comes online first."""
+        link = self._unplaced.get(key.vehicle_id)
+        if link is None:
+            link = VehicleLink(key, self.map, node=self.map.nodes[0].id, version=version or self.config.default_version)
+            self._unplaced[key.vehicle_id] = link
+        self._send(link, "instantActions", to_wire(link.instant("stateRequest", now)))
 
     def _locate(self, state: State) -> str | None:
         if state.last_node_id in self.map.node_by_id:

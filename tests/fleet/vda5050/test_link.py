@@ -240,3 +240,73 @@ def test_pre_registered_settings_and_closed_fleet(small_map: FacilityMap) -> Non
     stranger = body | {"serialNumber": "AGV-77"}
     assert master.on_message("uagv/v2/acme/AGV-77/state", json.dumps(stranger).encode(), 0.0) == []
     assert master.dropped["unknown_vehicle"] == 1
+
+
+def test_header_ids_keep_counting_before_a_vehicle_is_placed(small_map: FacilityMap) -> None:
+    """A vehicle that comes ONLINE twice before its first state gets stateRequests with headerIds
+    0 and 1, and the factsheetRequest after its state continues at 2 (sec. 6.2: per topic)."""
+    from fleet.vda5050.master import MasterControl
+
+    master = MasterControl(small_map)
+    online = {
+        "headerId": 0,
+        "timestamp": "2026-11-23T08:00:00.000Z",
+        "version": "2.0.0",
+        "manufacturer": "acme",
+        "serialNumber": "AGV-01",
+        "connectionState": "ONLINE",
+    }
+    for header in (0, 1):
+        master.on_message("uagv/v2/acme/AGV-01/connection", json.dumps(online | {"headerId": header}).encode(), 0.0)
+    order = link(small_map).drive(("A2",), horizon=[], now=0.0)
+    master.on_message("uagv/v2/acme/AGV-01/state", json.dumps(state_for(order, "A1", 0)).encode(), 1.0)
+    sent = [json.loads(m.payload) for m in master.take_outbox()]
+    assert [(m["actions"][0]["actionType"], m["headerId"]) for m in sent] == [
+        ("stateRequest", 0),
+        ("stateRequest", 1),
+        ("factsheetRequest", 2),
+    ]
+
+
+def test_updates_a_vehicle_missed_are_sent_again_in_order(small_map: FacilityMap) -> None:
+    """The vehicle's state still names update 0 of our order after we sent 1 and 2 (a broker died
+    with them): after the grace period both go again, in order, under new headerIds; nothing is
+    repeated while the vehicle is up to date or within the grace period."""
+    from fleet.vda5050.link import RESEND_AFTER_S
+
+    lk = link(small_map)
+    first = lk.drive(("A2",), horizon=[], now=0.0)
+    lk.drive(("A3",), horizon=[], now=1.0)
+    third = lk.drive(("A4",), horizon=[], now=2.0)
+    behind = State.model_validate(state_for(first, "A2", 2))
+    assert lk.missed_orders(behind, now=2.5) == [], "within the grace period"
+    resent = lk.missed_orders(behind, now=2.0 + RESEND_AFTER_S)
+    assert [o.order_update_id for o in resent] == [1, 2]
+    assert [o.header_id for o in resent] == [third.header_id + 1, third.header_id + 2]
+    assert resent[0].nodes[0].node_id == "A2" and resent[1].nodes[0].node_id == "A3", "each stitches on"
+    current = State.model_validate(state_for(third, "A3", 4))
+    assert lk.missed_orders(current, now=100.0) == []
+
+
+def test_simulated_vehicle_catches_up_from_resent_updates(small_map: FacilityMap) -> None:
+    from sim.vda_vehicle import VdaSimVehicle
+    from sim.vehicle import lane_geometry_for
+
+    vtype = small_map.vehicle_types[0]
+    vehicle = VdaSimVehicle(
+        VehicleKey("acme", "AGV-01"), small_map, vtype, lane_geometry_for(small_map, 1.5), "A1", 1.0
+    )
+    lk = link(small_map)
+    deliver = lambda o, t: vehicle.on_message("uagv/v2/acme/AGV-01/order", json.dumps(to_wire(o)).encode(), t)  # noqa: E731
+    deliver(lk.drive(("A2",), horizon=[], now=0.0), 0.0)
+    lk.drive(("A3",), horizon=[], now=1.0)  # lost
+    lk.drive(("A4",), horizon=[], now=2.0)  # lost
+    state = State.model_validate(json.loads(vehicle.current_state(10.0).payload))
+    for order in lk.missed_orders(state, now=10.0):
+        deliver(order, 10.0)
+    t = 10.0
+    for _ in range(120):
+        t += 0.5
+        vehicle.step(0.5, t)
+    final = json.loads(vehicle.current_state(t).payload)
+    assert (final["lastNodeId"], final["orderUpdateId"], final["errors"]) == ("A4", 2, [])
