@@ -1,13 +1,14 @@
-"""Grid MAPF: the validator catches every kind of mistake, PIBT's plans pass it."""
+"""Grid MAPF: the validator catches every kind of mistake, PIBT's and LaCAM's plans pass it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from maps.movingai import load_grid_map, load_scenario, parse_grid_map
-from planners.mapf import GridGraph, pibt, validate_solution
+from planners.mapf import GridGraph, MapfResult, lacam, pibt, validate_solution
 
 # A 3x5 room with a one-cell pocket below the middle of a corridor.
 POCKET = "type octile\nheight 3\nwidth 5\nmap\n@@@@@\n.....\n@@.@@\n"
@@ -37,8 +38,8 @@ ROOM = "type octile\nheight 2\nwidth 3\nmap\n...\n...\n"
 
 def test_pibt_trades_places_through_the_other_row() -> None:
     """Two agents trade the ends of a row in a 2x3 room: one must detour through the other row.
-    (On a tree such as a corridor with a pocket PIBT can livelock: its guarantee needs every edge
-    on a cycle; that is what the complete planners of issue 4 are for.)"""
+    (On a tree such as a corridor with a pocket plain PIBT can livelock: its guarantee needs every
+    edge on a cycle; LaCAM below is complete.)"""
     g = graph(ROOM)
     left, right = g.index[(0, 0)], g.index[(0, 2)]
     result = pibt(g, (left, right), (right, left), max_steps=100)
@@ -77,3 +78,38 @@ def test_pibt_on_benchmark_maps(mapf_data: Path, map_name: str, scen: str, agent
     assert validate_solution(g, starts, goals, result.solution) == []
     lower = sum(int(g.distances_to([goal])[0][start]) for start, goal in zip(starts, goals, strict=True))
     assert result.sum_of_costs(goals) <= soc_bound * lower
+
+
+def test_lacam_trades_places_through_a_pocket() -> None:
+    """Two agents trade the ends of a corridor with a one-cell pocket: a tree, where PIBT alone
+    has no guarantee; LaCAM must find the dance through the pocket."""
+    g = graph()
+    left, right = g.index[(1, 0)], g.index[(1, 4)]
+    for seed in range(5):
+        result = lacam(g, (left, right), (right, left), time_limit_s=5, seed=seed, swap=False)
+        assert result.solved, seed
+        assert validate_solution(g, (left, right), (right, left), result.solution) == []
+        assert any(g.index[(2, 2)] in config for config in result.solution), "someone used the pocket"
+
+
+def test_lacam_reports_an_unsolvable_instance() -> None:
+    """Two agents cannot trade the ends of a bare corridor: the search ends and says so."""
+    g = graph("type octile\nheight 1\nwidth 3\nmap\n...\n")
+    left, right = g.index[(0, 0)], g.index[(0, 2)]
+    result = lacam(g, (left, right), (right, left), time_limit_s=5)
+    assert not result.solved
+    assert result.seconds < 1
+
+
+@pytest.mark.parametrize("planner", [pibt, lacam])
+def test_warehouse_aisles_do_not_livelock(mapf_data: Path, planner: Callable[..., MapfResult]) -> None:
+    """warehouse-10-20-10-2-1 with 100 agents: plain PIBT livelocks in the one-cell aisles; the
+    swap rule lets agents that meet head-on back out to a fork."""
+    g = GridGraph.of(load_grid_map(mapf_data / "maps" / "warehouse-10-20-10-2-1.map"))
+    pairs = load_scenario(mapf_data / "scen" / "warehouse-10-20-10-2-1-even-1.scen", 100)
+    starts, goals = [g.index[a] for a, _ in pairs], [g.index[b] for _, b in pairs]
+    result = planner(g, starts, goals, time_limit_s=30)
+    assert result.solved
+    assert validate_solution(g, starts, goals, result.solution) == []
+    lower = sum(int(g.distances_to([goal])[0][start]) for start, goal in zip(starts, goals, strict=True))
+    assert result.sum_of_costs(goals) <= 1.6 * lower
