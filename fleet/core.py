@@ -10,6 +10,7 @@ loop only; adapters post events to that writer and never call in while holding t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from fleet.clock import Clock
@@ -37,7 +38,7 @@ from fleet.events import (
     VehicleStatus,
 )
 from fleet.model import OrderState, Task, TaskKind, TaskPhase, Transition, TransportOrder, Vehicle, order_number
-from fleet.traffic import TrafficManager, lane_resource
+from fleet.traffic import TrafficManager, lane_resource, node_resource
 from maps import FacilityMap
 from planners.graph import NoPathError, compile_map
 
@@ -69,7 +70,9 @@ def _check_priority(priority: int) -> None:
 
 @dataclass
 class ControllerStats:
-    deadlocks: int = 0
+    deadlocks: int = 0  # circular waits detected
+    deadlocks_resolved: int = 0  # of those, broken by routing a vehicle around or aside
+    deadlocks_unresolved: int = 0  # of those, found unbreakable when detected (alarm raised)
     dispatch_runs: int = 0
     reassignments: int = 0
 
@@ -724,12 +727,67 @@ class Controller:
             self._outbox.append(StartAction(v.id, ActionKind.DROP, order.dropoff, order.id))
 
     def _check_deadlocks(self) -> None:
+        """Find circular waits and break each by getting one of its vehicles moving; a cycle that
+        cannot be broken raises an alarm once and is tried again at every check."""
         cycles = {frozenset(c) for c in self.traffic.wait_cycles()}
-        for cycle in sorted(cycles - self._known_cycles, key=sorted):
-            self.stats.deadlocks += 1
+        unresolved: set[frozenset[str]] = set()
+        for cycle in sorted(cycles, key=sorted):
+            new = cycle not in self._known_cycles
+            if new:
+                self.stats.deadlocks += 1
             members = ", ".join(sorted(cycle))
-            self._alarm("deadlock", f"circular wait between {members}", sorted(cycle)[0])
-        self._known_cycles = cycles
+            how = self._break_cycle(cycle)
+            if how is not None:
+                self.stats.deadlocks_resolved += 1
+                self._alarm("deadlock-resolved", f"circular wait between {members}: {how}", sorted(cycle)[0])
+            else:
+                unresolved.add(cycle)
+                if new:
+                    self.stats.deadlocks_unresolved += 1
+                    self._alarm("deadlock", f"circular wait between {members} cannot be broken", sorted(cycle)[0])
+        self._known_cycles = unresolved
+
+    def _blocked_for(self, vehicle_id: str) -> Callable[[str, str], bool]:
+        def blocked(a: str, b: str) -> bool:
+            return not self.traffic.free_for(vehicle_id, a, b)
+
+        return blocked
+
+    def _break_cycle(self, cycle: frozenset[str]) -> str | None:
+        """Route one vehicle of the cycle to its goal around what others hold, or else aside to
+        the nearest free node off the routes of those waiting for it (and on to its goal from
+        there). Tried vehicle by vehicle; a route counts only if the traffic manager releases
+        its first step at once. Returns what was done, or None."""
+        if self.fleet_paused:
+            return None
+        for vid in sorted(cycle):
+            v = self.vehicles[vid]
+            if not v.available or v.paused or v.task is None or v.task.phase is not TaskPhase.TRAVEL:
+                continue
+            here, goal = self.traffic.released_end(vid), self.traffic.route_goal(vid)
+            planned = [here, *self.traffic.remaining(vid)[1]]
+            waiters = [w for w, reason in self.traffic.waiting.items() if reason.holder == vid]
+            in_the_way = {n for w in waiters for n in self.traffic.route_nodes(w)}
+            around: list[str] | None = None
+            aside: list[list[str]] = []
+            for path in self.graph.paths_from(here, self._blocked_for(vid)):
+                end = path[-1]
+                if end == goal and around is None:
+                    around = path
+                elif end != here and self.traffic.holder(node_resource(end)) is None and end not in in_the_way:
+                    aside.append(path)
+                if len(aside) >= 3 and around is not None:
+                    break
+            options = ([("detours", around)] if around else []) + [("moves aside to", p) for p in aside[:3]]
+            for verb, path in options:
+                route = path if path[-1] == goal else path + self._path(vid, path[-1], goal)[1:]
+                self.traffic.set_route(vid, route)
+                self._release(vid)
+                if self.traffic.remaining(vid)[0]:
+                    return f"{vid} {verb} {path[-1]}" if verb != "detours" else f"{vid} detours via {path[1]}"
+                self.traffic.set_route(vid, planned)
+                self._release(vid)
+        return None
 
     # ---- state changes ----------------------------------------------------------------------
 

@@ -52,6 +52,14 @@ def controller_samples(c: Controller) -> list[Sample]:
         Sample("fleet_reassignments_total", "counter", "Orders moved to another vehicle.", c.stats.reassignments)
     )
     out.append(Sample("fleet_deadlocks_total", "counter", "Circular waits detected.", c.stats.deadlocks))
+    out.append(
+        Sample(
+            "fleet_deadlocks_resolved_total",
+            "counter",
+            "Circular waits broken by routing a vehicle around or aside.",
+            c.stats.deadlocks_resolved,
+        )
+    )
     alarms = Counter(a.code for a in c.alarms)
     out += [
         Sample("fleet_alarms_total", "counter", "Alarms raised, by code.", n, (("code", code),))

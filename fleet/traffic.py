@@ -8,8 +8,9 @@ elements that share no node):
 - a run of two-way lanes (a corridor or a dead-end spur) is claimed in one go together with its
   exit node, so nobody ever waits inside a corridor or at its mouth for someone coming out;
 - a single-vehicle zone is held while the vehicle holds any node or lane inside it.
-Deadlock avoidance beyond these rules is not attempted here: `wait_cycles` finds circular waits
-so the core can raise them; the traffic issue replaces this module with planned reservations.
+Deadlock avoidance beyond these rules is not attempted here: `wait_cycles` finds circular waits,
+and the core resolves them by routing one vehicle around or aside (`free_for` says which steps
+it could take now).
 
 Concurrency: owned by the core; called only from the core's single writer.
 """
@@ -172,6 +173,19 @@ class TrafficManager:
             if any(lane_resource(a, b) == resource for a, b in itertools.pairwise(ahead)):
                 found.append(vid)
         return found
+
+    def free_for(self, vehicle_id: str, a: str, b: str) -> bool:
+        """Whether the vehicle could claim the step a -> b now: lane, node b and their zones."""
+        for r in (lane_resource(a, b), node_resource(b)):
+            for needed in (r, *self._zones_of.get(r, ())):
+                if self._holder.get(needed, vehicle_id) != vehicle_id:
+                    return False
+        return True
+
+    def route_nodes(self, vehicle_id: str) -> list[str]:
+        """The nodes still ahead of the vehicle, released or not, from where it stands."""
+        route = self._routes[vehicle_id]
+        return route.nodes[route.position :]
 
     def route_goal(self, vehicle_id: str) -> str:
         return self._routes[vehicle_id].nodes[-1]

@@ -7,8 +7,11 @@ zones the lane crosses and the vehicle type's top speed. Acceleration is left ou
 
 from __future__ import annotations
 
+import heapq
 import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -61,6 +64,38 @@ class CompiledGraph:
         while path[-1] != i:
             path.append(int(self.predecessor[i, path[-1]]))
         return [self.node_ids[k] for k in reversed(path)]
+
+    @cached_property
+    def successors(self) -> dict[str, list[tuple[str, float]]]:
+        """Per node, the nodes one lane ahead and the seconds to get there."""
+        out: dict[str, list[tuple[str, float]]] = {n: [] for n in self.node_ids}
+        for a, b, t in zip(self.edge_from, self.edge_to, self.edge_time, strict=True):
+            out[self.node_ids[a]].append((self.node_ids[b], float(t)))
+        return out
+
+    def paths_from(self, start: str, blocked: Callable[[str, str], bool]) -> Iterator[list[str]]:
+        """Fastest paths from `start` to every node reachable without driving a blocked step
+        (a, b), nearest first (Dijkstra); for routes around what others hold right now."""
+        before: dict[str, str | None] = {start: None}
+        done: set[str] = set()
+        queue: list[tuple[float, str]] = [(0.0, start)]
+        best = {start: 0.0}
+        while queue:
+            seconds, node = heapq.heappop(queue)
+            if node in done:
+                continue
+            done.add(node)
+            path = [node]
+            while (prev := before[path[-1]]) is not None:
+                path.append(prev)
+            yield path[::-1]
+            for nxt, step in self.successors[node]:
+                if nxt in done or blocked(node, nxt):
+                    continue
+                if seconds + step < best.get(nxt, float("inf")):
+                    best[nxt] = seconds + step
+                    before[nxt] = node
+                    heapq.heappush(queue, (seconds + step, nxt))
 
     def path_time(self, nodes: list[str]) -> float:
         """Travel time along consecutive nodes, over the lanes that connect them."""

@@ -139,6 +139,8 @@ def _print_report(report: KpiReport, map_name: str, seed: int) -> None:
         ("collisions", report.collisions),
         ("claim violations", report.claim_violations),
         ("deadlocks detected", report.deadlocks),
+        ("deadlocks resolved", report.deadlocks_resolved),
+        ("deadlocks left unresolved", report.deadlocks_unresolved),
         *(
             (f"waiting for a {cause}", f"{seconds / 60:.0f} vehicle-min")
             for cause, seconds in report.waiting_s_by_cause.items()

@@ -27,7 +27,9 @@ class KpiReport:
     distance_km: float
     collisions: int
     claim_violations: int
-    deadlocks: int
+    deadlocks: int  # circular waits detected
+    deadlocks_resolved: int  # broken by routing a vehicle around or aside
+    deadlocks_unresolved: int  # found unbreakable (an alarm each)
     wall_seconds: float
     waiting_s_by_cause: dict[str, float] = field(default_factory=dict)  # node / lane / zone
 

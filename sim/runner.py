@@ -162,6 +162,8 @@ class Simulation:
             collisions=len(self.oracle.collisions),
             claim_violations=len(self.oracle.claim_violations),
             deadlocks=self.controller.stats.deadlocks,
+            deadlocks_resolved=self.controller.stats.deadlocks_resolved,
+            deadlocks_unresolved=self.controller.stats.deadlocks_unresolved,
             waiting_s_by_cause={k: round(v, 1) for k, v in sorted(self.waiting_seconds.items())},
             wall_seconds=round(wall_seconds, 3),
         )
@@ -175,8 +177,9 @@ def run_simulation(
 ) -> tuple[KpiReport, Simulation]:
     """Simulate `config.hours` and return the KPI report with the finished simulation.
 
-    With `stop_on_deadlock` the run ends at the first detected circular wait (the report's
-    `simulated_hours` then says how far it got): past a gridlock the figures mean nothing.
+    With `stop_on_deadlock` the run ends at the first circular wait that could not be broken
+    (the report's `simulated_hours` then says how far it got): past a gridlock the figures mean
+    nothing.
     """
     sim = Simulation(fmap, config)
     started = time.perf_counter()
@@ -191,7 +194,7 @@ def run_simulation(
             on_progress(min(now, end))
 
     if stop_on_deadlock:
-        while sim.elapsed + 1e-9 < end and sim.controller.stats.deadlocks == 0:
+        while sim.elapsed + 1e-9 < end and sim.controller.stats.deadlocks_unresolved == 0:
             sim.run_for(60.0, progress)
     else:
         sim.run_for(end, progress)

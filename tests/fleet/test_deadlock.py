@@ -1,0 +1,91 @@
+"""Circular waits: detected at the next check, broken by sending one vehicle around or aside,
+and raised as an alarm when nobody can move."""
+
+from __future__ import annotations
+
+from fleet.clock import SimClock
+from fleet.core import Controller
+from fleet.events import Alarm, Command, DriveNodes, NodeReached, Tick
+from fleet.metrics import controller_samples, render
+from fleet.model import TaskKind, TaskPhase
+from maps import FacilityMap
+
+# Four carts around the east half of the small map, each wanting the node the next one holds:
+# AGV-1 at A6 heads for the charger through the corridor to A3 (AGV-2's), AGV-2 at A3 for P-3 past
+# A4 (AGV-3's), AGV-3 at A4 for P-1 past A5 (AGV-4's), AGV-4 at A5 for P-2 past A6 (AGV-1's).
+SETUP = (
+    ("AGV-1", "A6", TaskKind.CHARGE, "CH-1"),
+    ("AGV-2", "A3", TaskKind.PARK, "P-3"),
+    ("AGV-3", "A4", TaskKind.PARK, "P-1"),
+    ("AGV-4", "A5", TaskKind.PARK, "P-2"),
+)
+
+
+def gridlock(fmap: FacilityMap) -> tuple[Controller, SimClock]:
+    clock = SimClock()
+    core = Controller(fmap, clock)
+    for vid, node, _, _ in SETUP:
+        core.add_vehicle(vid, "cart", node)
+    for vid, _, kind, place in SETUP:
+        core.send_to(vid, kind, place)
+    assert {v: w.holder for v, w in core.traffic.stopped_waits().items()} == {
+        "AGV-1": "AGV-2",
+        "AGV-2": "AGV-3",
+        "AGV-3": "AGV-4",
+        "AGV-4": "AGV-1",
+    }
+    core.take_commands()
+    return core, clock
+
+
+def drive(core: Controller, commands: list[Command]) -> None:
+    """Vehicles that reach every released node at once, until nothing more is released."""
+    for _ in range(100):
+        drives = [c for c in commands if isinstance(c, DriveNodes)]
+        if not drives:
+            return
+        commands = []
+        for d in drives:
+            for node in d.nodes:
+                commands += core.handle(NodeReached(d.vehicle_id, node))
+    raise AssertionError("still driving after 100 rounds")
+
+
+def test_a_circular_wait_is_broken_by_moving_one_vehicle_aside(small_map: FacilityMap) -> None:
+    core, clock = gridlock(small_map)
+    clock.advance(1.0)
+    commands = core.handle(Tick())
+    assert (core.stats.deadlocks, core.stats.deadlocks_resolved, core.stats.deadlocks_unresolved) == (1, 1, 0)
+    alarms = [c for c in commands if isinstance(c, Alarm)]
+    assert [a.code for a in alarms] == ["deadlock-resolved"]
+    # Nothing leads AGV-1 to the charger around the others; the free bay SC off A6 is the nearest
+    # node off AGV-4's way, and AGV-1 goes on to the charger from there.
+    assert alarms[0].message.endswith("AGV-1 moves aside to SC")
+    assert [c.nodes[0] for c in commands if isinstance(c, DriveNodes) and c.vehicle_id == "AGV-1"] == ["SC"]
+    drive(core, commands)
+    for vid, _, _, place in SETUP:
+        task = core.vehicles[vid].task
+        assert task is not None and task.place_id == place and task.phase is TaskPhase.ACTION, vid
+        node = {p.id: p.node for p in (*small_map.parking, *small_map.chargers)}[place]
+        assert core.vehicles[vid].node == node, vid
+    assert core.traffic.wait_cycles() == []
+    text = render(controller_samples(core))
+    assert "fleet_deadlocks_total 1" in text and "fleet_deadlocks_resolved_total 1" in text
+
+
+def test_an_unbreakable_circular_wait_raises_one_alarm_and_is_retried(small_map: FacilityMap) -> None:
+    """Paused carts cannot be moved: the alarm says so once; on resume the next check breaks it."""
+    core, clock = gridlock(small_map)
+    core.pause_fleet()
+    for _ in range(3):
+        clock.advance(1.0)
+        core.handle(Tick())
+    deadlock_alarms = [a for a in core.alarms if a.code == "deadlock"]
+    assert len(deadlock_alarms) == 1
+    assert "AGV-1, AGV-2, AGV-3, AGV-4 cannot be broken" in deadlock_alarms[0].message
+    assert (core.stats.deadlocks, core.stats.deadlocks_unresolved) == (1, 1)
+    core.pause_fleet(False)
+    clock.advance(1.0)
+    core.handle(Tick())
+    assert core.stats.deadlocks_resolved == 1
+    assert core.traffic.wait_cycles() == []
