@@ -73,6 +73,7 @@ class ControllerStats:
     deadlocks: int = 0  # circular waits detected
     deadlocks_resolved: int = 0  # of those, broken by routing a vehicle around or aside
     deadlocks_unresolved: int = 0  # of those, found unbreakable when detected (alarm raised)
+    moved_aside: int = 0  # idle vehicles sent off the way of waiting ones
     dispatch_runs: int = 0
     reassignments: int = 0
 
@@ -86,6 +87,7 @@ class Controller:
         self.config = config or ControllerConfig()
         self.graph = compile_map(fmap)
         self.full_graph = self.graph  # every lane open: what is physically reachable
+        self._station_nodes = frozenset(s.node for s in fmap.stations)
         self.traffic = TrafficManager(fmap, self.config.lookahead_nodes)
         self.dispatcher = Dispatcher(fmap, self.graph, self.config.dispatch)
         self.orders: dict[str, TransportOrder] = {}
@@ -598,6 +600,7 @@ class Controller:
         if now - self._last_deadlock_check >= self.config.deadlock_check_s:
             self._last_deadlock_check = now
             self._check_deadlocks()
+            self._clear_idle_blockers()
 
     # ---- dispatching ------------------------------------------------------------------------
 
@@ -765,29 +768,66 @@ class Controller:
             if not v.available or v.paused or v.task is None or v.task.phase is not TaskPhase.TRAVEL:
                 continue
             here, goal = self.traffic.released_end(vid), self.traffic.route_goal(vid)
-            planned = [here, *self.traffic.remaining(vid)[1]]
-            waiters = [w for w, reason in self.traffic.waiting.items() if reason.holder == vid]
-            in_the_way = {n for w in waiters for n in self.traffic.route_nodes(w)}
             around: list[str] | None = None
-            aside: list[list[str]] = []
             for path in self.graph.paths_from(here, self._blocked_for(vid)):
-                end = path[-1]
-                if end == goal and around is None:
+                if path[-1] == goal:
                     around = path
-                elif end != here and self.traffic.holder(node_resource(end)) is None and end not in in_the_way:
-                    aside.append(path)
-                if len(aside) >= 3 and around is not None:
                     break
-            options = ([("detours", around)] if around else []) + [("moves aside to", p) for p in aside[:3]]
-            for verb, path in options:
-                route = path if path[-1] == goal else path + self._path(vid, path[-1], goal)[1:]
-                self.traffic.set_route(vid, route)
-                self._release(vid)
-                if self.traffic.remaining(vid)[0]:
-                    return f"{vid} {verb} {path[-1]}" if verb != "detours" else f"{vid} detours via {path[1]}"
-                self.traffic.set_route(vid, planned)
-                self._release(vid)
+            if around is not None and self._try_route(vid, around):
+                return f"{vid} detours via {around[1]}"
+            for path in self._aside_paths(vid):
+                if self._try_route(vid, path + self._path(vid, path[-1], goal)[1:]):
+                    return f"{vid} moves aside to {path[-1]}"
         return None
+
+    def _aside_paths(self, vehicle_id: str, limit: int = 3) -> list[list[str]]:
+        """Paths, nearest first, to free nodes that are off the routes of everyone waiting for
+        the vehicle, are not stations and not where another vehicle is heading, over steps the
+        vehicle could claim now."""
+        waiters = [w for w, reason in self.traffic.waiting.items() if reason.holder == vehicle_id]
+        in_the_way = {n for w in waiters for n in self.traffic.route_nodes(w)}
+        in_the_way |= {self.traffic.route_goal(v) for v in self.vehicles if v != vehicle_id and self.vehicles[v].placed}
+        here = self.traffic.released_end(vehicle_id)
+        found: list[list[str]] = []
+        for path in self.graph.paths_from(here, self._blocked_for(vehicle_id)):
+            end = path[-1]
+            if (
+                end != here
+                and end not in in_the_way
+                and end not in self._station_nodes
+                and self.traffic.holder(node_resource(end)) is None
+            ):
+                found.append(path)
+                if len(found) == limit:
+                    break
+        return found
+
+    def _try_route(self, vehicle_id: str, route: list[str]) -> bool:
+        """Give the vehicle `route` if the traffic manager releases its first step now; else
+        restore the route it had."""
+        planned = [self.traffic.released_end(vehicle_id), *self.traffic.remaining(vehicle_id)[1]]
+        self.traffic.set_route(vehicle_id, route)
+        self._release(vehicle_id)
+        if self.traffic.remaining(vehicle_id)[0]:
+            return True
+        self.traffic.set_route(vehicle_id, planned)
+        self._release(vehicle_id)
+        return False
+
+    def _clear_idle_blockers(self) -> None:
+        """A vehicle without work that stands where another one must pass (often a station it
+        has just served, when no parking spot is free) moves aside to a free node."""
+        if self.fleet_paused:
+            return
+        holders = {w.holder for w in self.traffic.stopped_waits().values()}
+        for vid in sorted(holders & self.vehicles.keys()):
+            v = self.vehicles[vid]
+            if v.task is not None or not v.available or v.paused or not self.traffic.at_goal(vid):
+                continue
+            for path in self._aside_paths(vid):
+                if self._try_route(vid, path):
+                    self.stats.moved_aside += 1
+                    break
 
     # ---- state changes ----------------------------------------------------------------------
 

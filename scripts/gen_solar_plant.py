@@ -15,10 +15,9 @@ goods, as the stations' load types say.
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 from typing import Any
 
-import yaml
+from layout import Layout, write_map
 
 STEP = 8.0
 BAY = 4.0
@@ -78,32 +77,9 @@ def _ring() -> list[tuple[str, float, float]]:
 
 
 def build() -> dict[str, Any]:
-    nodes: list[dict[str, Any]] = []
-    lanes: list[dict[str, Any]] = []
-    stations: list[dict[str, Any]] = []
-    chargers: list[dict[str, Any]] = []
-    parking: list[dict[str, Any]] = []
-    pos: dict[str, tuple[float, float]] = {}
-
-    def node(nid: str, x: float, y: float) -> str:
-        nodes.append({"id": nid, "x": x, "y": y})
-        pos[nid] = (x, y)
-        return nid
-
-    def lane(a: str, b: str, speed: float) -> None:
-        lanes.append({"from": a, "to": b, "max_speed": speed})
-
-    def bay(name: str, a: str, b: str, normal: tuple[float, float]) -> str:
-        """A drive-through bay between consecutive aisle nodes a -> b on the side `normal` points to."""
-        (ax, ay), (bx, by) = pos[a], pos[b]
-        tx, ty = (bx - ax) / STEP, (by - ay) / STEP
-        nx, ny = normal
-        q = node(f"{name}.Q", ax + BAY * nx, ay + BAY * ny)
-        s = node(f"{name}.S", ax + BAY * nx + BAY * tx, ay + BAY * ny + BAY * ty)
-        lane(a, q, BAY_SPEED)
-        lane(q, s, BAY_SPEED)
-        lane(s, b, BAY_SPEED)
-        return s
+    lay = Layout(BAY, BAY_SPEED)
+    node, lane, bay = lay.node, lay.lane, lay.bay
+    stations, chargers, parking = lay.stations, lay.chargers, lay.parking
 
     ring = _ring()
     for nid, x, y in ring:
@@ -207,20 +183,10 @@ def build() -> dict[str, Any]:
             ),
         }
     ]
-    return {
-        "name": "solar_module_plant",
-        "vehicle_types": vehicle_types,
-        "nodes": nodes,
-        "lanes": lanes,
-        "stations": stations,
-        "chargers": chargers,
-        "parking": parking,
-        "zones": zones,
-    }
+    return lay.as_map("solar_module_plant", vehicle_types, zones)
 
 
 def main() -> None:
-    out = Path(__file__).resolve().parent.parent / "maps" / "data" / "solar_module_plant.yaml"
     header = (
         "# Story: a crystalline-silicon module plant, 160 x 80 m hall. Raw-material warehouse and\n"
         "# three PECVD lines on the south aisle, four stringer lines east, two laminators, EL test\n"
@@ -229,9 +195,7 @@ def main() -> None:
         "# cell and module shop.\n"
         "# Written by scripts/gen_solar_plant.py.\n"
     )
-    body = yaml.safe_dump(build(), sort_keys=False, default_flow_style=None, width=120)
-    out.write_text(header + body, encoding="utf-8")
-    print(f"wrote {out}")
+    write_map(build(), header)
 
 
 if __name__ == "__main__":

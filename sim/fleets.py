@@ -64,10 +64,14 @@ class SimFleet(Protocol):
 
 
 def start_nodes(fmap: FacilityMap, count: int) -> list[str]:
-    """Where vehicles start: parking spots, then chargers, then station queue bays."""
+    """Where vehicles start: parking spots, then chargers, then station queue bays, then (for
+    fleets larger than the map has places for) any node that is not a station's."""
     candidates = [p.node for p in fmap.parking] + [c.node for c in fmap.chargers]
     bays = [n.id for n in fmap.nodes if n.id.endswith(".Q")]
     candidates += [n for n in bays if n not in candidates]
+    if count > len(candidates):
+        taken = set(candidates) | {s.node for s in fmap.stations}
+        candidates += [n.id for n in fmap.nodes if n.id not in taken]
     if count > len(candidates):
         raise ValueError(f"map {fmap.name} has room to start {len(candidates)} vehicles, not {count}")
     return candidates[:count]

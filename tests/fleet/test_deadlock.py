@@ -1,13 +1,13 @@
 """Circular waits: detected at the next check, broken by sending one vehicle around or aside,
-and raised as an alarm when nobody can move."""
+and raised as an alarm when nobody can move. Idle vehicles in someone's way move aside."""
 
 from __future__ import annotations
 
 from fleet.clock import SimClock
 from fleet.core import Controller
-from fleet.events import Alarm, Command, DriveNodes, NodeReached, Tick
+from fleet.events import ActionFinished, Alarm, Command, DriveNodes, NodeReached, StartAction, Tick
 from fleet.metrics import controller_samples, render
-from fleet.model import TaskKind, TaskPhase
+from fleet.model import OrderState, TaskKind, TaskPhase
 from maps import FacilityMap
 
 # Four carts around the east half of the small map, each wanting the node the next one holds:
@@ -58,10 +58,11 @@ def test_a_circular_wait_is_broken_by_moving_one_vehicle_aside(small_map: Facili
     assert (core.stats.deadlocks, core.stats.deadlocks_resolved, core.stats.deadlocks_unresolved) == (1, 1, 0)
     alarms = [c for c in commands if isinstance(c, Alarm)]
     assert [a.code for a in alarms] == ["deadlock-resolved"]
-    # Nothing leads AGV-1 to the charger around the others; the free bay SC off A6 is the nearest
-    # node off AGV-4's way, and AGV-1 goes on to the charger from there.
-    assert alarms[0].message.endswith("AGV-1 moves aside to SC")
-    assert [c.nodes[0] for c in commands if isinstance(c, DriveNodes) and c.vehicle_id == "AGV-1"] == ["SC"]
+    # Nothing leads AGV-1 to the charger around the others. Aside: not onto AGV-4's way (A6, A7,
+    # A8, PA2), not onto a station (SC) nor another cart's goal (PA1): A1, round by A7 and A8
+    # ahead of AGV-4, and on to the charger from there.
+    assert alarms[0].message.endswith("AGV-1 moves aside to A1")
+    assert [c.nodes[0] for c in commands if isinstance(c, DriveNodes) and c.vehicle_id == "AGV-1"] == ["A7"]
     drive(core, commands)
     for vid, _, _, place in SETUP:
         task = core.vehicles[vid].task
@@ -89,3 +90,34 @@ def test_an_unbreakable_circular_wait_raises_one_alarm_and_is_retried(small_map:
     core.handle(Tick())
     assert core.stats.deadlocks_resolved == 1
     assert core.traffic.wait_cycles() == []
+
+
+def test_an_idle_vehicle_on_a_station_moves_aside_for_a_delivery(small_map: FacilityMap) -> None:
+    """Every parking spot is held by a cart out of service, so the idle AGV-X stays on ST-B's
+    node after its last job; AGV-Y's order to ST-B can only finish if AGV-X is sent off the way."""
+    clock = SimClock()
+    core = Controller(small_map, clock)
+    for vid, node in (("AGV-X", "SB"), ("AGV-Y", "CH"), ("AGV-P1", "PA1"), ("AGV-P2", "PA2"), ("AGV-P3", "PA3")):
+        core.add_vehicle(vid, "cart", node)
+    for vid in ("AGV-P1", "AGV-P2", "AGV-P3"):
+        core.set_in_service(vid, False)
+    order = core.submit_order("ST-A", "ST-B")
+    commands = core.handle(Tick())
+    for _ in range(300):
+        actions = [c for c in commands if isinstance(c, StartAction)]
+        drives = [c for c in commands if isinstance(c, DriveNodes)]
+        commands = []
+        for a in actions:
+            commands += core.handle(ActionFinished(a.vehicle_id, a.action))
+        for d in drives:
+            for node in d.nodes:
+                commands += core.handle(NodeReached(d.vehicle_id, node))
+        if core.orders[order.id].state is OrderState.FINISHED:
+            break
+        clock.advance(1.0)
+        commands += core.take_commands() + core.handle(Tick())
+    assert core.orders[order.id].state is OrderState.FINISHED
+    assert core.orders[order.id].vehicle_id == "AGV-Y"
+    assert core.stats.moved_aside == 1
+    assert core.vehicles["AGV-X"].node != "SB"
+    assert core.vehicles["AGV-X"].node not in {s.node for s in small_map.stations}

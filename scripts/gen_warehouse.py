@@ -1,0 +1,129 @@
+"""Write the bundled `warehouse` map (maps/data/warehouse.yaml): a dense pallet warehouse.
+
+The YAML is the source of truth the package loads; this script records how it was laid out.
+Run: `python scripts/gen_warehouse.py`.
+
+Layout (metres): nine storage aisles 12 m apart (x = 0 ... 96), one-way and alternating
+(even aisles northbound, odd southbound), nodes every 8 m from y = 0 to y = 80; three one-way
+cross aisles join them (south y = 0 eastbound, middle y = 40 eastbound, north y = 80 westbound),
+a Manhattan grid. Rack locations are drive-through bays on both sides of each aisle (stations
+that take and give pallets); goods-in docks below the south cross aisle, goods-out docks above
+the north one; a depot aisle west of the racks with chargers and parking. Every station, charger
+and parking spot is a bay off its aisle, so nobody stops in an aisle to work.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from layout import Layout, write_map
+
+AISLES = 9  # odd, so both outer aisles run north and the grid is strongly connected
+PITCH = 12.0  # between aisles
+STEP = 8.0  # between nodes along an aisle
+HEIGHT = 80.0
+BAY = 4.0
+AISLE_SPEED = 1.5
+BAY_SPEED = 0.8
+RACK_SEGMENTS = (1, 2, 3, 6, 7, 8)  # segments near the cross aisles stay free of bays
+
+
+def build() -> dict[str, Any]:
+    lay = Layout(BAY, BAY_SPEED)
+    node, lane, bay = lay.node, lay.lane, lay.bay
+    stations, chargers, parking = lay.stations, lay.chargers, lay.parking
+
+    rows = int(HEIGHT / STEP) + 1
+    grid = [[node(f"A{k}-{r:02d}", PITCH * k, STEP * r) for r in range(rows)] for k in range(AISLES)]
+    for k, column in enumerate(grid):
+        chain = column if k % 2 == 0 else column[::-1]
+        for a, b in itertools.pairwise(chain):
+            lane(a, b, AISLE_SPEED)
+        for seg in RACK_SEGMENTS:
+            a, b = (column[seg], column[seg + 1]) if k % 2 == 0 else (column[seg + 1], column[seg])
+            for side, normal in (("W", (-1.0, 0.0)), ("E", (1.0, 0.0))):
+                name = f"RACK-{k}{side}-{seg}"
+                stations.append(
+                    {
+                        "id": name,
+                        "node": bay(name, a, b, normal),
+                        "kind": "both",
+                        "load_types": ["pallet"],
+                        "service_time_s": 20,
+                    }
+                )
+    middle = rows // 2
+    for row, eastbound in ((0, True), (middle, True), (rows - 1, False)):
+        chain = [grid[k][row] for k in range(AISLES)]
+        for a, b in itertools.pairwise(chain if eastbound else chain[::-1]):
+            lane(a, b, AISLE_SPEED)
+    for k in range(AISLES - 1):
+        a, b = grid[k][0], grid[k + 1][0]
+        name = f"DOCK-IN-{k + 1}"
+        stations.append(
+            {
+                "id": name,
+                "node": bay(name, a, b, (0.0, -1.0)),
+                "kind": "pickup",
+                "load_types": ["pallet"],
+                "service_time_s": 30,
+            }
+        )
+        a, b = grid[k + 1][rows - 1], grid[k][rows - 1]
+        name = f"DOCK-OUT-{k + 1}"
+        stations.append(
+            {
+                "id": name,
+                "node": bay(name, a, b, (0.0, 1.0)),
+                "kind": "dropoff",
+                "load_types": ["pallet"],
+                "service_time_s": 30,
+            }
+        )
+
+    # Depot aisle west of the racks, southbound from the north-west corner to the south-west one.
+    depot = [node(f"DP{r:02d}", -16.0, HEIGHT - STEP * r) for r in range(rows)]
+    for a, b in itertools.pairwise([grid[0][rows - 1], *depot, grid[0][0]]):
+        lane(a, b, AISLE_SPEED)
+    spots = 0
+    for r, (a, b) in enumerate(itertools.pairwise(depot)):
+        if r in (0, rows - 2):
+            continue  # the corners, where the depot joins the cross aisles
+        for normal in ((-1.0, 0.0), (1.0, 0.0)):
+            if normal[0] < 0 and r in (3, 4, 5, 6):
+                name = f"CHG-{r - 2}"
+                chargers.append({"id": name, "node": bay(name, a, b, normal), "power_w": 3000})
+            else:
+                spots += 1
+                name = f"PARK-{spots:02d}"
+                parking.append({"id": name, "node": bay(name, a, b, normal)})
+
+    vehicle_types = [
+        {
+            "id": "pallet-amr",
+            "length": 1.4,
+            "width": 0.9,
+            "max_speed": 1.5,
+            "acceleration": 0.5,
+            "battery_capacity_wh": 4800,
+            "consumption_wh_per_m": 0.15,
+            "load_capacity": 1,
+            "load_types": ["pallet"],
+        }
+    ]
+    return lay.as_map("warehouse", vehicle_types, [])
+
+
+def main() -> None:
+    header = (
+        "# Story: a dense pallet warehouse, nine one-way storage aisles in a Manhattan grid with\n"
+        "# rack bays on both sides, goods-in docks south, goods-out docks north, a depot with\n"
+        "# chargers and parking west. For traffic and fleet-size studies.\n"
+        "# Written by scripts/gen_warehouse.py.\n"
+    )
+    write_map(build(), header)
+
+
+if __name__ == "__main__":
+    main()
