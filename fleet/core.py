@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from shapely.geometry import LineString
+
 from fleet.clock import Clock
 from fleet.dispatcher import DispatchConfig, Dispatcher, VehicleAvailability
 from fleet.events import (
@@ -63,6 +65,16 @@ class OrderRejected(ValueError):
         super().__init__(f"{field_name}: {message}")
 
 
+def _lanes_by_zone(fmap: FacilityMap) -> dict[str, frozenset[str]]:
+    """Per zone, the lanes whose centre line crosses or touches it."""
+    nodes = fmap.node_by_id
+    lines = {
+        lane.id: LineString([(nodes[lane.start].x, nodes[lane.start].y), (nodes[lane.end].x, nodes[lane.end].y)])
+        for lane in fmap.lanes
+    }
+    return {z.id: frozenset(lid for lid, line in lines.items() if z.polygon.intersects(line)) for z in fmap.zones}
+
+
 def _check_priority(priority: int) -> None:
     if not 0 <= priority <= MAX_PRIORITY:
         raise OrderRejected("priority", f"must be between 0 and {MAX_PRIORITY}")
@@ -103,6 +115,9 @@ class Controller:
         self.fleet_paused = False
         self._pause_sent: dict[str, bool] = {}
         self.closed_lanes: set[str] = set()
+        self.closed_zones: set[str] = set()
+        self._closed_now: set[str] = set()  # lanes closed by themselves or by a closed zone
+        self._zone_lanes = _lanes_by_zone(fmap)
         self._loaded_awaiting: dict[str, str] = {}  # vehicle -> restored order it carries
 
     # ---- inputs -----------------------------------------------------------------------------
@@ -296,26 +311,50 @@ class Controller:
         """Operator closes (or opens) a lane at run time. New routes avoid it at once; vehicles
         whose unreleased route crosses it are re-routed from where their released path ends; a
         vehicle already released onto it drives through, and the lane closes behind it."""
-        lane = self.map.lane_by_id.get(lane_id)
-        if lane is None:
+        if lane_id not in self.map.lane_by_id:
             raise OrderRejected("lane_id", f"unknown lane '{lane_id}'")
-        resource = lane_resource(lane.start, lane.end)
         if closed:
             self.closed_lanes.add(lane_id)
-            self.traffic.close(resource)
         else:
             self.closed_lanes.discard(lane_id)
-            self.traffic.reopen(resource)
-        self.graph = compile_map(self.map, closed_lanes=frozenset(self.closed_lanes))
-        self.dispatcher.use_graph(self.graph)
         self._alarm("lane-closed" if closed else "lane-opened", f"lane {lane_id} {'closed' if closed else 'opened'}")
+        self._apply_closures()
+
+    def close_zone(self, zone_id: str, closed: bool = True) -> None:
+        """Operator closes (or opens) a zone, say a manual forklift area or a blocked fire door:
+        every lane that crosses it closes as `close_lane` closes one. Lanes an operator closed by
+        themselves stay closed when the zone opens."""
+        if zone_id not in self._zone_lanes:
+            raise OrderRejected("zone_id", f"unknown zone '{zone_id}'")
         if closed:
-            for vid in self.traffic.planned_through(resource):
-                self._reroute(vid)
+            self.closed_zones.add(zone_id)
         else:
-            for vid, reason in list(self.traffic.waiting.items()):
-                if reason.resource == resource:
-                    self._release(vid)
+            self.closed_zones.discard(zone_id)
+        self._alarm("zone-closed" if closed else "zone-opened", f"zone {zone_id} {'closed' if closed else 'opened'}")
+        self._apply_closures()
+
+    def _apply_closures(self) -> None:
+        wanted = set(self.closed_lanes).union(*(self._zone_lanes[z] for z in self.closed_zones))
+        closing, opening = wanted - self._closed_now, self._closed_now - wanted
+        self._closed_now = wanted
+        lanes = self.map.lane_by_id
+        resources = {lid: lane_resource(lanes[lid].start, lanes[lid].end) for lid in closing | opening}
+        for lid in sorted(closing):
+            self.traffic.close(resources[lid])
+        for lid in sorted(opening):
+            self.traffic.reopen(resources[lid])
+        self.graph = compile_map(self.map, closed_lanes=frozenset(wanted))
+        self.dispatcher.use_graph(self.graph)
+        rerouted: set[str] = set()
+        for lid in sorted(closing):
+            for vid in self.traffic.planned_through(resources[lid]):
+                if vid not in rerouted:
+                    rerouted.add(vid)
+                    self._reroute(vid)
+        opened = {resources[lid] for lid in opening}
+        for vid, reason in list(self.traffic.waiting.items()):
+            if reason.resource in opened:
+                self._release(vid)
         self._dispatch_wanted = True
 
     def _reroute(self, vehicle_id: str) -> None:

@@ -179,6 +179,11 @@ class FleetService:
         self._flush_changes()
         return sorted(self.controller.closed_lanes)
 
+    def close_zone(self, zone_id: str, closed: bool) -> list[str]:
+        self.controller.close_zone(zone_id, closed)
+        self._flush_changes()
+        return sorted(self.controller.closed_zones)
+
     def set_in_service(self, vehicle_id: str, in_service: bool) -> Vehicle:
         vehicle = self.controller.set_in_service(vehicle_id, in_service)
         self._flush_changes()

@@ -34,6 +34,7 @@ from starlette.websockets import WebSocketState
 from fleet.api.schemas import (
     CallCreate,
     ClosedLanes,
+    ClosedZones,
     ErrorOut,
     FleetPause,
     Health,
@@ -123,7 +124,8 @@ def create_call(
 @router.get("/map")
 def active_map(service: ServiceDep) -> dict[str, object]:
     """The active facility map in its file format, with the lanes closed right now."""
-    return {**map_to_wire(service.controller.map), "closed_lanes": sorted(service.controller.closed_lanes)}
+    c = service.controller
+    return {**map_to_wire(c.map), "closed_lanes": sorted(c.closed_lanes), "closed_zones": sorted(c.closed_zones)}
 
 
 @router.get("/orders", response_model=list[OrderOut])
@@ -304,6 +306,34 @@ def open_lane(lane_id: str, service: ServiceDep) -> ClosedLanes:
 @router.get("/lanes/closed", response_model=ClosedLanes)
 def closed_lanes(service: ServiceDep) -> ClosedLanes:
     return ClosedLanes(closed=sorted(service.controller.closed_lanes))
+
+
+@router.post(
+    "/zones/{zone_id}/close", response_model=ClosedZones, responses={404: {"model": ErrorOut}}, dependencies=OPERATOR
+)
+def close_zone(zone_id: str, service: ServiceDep) -> ClosedZones:
+    """Close a zone (a manual forklift area, a blocked fire door): every lane crossing it closes;
+    a vehicle already released into it drives through first."""
+    _zone_or_404(service, zone_id)
+    return ClosedZones(closed=service.close_zone(zone_id, True))
+
+
+@router.post(
+    "/zones/{zone_id}/open", response_model=ClosedZones, responses={404: {"model": ErrorOut}}, dependencies=OPERATOR
+)
+def open_zone(zone_id: str, service: ServiceDep) -> ClosedZones:
+    _zone_or_404(service, zone_id)
+    return ClosedZones(closed=service.close_zone(zone_id, False))
+
+
+@router.get("/zones/closed", response_model=ClosedZones)
+def closed_zones(service: ServiceDep) -> ClosedZones:
+    return ClosedZones(closed=sorted(service.controller.closed_zones))
+
+
+def _zone_or_404(service: FleetService, zone_id: str) -> None:
+    if zone_id not in {z.id for z in service.controller.map.zones}:
+        raise HTTPException(status_code=404, detail=f"no zone '{zone_id}'")
 
 
 def _lane_or_404(service: FleetService, lane_id: str) -> None:

@@ -146,6 +146,10 @@ class ClosedLanes(BaseModel):
     closed: list[str]
 
 
+class ClosedZones(BaseModel):
+    closed: list[str]
+
+
 class FleetPause(BaseModel):
     paused: bool
 

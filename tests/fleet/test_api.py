@@ -100,6 +100,15 @@ async def test_close_and_open_lanes(client: httpx.AsyncClient) -> None:
     assert missing.status_code == 404 and "NOPE" in missing.json()["detail"]
 
 
+async def test_close_and_open_zones(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/api/v1/zones/FIRE-DOOR/close")).json() == {"closed": ["FIRE-DOOR"]}
+    assert (await client.get("/api/v1/zones/closed")).json() == {"closed": ["FIRE-DOOR"]}
+    assert (await client.get("/api/v1/map")).json()["closed_zones"] == ["FIRE-DOOR"]
+    assert (await client.post("/api/v1/zones/FIRE-DOOR/open")).json() == {"closed": []}
+    missing = await client.post("/api/v1/zones/NOPE/close")
+    assert missing.status_code == 404 and "NOPE" in missing.json()["detail"]
+
+
 async def test_plc_call_is_idempotent(client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]) -> None:
     """A call for material at ST-B brings a rack from the nearest station that gives racks; the same
     call retried (same Idempotency-Key) answers 200 with the same order and creates nothing; the key

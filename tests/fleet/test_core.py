@@ -6,8 +6,8 @@ import pytest
 
 from fleet.clock import SimClock
 from fleet.core import Controller, OrderRejected
-from fleet.events import ActionFinished, ActionKind, DriveNodes, NodeReached, OrderChanged, StartAction, Tick
-from fleet.model import DELIVERY_PATH, OrderState
+from fleet.events import ActionFinished, ActionKind, Alarm, DriveNodes, NodeReached, OrderChanged, StartAction, Tick
+from fleet.model import DELIVERY_PATH, OrderState, TaskKind
 from maps import FacilityMap
 
 
@@ -109,3 +109,28 @@ def test_cancel_while_driving_stops_at_the_next_node_and_frees_the_rest(controll
     assert not controller.vehicles["AGV-01"].stopping
     held = controller.traffic.held_by("AGV-01")
     assert held == {f"node:{first}"}, held
+
+
+def test_closing_a_zone_closes_every_lane_across_it(controller: Controller) -> None:
+    """FIRE-DOOR around A5 closed: a cart at A4 sent to park at P-3 (behind A5) waits at the
+    closure and says why; a lane closed on its own stays closed when the zone opens; opening the
+    zone lets the cart through."""
+    controller.add_vehicle("AGV-01", "cart", "A4")
+    controller.close_lane("A3-SB")
+    controller.close_zone("FIRE-DOOR")
+    assert controller.closed_zones == {"FIRE-DOOR"}
+    closed = {lid for lid, lane in controller.map.lane_by_id.items() if "A5" in (lane.start, lane.end)}
+    assert closed == {"A4-A5", "A5-A6", "CH-A5", "A5-PA3"}
+    assert controller.graph.time("A4", "A6") == float("inf"), "nothing drives through A5"
+    controller.send_to("AGV-01", TaskKind.PARK, "P-3")
+    commands = controller.take_commands()
+    assert any(isinstance(c, Alarm) and c.code == "blocked-by-closure" for c in commands)
+    assert "closed by operator" in (controller.wait_reason("AGV-01") or "")
+    assert not any(isinstance(c, DriveNodes) for c in commands)
+    controller.close_zone("FIRE-DOOR", closed=False)
+    drives = [c for c in controller.take_commands() if isinstance(c, DriveNodes)]
+    assert drives and drives[0].vehicle_id == "AGV-01"
+    assert controller.closed_lanes == {"A3-SB"}
+    assert controller.graph.time("A3", "SB") == float("inf"), "the lane closed by itself stays closed"
+    with pytest.raises(OrderRejected, match="unknown zone 'NOPE'"):
+        controller.close_zone("NOPE")
