@@ -1,0 +1,323 @@
+"""Time-aware multi-vehicle planning on the facility map: safe-interval path planning (SIPP)
+over a reservation table, prioritised, and the validator its plans go through.
+
+Time is continuous (seconds). A vehicle's plan is a list of `Visit`s: the node, when it arrives
+and when it leaves (the last visit leaves at infinity: the vehicle stays at its goal). What a
+plan occupies, and so reserves:
+- a node from `clear_s` before arriving until `clear_s` after leaving (the footprint is still
+  over the node while the vehicle's centre approaches or has just left it);
+- a lane, in both directions, from leaving its start until reaching its end, so nobody meets it
+  head-on (edge swap) or follows it onto it (following conflict);
+- every element (node or lane) whose geometry comes closer than two footprint radii to an
+  occupied one and shares no node with it (footprint conflict: on a validated map there are
+  none, `maps.validate` enforces that clearance, but plans on other maps are checked too).
+
+SIPP (Phillips and Likhachev, ICRA 2011) searches (node, safe interval) states with A* on the
+compiled travel times, arriving at each as early as the reservations allow, waiting where
+needed. Parking spots and chargers can be kept out of through traffic (`no_through`).
+Prioritised planning reserves each vehicle's plan before the next one is planned (like
+every prioritised scheme it can fail where a joint plan exists).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from shapely import STRtree
+from shapely.geometry import LineString, Point
+from shapely.geometry.base import BaseGeometry
+
+from maps import FacilityMap
+from planners.graph import CompiledGraph
+
+INF = math.inf
+_EPS = 1e-6
+
+Key = str  # "n:<node>" or "l:<a>|<b>" (sorted ends)
+
+
+def node_key(node: str) -> Key:
+    return f"n:{node}"
+
+
+def lane_key(a: str, b: str) -> Key:
+    lo, hi = sorted((a, b))
+    return f"l:{lo}|{hi}"
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    node: str
+    arrive: float
+    depart: float
+
+
+Plan = list[Visit]
+
+
+def near_elements(fmap: FacilityMap, radius: float) -> dict[Key, frozenset[Key]]:
+    """Per node and lane, the elements closer than two footprint radii that share no node."""
+    nodes = fmap.node_by_id
+    keys: list[Key] = []
+    shapes: list[BaseGeometry] = []
+    ends: list[frozenset[str]] = []
+    for n in fmap.nodes:
+        keys.append(node_key(n.id))
+        shapes.append(Point(n.x, n.y))
+        ends.append(frozenset((n.id,)))
+    seen: set[Key] = set()
+    for lane in fmap.lanes:
+        key = lane_key(lane.start, lane.end)
+        if key in seen:
+            continue
+        seen.add(key)
+        a, b = nodes[lane.start], nodes[lane.end]
+        keys.append(key)
+        shapes.append(LineString([(a.x, a.y), (b.x, b.y)]))
+        ends.append(frozenset((lane.start, lane.end)))
+    tree = STRtree(shapes)
+    near: dict[Key, set[Key]] = {k: set() for k in keys}
+    for i, j in zip(*tree.query(shapes, predicate="dwithin", distance=2 * radius - _EPS), strict=True):
+        if i != j and not ends[i] & ends[j]:
+            near[keys[i]].add(keys[j])
+    return {k: frozenset(v) for k, v in near.items()}
+
+
+def occupancy(plan: Plan, clear_s: float) -> list[tuple[Key, float, float]]:
+    """(element, from, until) that a plan occupies, before footprint spreading."""
+    out: list[tuple[Key, float, float]] = []
+    for k, visit in enumerate(plan):
+        begin = visit.arrive if k == 0 else visit.arrive - clear_s
+        out.append((node_key(visit.node), begin, visit.depart + clear_s))
+        if k + 1 < len(plan):
+            out.append((lane_key(visit.node, plan[k + 1].node), visit.depart, plan[k + 1].arrive))
+    return out
+
+
+@dataclass
+class ReservationTable:
+    """Reserved intervals per element, each with the vehicle that holds it."""
+
+    near: dict[Key, frozenset[Key]]
+    clear_s: float
+    held: dict[Key, list[tuple[float, float, int]]] = field(default_factory=dict)
+
+    def reserve(self, agent: int, plan: Plan) -> None:
+        for key, begin, end in occupancy(plan, self.clear_s):
+            for k in (key, *self.near.get(key, ())):
+                self.held.setdefault(k, []).append((begin, end, agent))
+                self.held[k].sort()
+
+    def hold(self, agent: int, node: str, begin: float = 0.0) -> None:
+        self.reserve(agent, [Visit(node, begin, INF)])
+
+    def drop(self, agent: int) -> None:
+        for key, spans in self.held.items():
+            self.held[key] = [s for s in spans if s[2] != agent]
+
+    def gaps(self, key: Key) -> list[tuple[float, float]]:
+        """Safe intervals of an element: the times nobody holds it."""
+        out: list[tuple[float, float]] = []
+        start = -INF
+        for begin, end, _ in self.held.get(key, ()):
+            if begin > start:
+                out.append((start, begin))
+            start = max(start, end)
+        if start < INF:
+            out.append((start, INF))
+        return out
+
+    def free_from(self, key: Key, begin: float, length: float) -> float:
+        """The earliest time >= begin from which the element is free for `length` seconds."""
+        t = begin
+        for b, e, _ in self.held.get(key, ()):
+            if b < t + length and e > t:
+                t = e
+        return t
+
+
+@dataclass(order=True)
+class _State:
+    f: float
+    arrive: float
+    tie: int
+    node: str = field(compare=False)
+    gap: int = field(compare=False)
+    parent: _State | None = field(compare=False, default=None)
+    left_parent: float = field(compare=False, default=0.0)
+
+
+def no_through_nodes(fmap: FacilityMap) -> frozenset[str]:
+    """Parking spots and chargers: places to stop at, never to drive through."""
+    return frozenset(p.node for p in fmap.parking) | frozenset(c.node for c in fmap.chargers)
+
+
+def sipp(
+    graph: CompiledGraph,
+    table: ReservationTable,
+    start: str,
+    goal: str,
+    start_time: float = 0.0,
+    no_through: frozenset[str] = frozenset(),
+) -> Plan | None:
+    """Earliest-arrival plan from start to goal that stays at the goal for good, or None.
+    Nodes in `no_through` are entered only as the goal."""
+    clear = table.clear_s
+    goal_index = graph.index[goal]
+    counter = itertools.count()
+
+    def h(node: str) -> float:
+        return float(graph.travel_time[graph.index[node], goal_index])
+
+    start_gaps = table.gaps(node_key(start))
+    first = next((i for i, (b, e) in enumerate(start_gaps) if b <= start_time + _EPS and e > start_time), None)
+    if first is None or not math.isfinite(h(start)):
+        return None
+    queue = [_State(start_time + h(start), start_time, next(counter), start, first)]
+    done: set[tuple[str, int]] = set()
+    while queue:
+        state = heapq.heappop(queue)
+        if (state.node, state.gap) in done:
+            continue
+        done.add((state.node, state.gap))
+        here_gaps = table.gaps(node_key(state.node))
+        leave_by = here_gaps[state.gap][1] - clear
+        if state.node == goal and here_gaps[state.gap][1] == INF:
+            return _unwind(state)
+        for nxt, seconds in graph.successors[state.node]:
+            if nxt in no_through and nxt != goal:
+                continue
+            lane = lane_key(state.node, nxt)
+            for j, (g_begin, g_end) in enumerate(table.gaps(node_key(nxt))):
+                if g_end - clear < state.arrive + seconds or (nxt, j) in done:
+                    continue
+                depart = max(state.arrive, g_begin + clear - seconds)
+                depart = table.free_from(lane, depart, seconds)
+                if depart > leave_by + _EPS:
+                    break  # later intervals of nxt need an even later departure
+                arrive = depart + seconds
+                if arrive + clear > g_end or arrive - clear < g_begin - _EPS:
+                    continue
+                child = _State(arrive + h(nxt), arrive, next(counter), nxt, j, state, depart)
+                heapq.heappush(queue, child)
+    return None
+
+
+def _unwind(state: _State) -> Plan:
+    visits: list[Visit] = []
+    depart = INF
+    walk: _State | None = state
+    while walk is not None:
+        visits.append(Visit(walk.node, walk.arrive, depart))
+        depart = walk.left_parent
+        walk = walk.parent
+    visits.reverse()
+    return visits
+
+
+@dataclass(frozen=True)
+class PrioritisedResult:
+    plans: list[Plan | None]  # None for a vehicle that could not be planned
+
+    @property
+    def solved(self) -> bool:
+        return all(p is not None for p in self.plans)
+
+
+def plan_prioritised(
+    graph: CompiledGraph,
+    near: dict[Key, frozenset[Key]],
+    clear_s: float,
+    starts: Sequence[str],
+    goals: Sequence[str],
+    start_time: float = 0.0,
+    no_through: frozenset[str] = frozenset(),
+    restarts: int = 5,
+) -> PrioritisedResult:
+    """Plan vehicles one after another; each plan is reserved before the next is made, so a
+    later vehicle leaves its start before an earlier one comes by, or fails. When some fail, plan
+    again with the failed ones first (up to `restarts` times) and keep the round that planned
+    the most. A vehicle without a plan is taken to hold its start."""
+    order = list(range(len(starts)))
+    best: list[Plan | None] = [None] * len(starts)
+    for _ in range(restarts + 1):
+        table = ReservationTable(near, clear_s)
+        plans: list[Plan | None] = [None] * len(starts)
+        for agent in order:
+            plan = sipp(graph, table, starts[agent], goals[agent], start_time, no_through)
+            if plan is None:
+                table.hold(agent, starts[agent], start_time)
+            else:
+                table.reserve(agent, plan)
+            plans[agent] = plan
+        if sum(p is not None for p in plans) > sum(p is not None for p in best):
+            best = plans
+        failed = [a for a in order if plans[a] is None]
+        if not failed:
+            break
+        order = failed + [a for a in order if plans[a] is not None]
+    return PrioritisedResult(best)
+
+
+def validate_plans(
+    graph: CompiledGraph,
+    near: dict[Key, frozenset[Key]],
+    clear_s: float,
+    starts: Sequence[str],
+    goals: Sequence[str],
+    plans: Sequence[Plan],
+) -> list[str]:
+    """Every problem of a set of timed plans, by vehicle and element; empty when valid."""
+    problems: list[str] = []
+    for agent, plan in enumerate(plans):
+        if not plan:
+            problems.append(f"vehicle {agent}: empty plan")
+            continue
+        if plan[0].node != starts[agent]:
+            problems.append(f"vehicle {agent}: starts at {plan[0].node}, not {starts[agent]}")
+        if plan[-1].node != goals[agent] or plan[-1].depart != INF:
+            problems.append(f"vehicle {agent}: does not stay at its goal {goals[agent]}")
+        for visit in plan:
+            if visit.depart < visit.arrive - _EPS:
+                problems.append(f"vehicle {agent}: leaves {visit.node} before arriving")
+        for a, b in itertools.pairwise(plan):
+            seconds = graph.edge_seconds(a.node, b.node)
+            if not math.isfinite(seconds):
+                problems.append(f"vehicle {agent}: no lane from {a.node} to {b.node}")
+            elif b.arrive < a.depart + seconds - _EPS:
+                problems.append(f"vehicle {agent}: drives {a.node}->{b.node} faster than the lane allows")
+    spans: dict[Key, list[tuple[float, float, int, Key]]] = {}
+    direction: dict[tuple[int, Key, float], tuple[str, str]] = {}
+    for agent, plan in enumerate(plans):
+        for k, (key, begin, end) in enumerate(occupancy(plan, clear_s)):
+            spans.setdefault(key, []).append((begin, end, agent, key))
+            if key.startswith("l:"):
+                visit = plan[k // 2]
+                direction[(agent, key, begin)] = (visit.node, plan[k // 2 + 1].node)
+            for other in near.get(key, ()):
+                spans.setdefault(other, []).append((begin, end, agent, key))
+    reported: set[tuple[int, int, Key]] = set()
+    for key, items in spans.items():
+        items.sort()
+        for (b1, e1, a1, k1), (b2, _, a2, k2) in itertools.combinations(items, 2):
+            if b2 >= e1 - _EPS:
+                continue
+            if a1 == a2 or (min(a1, a2), max(a1, a2), key) in reported:
+                continue
+            if k1 != key and k2 != key:
+                continue  # both only near this element: reported where one of them really is
+            reported.add((min(a1, a2), max(a1, a2), key))
+            what = key[2:].replace("|", "-")
+            if k1 != k2:
+                kind = "footprint conflict"
+            elif key.startswith("n:"):
+                kind = "vertex conflict"
+            else:
+                same = direction.get((a1, key, b1)) == direction.get((a2, key, b2))
+                kind = "following conflict" if same else "swap conflict"
+            problems.append(f"{kind} between vehicles {min(a1, a2)} and {max(a1, a2)} at {what} ({b2:.1f} s)")
+    return problems
