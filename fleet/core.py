@@ -100,6 +100,7 @@ class Controller:
         self.graph = compile_map(fmap)
         self.full_graph = self.graph  # every lane open: what is physically reachable
         self._station_nodes = frozenset(s.node for s in fmap.stations)
+        self._no_through = frozenset(p.node for p in fmap.parking) | frozenset(c.node for c in fmap.chargers)
         self.traffic = TrafficManager(fmap, self.config.lookahead_nodes)
         self.dispatcher = Dispatcher(fmap, self.graph, self.config.dispatch)
         self.orders: dict[str, TransportOrder] = {}
@@ -363,13 +364,23 @@ class Controller:
         self._release(vehicle_id)
 
     def _path(self, vehicle_id: str, start: str, goal: str) -> list[str]:
-        """Fastest path on the open lanes; when closures cut the goal off, the path over the closed
-        lane, so the vehicle waits at the closure (and says so) until an operator opens it."""
+        """Fastest path on the open lanes that does not drive through a parking spot or charger
+        (a cart standing there would block it); when closures cut the goal off, the path over the
+        closed lane, so the vehicle waits at the closure (and says so) until an operator opens it."""
         try:
-            return self.graph.shortest_path(start, goal)
+            path = self.graph.shortest_path(start, goal)
         except NoPathError:
             self._alarm("blocked-by-closure", f"{vehicle_id} cannot reach {goal} while lanes are closed", vehicle_id)
             return self.full_graph.shortest_path(start, goal)
+        if not any(n in self._no_through for n in path[1:-1]):
+            return path
+
+        def through_a_bay(a: str, b: str) -> bool:
+            return b in self._no_through and b != goal
+
+        # A bay that is a shortcut: the fastest path that keeps out of them, if there is one.
+        around = next((p for p in self.graph.paths_from(start, through_a_bay) if p[-1] == goal), None)
+        return around if around is not None else path
 
     def set_in_service(self, vehicle_id: str, in_service: bool) -> Vehicle:
         """Take a vehicle out of service (it finishes a load it carries, gets nothing new, and hands

@@ -9,6 +9,7 @@ from fleet.core import Controller, OrderRejected
 from fleet.events import ActionFinished, ActionKind, Alarm, DriveNodes, NodeReached, OrderChanged, StartAction, Tick
 from fleet.model import DELIVERY_PATH, OrderState, TaskKind
 from maps import FacilityMap
+from maps.schema import MapFile, map_from_wire
 
 
 @pytest.fixture
@@ -134,3 +135,26 @@ def test_closing_a_zone_closes_every_lane_across_it(controller: Controller) -> N
     assert controller.graph.time("A3", "SB") == float("inf"), "the lane closed by itself stays closed"
     with pytest.raises(OrderRejected, match="unknown zone 'NOPE'"):
         controller.close_zone("NOPE")
+
+
+def test_routes_keep_out_of_parking_bays(small_map_data: dict[str, object]) -> None:
+    """With the aisle lane A8->A1 slowed to a crawl, the bay through parking spot P-2 (PA2) is the
+    fastest way from A8 to A1; a cart sent on from A8 still takes the aisle, because a parked
+    cart would block the bay."""
+    lanes = small_map_data["lanes"]
+    assert isinstance(lanes, list)
+    for lane in lanes:
+        if (lane["from"], lane["to"]) == ("A8", "A1"):
+            lane["max_speed"] = 0.2
+    fmap = map_from_wire(MapFile.model_validate(small_map_data))
+    core = Controller(fmap, SimClock())
+    assert core.graph.shortest_path("A8", "A2") == ["A8", "PA2", "A1", "A2"]
+    core.add_vehicle("AGV-01", "cart", "A8")
+    core.send_to("AGV-01", TaskKind.CHARGE, "CH-1")
+    drives = [c for c in core.take_commands() if isinstance(c, DriveNodes)]
+    assert drives and drives[0].nodes[0] == "A1"
+    assert core.traffic.route_nodes("AGV-01")[:3] == ["A8", "A1", "A2"]
+    # A parking spot that is the goal is of course entered.
+    core.add_vehicle("AGV-02", "cart", "A7")
+    core.send_to("AGV-02", TaskKind.PARK, "P-2")
+    assert core.traffic.route_goal("AGV-02") == "PA2"
