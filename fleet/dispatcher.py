@@ -33,6 +33,9 @@ class DispatchConfig:
     reserve_battery: float = 0.15
     charge_below: float = 0.3
     charge_until: float = 0.9
+    # A new assignment replaces the standing one only if it lowers the objective (weighted
+    # completion times) by more than this fraction: no reshuffling for crumbs.
+    keep_margin: float = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,9 @@ class Dispatcher:
         ]
         pending.sort(key=lambda o: (-o.priority, o.created_at, o.id))
         pending = pending[: self.config.max_orders_per_solve]
+        # Orders standing on a vehicle in its queue's sequence, so the plan as it stands is kept.
+        queue_pos = {oid: k for a in able for k, oid in enumerate(a.vehicle.queue)}
+        pending.sort(key=lambda o: queue_pos.get(o.id, len(queue_pos)))
         if not pending or not able:
             return {}, (), None
         stations = self._map.station_by_id
@@ -118,11 +124,17 @@ class Dispatcher:
                     dropoff_service_s=stations[o.dropoff].service_time_s,
                     priority=o.priority,
                     allowed_vehicles=None if len(allowed) == len(able) else allowed,
+                    current_vehicle=o.vehicle_id if o.state is OrderState.ASSIGNED else None,
                 )
             )
         slots = [VehicleSlot(a.vehicle.id, g.index[a.node], a.available_in_s) for a in able]
         plan = solve_assignment(
-            tasks, slots, g.travel_time, self.config.time_budget_s, solution_limit=self.config.solution_limit
+            tasks,
+            slots,
+            g.travel_time,
+            self.config.time_budget_s,
+            solution_limit=self.config.solution_limit,
+            keep_margin=self.config.keep_margin,
         )
         queues = {a.vehicle.id: plan.orders_of(a.vehicle.id) for a in able}
         return queues, tuple(o.id for o in pending), plan

@@ -12,7 +12,7 @@ Times are seconds relative to "now"; the solver works in deciseconds (integers).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import numpy as np
@@ -42,6 +42,7 @@ class OrderTask:
     priority: int = 0
     due_in_s: float | None = None
     allowed_vehicles: frozenset[str] | None = None  # None: any vehicle may serve it
+    current_vehicle: str | None = None  # the vehicle it is assigned to now, if any
 
     def __post_init__(self) -> None:
         if self.pickup_service_s < 0 or self.dropoff_service_s < 0:
@@ -160,14 +161,36 @@ def validate_plan(plan: AssignmentPlan, orders: Sequence[OrderTask], vehicles: S
     return problems
 
 
-def greedy_plan(orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot], travel: TravelMatrix) -> AssignmentPlan:
+def greedy_plan(
+    orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot], travel: TravelMatrix, keep_current: bool = False
+) -> AssignmentPlan:
     """Baseline: orders by priority then arrival, each to the vehicle that reaches its pick-up first,
-    served one at a time."""
+    served one at a time. With `keep_current`, orders stay with the vehicle they are assigned to
+    (in the sequence given) and only the others are placed: the plan as it stands."""
     free_at = {v.id: (v.available_in_s, v.node) for v in vehicles}
     routes: dict[str, list[Stop]] = {v.id: [] for v in vehicles}
     unassigned = []
+    placed: set[str] = set()
+    if keep_current:
+        for order in orders:
+            vid = order.current_vehicle
+            if vid is None or vid not in free_at:
+                continue
+            t, at = free_at[vid]
+            finish = (
+                t
+                + float(travel[at, order.pickup])
+                + order.pickup_service_s
+                + float(travel[order.pickup, order.dropoff])
+                + order.dropoff_service_s
+            )
+            free_at[vid] = (finish, order.dropoff)
+            routes[vid] += [Stop(order.id, StopKind.PICKUP), Stop(order.id, StopKind.DROPOFF)]
+            placed.add(order.id)
     ranked = sorted(enumerate(orders), key=lambda p: (-p[1].priority, p[0]))
     for _, order in ranked:
+        if order.id in placed:
+            continue
         best: tuple[float, str] | None = None
         for v in vehicles:
             if order.allowed_vehicles is not None and v.id not in order.allowed_vehicles:
@@ -195,24 +218,34 @@ def solve_assignment(
     travel: TravelMatrix,
     time_budget_s: float = 1.0,
     solution_limit: int | None = None,
+    keep_margin: float = 0.0,
 ) -> AssignmentPlan:
     """Solve with OR-Tools' routing solver within the time budget.
 
-    The search is greedy descent from the baseline plan; it is deterministic whenever it ends before
-    the time budget (set `solution_limit` to bound the work independently of the machine).
+    The search is greedy descent from the better of the greedy plan and the plan as it stands
+    (orders kept on their `current_vehicle`); it is deterministic whenever it ends before the
+    time budget (set `solution_limit` to bound the work independently of the machine). A plan
+    that moves orders replaces the one standing only if it serves as many orders and its
+    objective is lower by more than `keep_margin` (a fraction): re-solving every few seconds
+    must not shuffle orders between vehicles for nothing.
     """
-    baseline = greedy_plan(orders, vehicles, travel)
+    fresh = greedy_plan(orders, vehicles, travel)
     if not orders or not vehicles:
-        return baseline
-    model = _RoutingModel(orders, vehicles, travel)
-    routes = model.solve(baseline, time_budget_s, solution_limit)
-    if routes is None:
-        return baseline
-    completion, objective = evaluate_routes(routes, orders, vehicles, travel)
-    if objective > baseline.objective:
-        return baseline
-    unassigned = tuple(o.id for o in orders if o.id not in completion)
-    return AssignmentPlan(routes, completion, objective, unassigned, solver="or-tools")
+        return fresh
+    standing = greedy_plan(orders, vehicles, travel, keep_current=True)
+    start = standing if standing.objective <= fresh.objective else fresh
+    best = start
+    routes = _RoutingModel(orders, vehicles, travel).solve(start, time_budget_s, solution_limit)
+    if routes is not None:
+        completion, objective = evaluate_routes(routes, orders, vehicles, travel)
+        if objective <= start.objective:
+            unassigned = tuple(o.id for o in orders if o.id not in completion)
+            best = AssignmentPlan(routes, completion, objective, unassigned, solver="or-tools")
+    if any(o.current_vehicle for o in orders) and len(best.unassigned) >= len(standing.unassigned):
+        moves = any(o.current_vehicle and o.id not in best.orders_of(o.current_vehicle) for o in orders)
+        if moves and best.objective > standing.objective * (1 - keep_margin):
+            return replace(standing, solver="kept")
+    return best
 
 
 class _RoutingModel:

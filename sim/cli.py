@@ -138,6 +138,7 @@ def _print_report(report: KpiReport, map_name: str, seed: int) -> None:
         ("distance driven", f"{report.distance_km:.1f} km"),
         ("collisions", report.collisions),
         ("claim violations", report.claim_violations),
+        ("orders moved between vehicles", report.reassignments),
         ("deadlocks detected", report.deadlocks),
         ("deadlocks resolved", report.deadlocks_resolved),
         ("deadlocks left unresolved", report.deadlocks_unresolved),

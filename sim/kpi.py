@@ -27,6 +27,7 @@ class KpiReport:
     distance_km: float
     collisions: int
     claim_violations: int
+    reassignments: int  # orders moved from one vehicle to another before pick-up
     deadlocks: int  # circular waits detected
     deadlocks_resolved: int  # broken by routing a vehicle around or aside
     deadlocks_unresolved: int  # found unbreakable (an alarm each)

@@ -161,6 +161,7 @@ class Simulation:
             distance_km=round(sum(v.odometer for v in self.vehicles) / 1000, 3),
             collisions=len(self.oracle.collisions),
             claim_violations=len(self.oracle.claim_violations),
+            reassignments=self.controller.stats.reassignments,
             deadlocks=self.controller.stats.deadlocks,
             deadlocks_resolved=self.controller.stats.deadlocks_resolved,
             deadlocks_unresolved=self.controller.stats.deadlocks_unresolved,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -115,3 +117,42 @@ def test_bad_values_are_rejected() -> None:
         OrderTask("x", 0, 1, priority=-1)
     with pytest.raises(ValueError, match="capacity"):
         VehicleSlot("v", 0, capacity=0)
+
+
+def with_current(orders: list[OrderTask], plan: AssignmentPlan) -> list[OrderTask]:
+    """The orders as assigned by `plan`, in each vehicle's sequence."""
+    owner = {oid: vid for vid in plan.routes for oid in plan.orders_of(vid)}
+    sequence = {oid: k for vid in plan.routes for k, oid in enumerate(plan.orders_of(vid))}
+    kept = [replace(o, current_vehicle=owner.get(o.id)) for o in orders]
+    return sorted(kept, key=lambda o: sequence.get(o.id, len(sequence)))
+
+
+def test_a_worse_standing_plan_is_kept_within_the_margin(plant_map: FacilityMap, graph: CompiledGraph) -> None:
+    """Standing assignment: the solved plan with two vehicles' work swapped. Margin 0: the solver
+    moves orders back; margin 99 %: the standing plan stays, each order on its vehicle."""
+    orders, vehicles = random_instance(plant_map, graph, seed=4, n_orders=8, n_vehicles=3)
+    solved = solve_assignment(orders, vehicles, graph.travel_time, time_budget_s=5.0)
+    a, b = (v.id for v in vehicles[:2])
+    swapped_routes = {**solved.routes, a: solved.routes[b], b: solved.routes[a]}
+    swapped = with_current(orders, replace(solved, routes=swapped_routes))
+    standing = greedy_plan(swapped, vehicles, graph.travel_time, keep_current=True)
+    assert standing.objective > solved.objective, "the swap made it worse"
+    moved = solve_assignment(swapped, vehicles, graph.travel_time, time_budget_s=5.0, keep_margin=0.0)
+    assert moved.solver == "or-tools" and moved.objective < standing.objective
+    assert validate_plan(moved, swapped, vehicles) == []
+    kept = solve_assignment(swapped, vehicles, graph.travel_time, time_budget_s=5.0, keep_margin=0.99)
+    assert kept.solver == "kept"
+    assert validate_plan(kept, swapped, vehicles) == []
+    assert all(o.id in kept.orders_of(o.current_vehicle) for o in swapped if o.current_vehicle)
+
+
+def test_a_new_order_keeps_the_standing_assignments(plant_map: FacilityMap, graph: CompiledGraph) -> None:
+    """Re-solving with one more order and the default dispatcher margin (5 %) moves nothing
+    already assigned, on 10 random instances."""
+    for seed in range(10):
+        orders, vehicles = random_instance(plant_map, graph, seed=seed, n_orders=13, n_vehicles=5)
+        first = solve_assignment(orders[:12], vehicles, graph.travel_time)
+        again = [*with_current(orders[:12], first), orders[12]]
+        second = solve_assignment(again, vehicles, graph.travel_time, keep_margin=0.05)
+        assert validate_plan(second, again, vehicles) == []
+        assert all(o.id in second.orders_of(o.current_vehicle) for o in again if o.current_vehicle), seed
