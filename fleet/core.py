@@ -42,6 +42,7 @@ from fleet.events import (
 from fleet.model import OrderState, Task, TaskKind, TaskPhase, Transition, TransportOrder, Vehicle, order_number
 from fleet.traffic import TrafficManager, lane_resource, node_resource
 from maps import FacilityMap
+from planners.assignment import AssignmentPlan
 from planners.graph import NoPathError, compile_map
 
 MAX_PRIORITY = 10
@@ -73,6 +74,11 @@ def _lanes_by_zone(fmap: FacilityMap) -> dict[str, frozenset[str]]:
         for lane in fmap.lanes
     }
     return {z.id: frozenset(lid for lid, line in lines.items() if z.polygon.intersects(line)) for z in fmap.zones}
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _check_priority(priority: int) -> None:
@@ -669,9 +675,11 @@ class Controller:
             if vid is None and order.state is OrderState.ASSIGNED:
                 self._move(order, OrderState.ACCEPTED, reason="withdrawn by dispatcher")
             elif vid is not None and vid != order.vehicle_id:
-                if order.state is OrderState.ASSIGNED:
+                moved_from = order.vehicle_id if order.state is OrderState.ASSIGNED else None
+                if moved_from is not None:
                     self.stats.reassignments += 1
-                self._move(order, OrderState.ASSIGNED, vehicle_id=vid)
+                why = self._why_assigned(order, vid, decision.queues[vid], decision.plan, moved_from)
+                self._move(order, OrderState.ASSIGNED, vehicle_id=vid, reason=why)
         for vid, queue in decision.queues.items():
             v = self.vehicles[vid]
             if v.queue != queue:
@@ -688,6 +696,29 @@ class Controller:
             spot = next(p for p in self.map.parking if p.id == spot_id)
             self._put_vehicle(replace(self.vehicles[vid], task=Task(TaskKind.PARK, spot.node, place_id=spot_id)))
             self._drive_to(vid, spot.node)
+
+    def _why_assigned(
+        self,
+        order: TransportOrder,
+        vehicle_id: str,
+        queue: tuple[str, ...],
+        plan: AssignmentPlan | None,
+        moved_from: str | None,
+    ) -> str:
+        """The decision in words, for the order's history: expected finish, place in the queue,
+        due time, and why it moved if it did."""
+        parts = [f"assigned to {vehicle_id}"]
+        done_in = plan.completion_s.get(order.id) if plan is not None else None
+        if done_in is not None:
+            place = queue.index(order.id) + 1 if order.id in queue else 1
+            parts.append(f": done in about {done_in / 60:.1f} min, {_ordinal(place)} in its queue")
+            if order.due_at is not None:
+                slack = order.due_at - (self.clock.now() + done_in)
+                parts.append(f", {slack / 60:.1f} min before due" if slack >= 0 else f", {-slack / 60:.1f} min late")
+        if moved_from is not None:
+            margin = self.config.dispatch.keep_margin
+            parts.append(f"; moved from {moved_from}: the new plan is better by more than {margin:.0%}")
+        return "".join(parts)
 
     def _availability(self, v: Vehicle) -> VehicleAvailability:
         """Where and when the vehicle can start new work, from its current commitment."""

@@ -158,3 +158,21 @@ def test_routes_keep_out_of_parking_bays(small_map_data: dict[str, object]) -> N
     core.add_vehicle("AGV-02", "cart", "A7")
     core.send_to("AGV-02", TaskKind.PARK, "P-2")
     assert core.traffic.route_goal("AGV-02") == "PA2"
+
+
+def test_each_assignment_says_why(controller: Controller) -> None:
+    """The ASSIGNED transition carries the decision in words: vehicle, expected finish, place in
+    its queue, and the margin to the due time."""
+    controller.add_vehicle("AGV-01", "cart", "PA1")
+    first = controller.submit_order("ST-A", "ST-B", due_at=3600.0)
+    second = controller.submit_order("ST-A", "ST-C", due_at=10.0)
+    controller.handle(Tick())
+    reasons = {
+        o.id: next(t.reason for t in o.history if t.state is OrderState.ASSIGNED) for o in controller.orders.values()
+    }
+    assert reasons[first.id] is not None and reasons[second.id] is not None
+    assert reasons[first.id].startswith("assigned to AGV-01: done in about ")
+    assert "1st in its queue" in reasons[first.id] or "1st in its queue" in reasons[second.id]
+    assert "2nd in its queue" in reasons[first.id] + reasons[second.id]
+    assert "min before due" in reasons[first.id]
+    assert reasons[second.id].endswith("min late"), "due 10 s after submission: cannot be met"
