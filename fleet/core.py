@@ -10,11 +10,11 @@ loop only; adapters post events to that writer and never call in while holding t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from shapely.geometry import LineString
 
+from fleet import unjam
 from fleet.clock import Clock
 from fleet.dispatcher import DispatchConfig, Dispatcher, VehicleAvailability
 from fleet.events import (
@@ -40,7 +40,7 @@ from fleet.events import (
     VehicleStatus,
 )
 from fleet.model import OrderState, Task, TaskKind, TaskPhase, Transition, TransportOrder, Vehicle, order_number
-from fleet.traffic import TrafficManager, lane_resource, node_resource
+from fleet.traffic import TrafficManager, lane_resource
 from maps import FacilityMap
 from planners.assignment import AssignmentPlan
 from planners.graph import NoPathError, compile_map
@@ -655,8 +655,8 @@ class Controller:
             self._dispatch()
         if now - self._last_deadlock_check >= self.config.deadlock_check_s:
             self._last_deadlock_check = now
-            self._check_deadlocks()
-            self._clear_idle_blockers()
+            unjam.check_deadlocks(self)
+            unjam.clear_idle_blockers(self)
 
     # ---- dispatching ------------------------------------------------------------------------
 
@@ -809,106 +809,6 @@ class Controller:
         elif order.state is OrderState.TO_DROPOFF:
             self._move(order, OrderState.UNLOADING)
             self._outbox.append(StartAction(v.id, ActionKind.DROP, order.dropoff, order.id))
-
-    def _check_deadlocks(self) -> None:
-        """Find circular waits and break each by getting one of its vehicles moving; a cycle that
-        cannot be broken raises an alarm once and is tried again at every check."""
-        cycles = {frozenset(c) for c in self.traffic.wait_cycles()}
-        unresolved: set[frozenset[str]] = set()
-        for cycle in sorted(cycles, key=sorted):
-            new = cycle not in self._known_cycles
-            if new:
-                self.stats.deadlocks += 1
-            members = ", ".join(sorted(cycle))
-            how = self._break_cycle(cycle)
-            if how is not None:
-                self.stats.deadlocks_resolved += 1
-                self._alarm("deadlock-resolved", f"circular wait between {members}: {how}", sorted(cycle)[0])
-            else:
-                unresolved.add(cycle)
-                if new:
-                    self.stats.deadlocks_unresolved += 1
-                    self._alarm("deadlock", f"circular wait between {members} cannot be broken", sorted(cycle)[0])
-        self._known_cycles = unresolved
-
-    def _blocked_for(self, vehicle_id: str) -> Callable[[str, str], bool]:
-        def blocked(a: str, b: str) -> bool:
-            return not self.traffic.free_for(vehicle_id, a, b)
-
-        return blocked
-
-    def _break_cycle(self, cycle: frozenset[str]) -> str | None:
-        """Route one vehicle of the cycle to its goal around what others hold, or else aside to
-        the nearest free node off the routes of those waiting for it (and on to its goal from
-        there). Tried vehicle by vehicle; a route counts only if the traffic manager releases
-        its first step at once. Returns what was done, or None."""
-        if self.fleet_paused:
-            return None
-        for vid in sorted(cycle):
-            v = self.vehicles[vid]
-            if not v.available or v.paused or v.task is None or v.task.phase is not TaskPhase.TRAVEL:
-                continue
-            here, goal = self.traffic.released_end(vid), self.traffic.route_goal(vid)
-            around: list[str] | None = None
-            for path in self.graph.paths_from(here, self._blocked_for(vid)):
-                if path[-1] == goal:
-                    around = path
-                    break
-            if around is not None and self._try_route(vid, around):
-                return f"{vid} detours via {around[1]}"
-            for path in self._aside_paths(vid):
-                if self._try_route(vid, path + self._path(vid, path[-1], goal)[1:]):
-                    return f"{vid} moves aside to {path[-1]}"
-        return None
-
-    def _aside_paths(self, vehicle_id: str, limit: int = 3) -> list[list[str]]:
-        """Paths, nearest first, to free nodes that are off the routes of everyone waiting for
-        the vehicle, are not stations and not where another vehicle is heading, over steps the
-        vehicle could claim now."""
-        waiters = [w for w, reason in self.traffic.waiting.items() if reason.holder == vehicle_id]
-        in_the_way = {n for w in waiters for n in self.traffic.route_nodes(w)}
-        in_the_way |= {self.traffic.route_goal(v) for v in self.vehicles if v != vehicle_id and self.vehicles[v].placed}
-        here = self.traffic.released_end(vehicle_id)
-        found: list[list[str]] = []
-        for path in self.graph.paths_from(here, self._blocked_for(vehicle_id)):
-            end = path[-1]
-            if (
-                end != here
-                and end not in in_the_way
-                and end not in self._station_nodes
-                and self.traffic.holder(node_resource(end)) is None
-            ):
-                found.append(path)
-                if len(found) == limit:
-                    break
-        return found
-
-    def _try_route(self, vehicle_id: str, route: list[str]) -> bool:
-        """Give the vehicle `route` if the traffic manager releases its first step now; else
-        restore the route it had."""
-        planned = [self.traffic.released_end(vehicle_id), *self.traffic.remaining(vehicle_id)[1]]
-        self.traffic.set_route(vehicle_id, route)
-        self._release(vehicle_id)
-        if self.traffic.remaining(vehicle_id)[0]:
-            return True
-        self.traffic.set_route(vehicle_id, planned)
-        self._release(vehicle_id)
-        return False
-
-    def _clear_idle_blockers(self) -> None:
-        """A vehicle without work that stands where another one must pass (often a station it
-        has just served, when no parking spot is free) moves aside to a free node."""
-        if self.fleet_paused:
-            return
-        holders = {w.holder for w in self.traffic.stopped_waits().values()}
-        for vid in sorted(holders & self.vehicles.keys()):
-            v = self.vehicles[vid]
-            if v.task is not None or not v.available or v.paused or not self.traffic.at_goal(vid):
-                continue
-            for path in self._aside_paths(vid):
-                if self._try_route(vid, path):
-                    self.stats.moved_aside += 1
-                    break
 
     # ---- state changes ----------------------------------------------------------------------
 

@@ -1,0 +1,124 @@
+"""Getting stuck vehicles moving again: circular waits broken by routing one vehicle around or
+aside, idle vehicles moved out of the way of waiting ones.
+
+Functions of the `fleet.core.Controller` they are given (they work on its traffic manager,
+graph and vehicles, and emit through it); kept apart because this is a policy of its own, run
+once a second from the controller's tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from fleet.model import TaskPhase
+from fleet.traffic import node_resource
+
+if TYPE_CHECKING:
+    from fleet.core import Controller
+
+
+def check_deadlocks(core: Controller) -> None:
+    """Find circular waits and break each by getting one of its vehicles moving; a cycle that
+    cannot be broken raises an alarm once and is tried again at every check."""
+    cycles = {frozenset(c) for c in core.traffic.wait_cycles()}
+    unresolved: set[frozenset[str]] = set()
+    for cycle in sorted(cycles, key=sorted):
+        new = cycle not in core._known_cycles
+        if new:
+            core.stats.deadlocks += 1
+        members = ", ".join(sorted(cycle))
+        how = _break_cycle(core, cycle)
+        if how is not None:
+            core.stats.deadlocks_resolved += 1
+            core._alarm("deadlock-resolved", f"circular wait between {members}: {how}", sorted(cycle)[0])
+        else:
+            unresolved.add(cycle)
+            if new:
+                core.stats.deadlocks_unresolved += 1
+                core._alarm("deadlock", f"circular wait between {members} cannot be broken", sorted(cycle)[0])
+    core._known_cycles = unresolved
+
+
+def _blocked_for(core: Controller, vehicle_id: str) -> Callable[[str, str], bool]:
+    def blocked(a: str, b: str) -> bool:
+        return not core.traffic.free_for(vehicle_id, a, b)
+
+    return blocked
+
+
+def _break_cycle(core: Controller, cycle: frozenset[str]) -> str | None:
+    """Route one vehicle of the cycle to its goal around what others hold, or else aside to
+    the nearest free node off the routes of those waiting for it (and on to its goal from
+    there). Tried vehicle by vehicle; a route counts only if the traffic manager releases
+    its first step at once. Returns what was done, or None."""
+    if core.fleet_paused:
+        return None
+    for vid in sorted(cycle):
+        v = core.vehicles[vid]
+        if not v.available or v.paused or v.task is None or v.task.phase is not TaskPhase.TRAVEL:
+            continue
+        here, goal = core.traffic.released_end(vid), core.traffic.route_goal(vid)
+        around: list[str] | None = None
+        for path in core.graph.paths_from(here, _blocked_for(core, vid)):
+            if path[-1] == goal:
+                around = path
+                break
+        if around is not None and _try_route(core, vid, around):
+            return f"{vid} detours via {around[1]}"
+        for path in _aside_paths(core, vid):
+            if _try_route(core, vid, path + core._path(vid, path[-1], goal)[1:]):
+                return f"{vid} moves aside to {path[-1]}"
+    return None
+
+
+def _aside_paths(core: Controller, vehicle_id: str, limit: int = 3) -> list[list[str]]:
+    """Paths, nearest first, to free nodes that are off the routes of everyone waiting for
+    the vehicle, are not stations and not where another vehicle is heading, over steps the
+    vehicle could claim now."""
+    waiters = [w for w, reason in core.traffic.waiting.items() if reason.holder == vehicle_id]
+    in_the_way = {n for w in waiters for n in core.traffic.route_nodes(w)}
+    in_the_way |= {core.traffic.route_goal(v) for v in core.vehicles if v != vehicle_id and core.vehicles[v].placed}
+    here = core.traffic.released_end(vehicle_id)
+    found: list[list[str]] = []
+    for path in core.graph.paths_from(here, _blocked_for(core, vehicle_id)):
+        end = path[-1]
+        if (
+            end != here
+            and end not in in_the_way
+            and end not in core._station_nodes
+            and core.traffic.holder(node_resource(end)) is None
+        ):
+            found.append(path)
+            if len(found) == limit:
+                break
+    return found
+
+
+def _try_route(core: Controller, vehicle_id: str, route: list[str]) -> bool:
+    """Give the vehicle `route` if the traffic manager releases its first step now; else
+    restore the route it had."""
+    planned = [core.traffic.released_end(vehicle_id), *core.traffic.remaining(vehicle_id)[1]]
+    core.traffic.set_route(vehicle_id, route)
+    core._release(vehicle_id)
+    if core.traffic.remaining(vehicle_id)[0]:
+        return True
+    core.traffic.set_route(vehicle_id, planned)
+    core._release(vehicle_id)
+    return False
+
+
+def clear_idle_blockers(core: Controller) -> None:
+    """A vehicle without work that stands where another one must pass (often a station it
+    has just served, when no parking spot is free) moves aside to a free node."""
+    if core.fleet_paused:
+        return
+    holders = {w.holder for w in core.traffic.stopped_waits().values()}
+    for vid in sorted(holders & core.vehicles.keys()):
+        v = core.vehicles[vid]
+        if v.task is not None or not v.available or v.paused or not core.traffic.at_goal(vid):
+            continue
+        for path in _aside_paths(core, vid):
+            if _try_route(core, vid, path):
+                core.stats.moved_aside += 1
+                break
