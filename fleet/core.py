@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from shapely.geometry import LineString
-
 from fleet import unjam
 from fleet.clock import Clock
 from fleet.dispatcher import DispatchConfig, Dispatcher, VehicleAvailability
@@ -66,16 +64,6 @@ class OrderRejected(ValueError):
         super().__init__(f"{field_name}: {message}")
 
 
-def _lanes_by_zone(fmap: FacilityMap) -> dict[str, frozenset[str]]:
-    """Per zone, the lanes whose centre line crosses or touches it."""
-    nodes = fmap.node_by_id
-    lines = {
-        lane.id: LineString([(nodes[lane.start].x, nodes[lane.start].y), (nodes[lane.end].x, nodes[lane.end].y)])
-        for lane in fmap.lanes
-    }
-    return {z.id: frozenset(lid for lid, line in lines.items() if z.polygon.intersects(line)) for z in fmap.zones}
-
-
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
@@ -124,7 +112,7 @@ class Controller:
         self.closed_lanes: set[str] = set()
         self.closed_zones: set[str] = set()
         self._closed_now: set[str] = set()  # lanes closed by themselves or by a closed zone
-        self._zone_lanes = _lanes_by_zone(fmap)
+        self._zone_lanes = {z.id: fmap.lanes_crossing(z) for z in fmap.zones}
         self._loaded_awaiting: dict[str, str] = {}  # vehicle -> restored order it carries
 
     # ---- inputs -----------------------------------------------------------------------------

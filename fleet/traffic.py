@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from shapely.geometry import LineString, Point
+from shapely.geometry import Point
 
 from maps import FacilityMap, ZoneKind
 
@@ -71,7 +71,6 @@ class TrafficManager:
         self._lookahead = lookahead
         self._two_way = {(lane.start, lane.end) for lane in fmap.lanes if lane.two_way}
         self._two_way |= {(b, a) for a, b in self._two_way}
-        nodes = fmap.node_by_id
         self._zones_of: dict[Resource, tuple[Resource, ...]] = {}
         zones = fmap.zones_of_kind(ZoneKind.SINGLE_VEHICLE)
         for node in fmap.nodes:
@@ -79,8 +78,7 @@ class TrafficManager:
             if inside:
                 self._zones_of[node_resource(node.id)] = inside
         for lane in fmap.lanes:
-            a, b = nodes[lane.start], nodes[lane.end]
-            line = LineString([(a.x, a.y), (b.x, b.y)])
+            line = fmap.lane_lines[lane.id]
             inside = tuple(f"zone:{z.id}" for z in zones if z.polygon.intersects(line))
             if inside:
                 self._zones_of[lane_resource(lane.start, lane.end)] = inside

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 
-from shapely.geometry import Polygon
+from shapely.geometry import LineString, Polygon
 
 
 class StationKind(StrEnum):
@@ -146,6 +146,20 @@ class FacilityMap:
     @cached_property
     def lane_by_id(self) -> dict[str, Lane]:
         return {lane.id: lane for lane in self.lanes}
+
+    @cached_property
+    def lane_lines(self) -> dict[str, LineString]:
+        """Centre line per lane id (a lane with an unknown node has none; `maps.validate` says so)."""
+        nodes = self.node_by_id
+        return {
+            lane.id: LineString([(nodes[lane.start].x, nodes[lane.start].y), (nodes[lane.end].x, nodes[lane.end].y)])
+            for lane in self.lanes
+            if lane.start in nodes and lane.end in nodes
+        }
+
+    def lanes_crossing(self, zone: Zone) -> frozenset[str]:
+        """Ids of the lanes whose centre line crosses or touches the zone."""
+        return frozenset(lid for lid, line in self.lane_lines.items() if zone.polygon.intersects(line))
 
     @cached_property
     def lane_between(self) -> dict[tuple[str, str], Lane]:

@@ -161,6 +161,11 @@ def validate_plan(plan: AssignmentPlan, orders: Sequence[OrderTask], vehicles: S
     return problems
 
 
+def _finish(order: OrderTask, arrive: float, travel: TravelMatrix) -> float:
+    """When an order is delivered if its vehicle reaches the pick-up at `arrive`, one at a time."""
+    return arrive + order.pickup_service_s + float(travel[order.pickup, order.dropoff]) + order.dropoff_service_s
+
+
 def greedy_plan(
     orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot], travel: TravelMatrix, keep_current: bool = False
 ) -> AssignmentPlan:
@@ -177,14 +182,7 @@ def greedy_plan(
             if vid is None or vid not in free_at:
                 continue
             t, at = free_at[vid]
-            finish = (
-                t
-                + float(travel[at, order.pickup])
-                + order.pickup_service_s
-                + float(travel[order.pickup, order.dropoff])
-                + order.dropoff_service_s
-            )
-            free_at[vid] = (finish, order.dropoff)
+            free_at[vid] = (_finish(order, t + float(travel[at, order.pickup]), travel), order.dropoff)
             routes[vid] += [Stop(order.id, StopKind.PICKUP), Stop(order.id, StopKind.DROPOFF)]
             placed.add(order.id)
     ranked = sorted(enumerate(orders), key=lambda p: (-p[1].priority, p[0]))
@@ -204,8 +202,7 @@ def greedy_plan(
             unassigned.append(order.id)
             continue
         arrive, vid = best
-        finish = arrive + order.pickup_service_s + float(travel[order.pickup, order.dropoff]) + order.dropoff_service_s
-        free_at[vid] = (finish, order.dropoff)
+        free_at[vid] = (_finish(order, arrive, travel), order.dropoff)
         routes[vid] += [Stop(order.id, StopKind.PICKUP), Stop(order.id, StopKind.DROPOFF)]
     frozen = {vid: tuple(stops) for vid, stops in routes.items()}
     completion, objective = evaluate_routes(frozen, orders, vehicles, travel)

@@ -17,7 +17,6 @@ import numpy as np
 import numpy.typing as npt
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
-from shapely.geometry import LineString
 
 from maps import FacilityMap, ZoneKind
 
@@ -107,12 +106,10 @@ class CompiledGraph:
 
 def lane_speeds(fmap: FacilityMap, top_speed: float) -> dict[str, float]:
     """Effective speed per lane id: lane limit, speed-limit zones crossed, vehicle top speed."""
-    nodes = fmap.node_by_id
     limits = fmap.zones_of_kind(ZoneKind.SPEED_LIMIT)
     speeds = {}
     for lane in fmap.lanes:
-        a, b = nodes[lane.start], nodes[lane.end]
-        line = LineString([(a.x, a.y), (b.x, b.y)])
+        line = fmap.lane_lines[lane.id]
         speed = min(lane.max_speed, top_speed)
         for zone in limits:
             if zone.speed_limit is not None and zone.polygon.intersects(line):

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shapely import STRtree
-from shapely.geometry import LineString, Point
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from maps import FacilityMap
@@ -61,7 +61,6 @@ Plan = list[Visit]
 
 def near_elements(fmap: FacilityMap, radius: float) -> dict[Key, frozenset[Key]]:
     """Per node and lane, the elements closer than two footprint radii that share no node."""
-    nodes = fmap.node_by_id
     keys: list[Key] = []
     shapes: list[BaseGeometry] = []
     ends: list[frozenset[str]] = []
@@ -75,9 +74,8 @@ def near_elements(fmap: FacilityMap, radius: float) -> dict[Key, frozenset[Key]]
         if key in seen:
             continue
         seen.add(key)
-        a, b = nodes[lane.start], nodes[lane.end]
         keys.append(key)
-        shapes.append(LineString([(a.x, a.y), (b.x, b.y)]))
+        shapes.append(fmap.lane_lines[lane.id])
         ends.append(frozenset((lane.start, lane.end)))
     tree = STRtree(shapes)
     near: dict[Key, set[Key]] = {k: set() for k in keys}
@@ -114,10 +112,6 @@ class ReservationTable:
 
     def hold(self, agent: int, node: str, begin: float = 0.0) -> None:
         self.reserve(agent, [Visit(node, begin, INF)])
-
-    def drop(self, agent: int) -> None:
-        for key, spans in self.held.items():
-            self.held[key] = [s for s in spans if s[2] != agent]
 
     def gaps(self, key: Key) -> list[tuple[float, float]]:
         """Safe intervals of an element: the times nobody holds it."""

@@ -57,9 +57,9 @@ def run_lorr(
         began = time.perf_counter()
         for a in range(len(cells)):
             if task_of[a] is None and open_tasks:
-                here = planner.pibt.distance_row
+                to = planner.pibt.distance_row
                 # Nearest first errand: rows are cached per goal, so this stays cheap after warm-up.
-                best = min(open_tasks, key=lambda k: here(tasks[k][0])[cells[a]])
+                best = min(open_tasks, key=lambda k: to(tasks[k][0])[cells[a]])
                 open_tasks.discard(best)
                 task_of[a], errand[a] = best, 0
                 planner.set_goal(a, tasks[best][0])
