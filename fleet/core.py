@@ -655,7 +655,9 @@ class Controller:
         placed = [v for v in self.vehicles.values() if v.placed]
         fleet = [self._availability(v) for v in placed]
         occupied = frozenset(v.node for v in placed if v.task is None or v.task.kind is not TaskKind.PARK)
-        decision = self.dispatcher.dispatch(list(self.orders.values()), fleet, occupied, self.fleet_paused)
+        decision = self.dispatcher.dispatch(
+            list(self.orders.values()), fleet, occupied, self.fleet_paused, now=self.clock.now()
+        )
         assigned_to = {oid: vid for vid, queue in decision.queues.items() for oid in queue}
         for oid in decision.considered:
             order = self.orders[oid]

@@ -75,10 +75,11 @@ class Dispatcher:
         fleet: Sequence[VehicleAvailability],
         occupied_nodes: frozenset[str],
         fleet_paused: bool = False,
+        now: float = 0.0,
     ) -> DispatchDecision:
         if fleet_paused:
             return DispatchDecision({}, ())
-        queues, considered, plan = self.assign(orders, fleet)
+        queues, considered, plan = self.assign(orders, fleet, now)
         idle = [a for a in fleet if a.vehicle.idle and a.vehicle.available and not queues.get(a.vehicle.id)]
         charge = self.recharge(idle, fleet, occupied_nodes)
         park = self.park([a for a in idle if a.vehicle.id not in charge], fleet, occupied_nodes)
@@ -87,7 +88,7 @@ class Dispatcher:
     # ---- phases ---------------------------------------------------------------------------
 
     def assign(
-        self, orders: Sequence[TransportOrder], fleet: Sequence[VehicleAvailability]
+        self, orders: Sequence[TransportOrder], fleet: Sequence[VehicleAvailability], now: float = 0.0
     ) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...], AssignmentPlan | None]:
         """Orders not yet started go to vehicles able to work, minimising weighted completion time.
 
@@ -123,6 +124,7 @@ class Dispatcher:
                     pickup_service_s=stations[o.pickup].service_time_s,
                     dropoff_service_s=stations[o.dropoff].service_time_s,
                     priority=o.priority,
+                    due_in_s=None if o.due_at is None else max(0.0, o.due_at - now),
                     allowed_vehicles=None if len(allowed) == len(able) else allowed,
                     current_vehicle=o.vehicle_id if o.state is OrderState.ASSIGNED else None,
                 )
