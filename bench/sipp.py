@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from maps import load_map
 from planners.graph import compile_map
-from planners.sipp import near_elements, no_through_nodes, plan_prioritised, validate_plans
+from planners.sipp import near_elements, plan_prioritised, validate_plans
 from sim.fleets import start_nodes
 
 CLEAR_S = 1.0
@@ -34,7 +34,7 @@ def main() -> None:
         fmap = load_map(name)
         graph = compile_map(fmap)
         near = near_elements(fmap, fmap.vehicle_types[0].radius)
-        no_through = no_through_nodes(fmap)
+        no_through = fmap.no_through_nodes
         for n in sizes:
             starts = start_nodes(fmap, n)
             goals = [s.node for s in fmap.stations][:n]

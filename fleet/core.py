@@ -94,7 +94,7 @@ class Controller:
         self.graph = compile_map(fmap)
         self.full_graph = self.graph  # every lane open: what is physically reachable
         self._station_nodes = frozenset(s.node for s in fmap.stations)
-        self._no_through = frozenset(p.node for p in fmap.parking) | frozenset(c.node for c in fmap.chargers)
+        self._no_through = fmap.no_through_nodes
         self.traffic = TrafficManager(fmap, self.config.lookahead_nodes)
         self.dispatcher = Dispatcher(fmap, self.graph, self.config.dispatch)
         self.orders: dict[str, TransportOrder] = {}
@@ -308,12 +308,7 @@ class Controller:
         vehicle already released onto it drives through, and the lane closes behind it."""
         if lane_id not in self.map.lane_by_id:
             raise OrderRejected("lane_id", f"unknown lane '{lane_id}'")
-        if closed:
-            self.closed_lanes.add(lane_id)
-        else:
-            self.closed_lanes.discard(lane_id)
-        self._alarm("lane-closed" if closed else "lane-opened", f"lane {lane_id} {'closed' if closed else 'opened'}")
-        self._apply_closures()
+        self._set_closure("lane", lane_id, self.closed_lanes, closed)
 
     def close_zone(self, zone_id: str, closed: bool = True) -> None:
         """Operator closes (or opens) a zone, say a manual forklift area or a blocked fire door:
@@ -321,11 +316,15 @@ class Controller:
         themselves stay closed when the zone opens."""
         if zone_id not in self._zone_lanes:
             raise OrderRejected("zone_id", f"unknown zone '{zone_id}'")
+        self._set_closure("zone", zone_id, self.closed_zones, closed)
+
+    def _set_closure(self, kind: str, ident: str, closed_set: set[str], closed: bool) -> None:
         if closed:
-            self.closed_zones.add(zone_id)
+            closed_set.add(ident)
         else:
-            self.closed_zones.discard(zone_id)
-        self._alarm("zone-closed" if closed else "zone-opened", f"zone {zone_id} {'closed' if closed else 'opened'}")
+            closed_set.discard(ident)
+        state = "closed" if closed else "opened"
+        self._alarm(f"{kind}-{state}", f"{kind} {ident} {state}")
         self._apply_closures()
 
     def _apply_closures(self) -> None:

@@ -157,6 +157,11 @@ class FacilityMap:
             if lane.start in nodes and lane.end in nodes
         }
 
+    @cached_property
+    def no_through_nodes(self) -> frozenset[str]:
+        """Parking spots and chargers: places to stop at, never to drive through."""
+        return frozenset(p.node for p in self.parking) | frozenset(c.node for c in self.chargers)
+
     def lanes_crossing(self, zone: Zone) -> frozenset[str]:
         """Ids of the lanes whose centre line crosses or touches the zone."""
         return frozenset(lid for lid, line in self.lane_lines.items() if zone.polygon.intersects(line))

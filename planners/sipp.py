@@ -14,13 +14,15 @@ plan occupies, and so reserves:
 
 SIPP (Phillips and Likhachev, ICRA 2011) searches (node, safe interval) states with A* on the
 compiled travel times, arriving at each as early as the reservations allow, waiting where
-needed. Parking spots and chargers can be kept out of through traffic (`no_through`).
+needed. Parking spots and chargers can be kept out of through traffic (`no_through`, say
+`FacilityMap.no_through_nodes`).
 Prioritised planning reserves each vehicle's plan before the next one is planned (like
 every prioritised scheme it can fail where a joint plan exists).
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
@@ -107,8 +109,7 @@ class ReservationTable:
     def reserve(self, agent: int, plan: Plan) -> None:
         for key, begin, end in occupancy(plan, self.clear_s):
             for k in (key, *self.near.get(key, ())):
-                self.held.setdefault(k, []).append((begin, end, agent))
-                self.held[k].sort()
+                bisect.insort(self.held.setdefault(k, []), (begin, end, agent))
 
     def hold(self, agent: int, node: str, begin: float = 0.0) -> None:
         self.reserve(agent, [Visit(node, begin, INF)])
@@ -143,11 +144,6 @@ class _State:
     gap: int = field(compare=False)
     parent: _State | None = field(compare=False, default=None)
     left_parent: float = field(compare=False, default=0.0)
-
-
-def no_through_nodes(fmap: FacilityMap) -> frozenset[str]:
-    """Parking spots and chargers: places to stop at, never to drive through."""
-    return frozenset(p.node for p in fmap.parking) | frozenset(c.node for c in fmap.chargers)
 
 
 def sipp(

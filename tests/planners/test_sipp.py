@@ -11,7 +11,7 @@ import pytest
 from maps import FacilityMap, load_map
 from maps.schema import MapFile, map_from_wire
 from planners.graph import compile_map
-from planners.sipp import INF, Visit, near_elements, no_through_nodes, plan_prioritised, validate_plans
+from planners.sipp import INF, Visit, near_elements, plan_prioritised, validate_plans
 from sim.fleets import start_nodes
 
 CLEAR = 1.0
@@ -105,7 +105,7 @@ def test_prioritised_plans_on_the_plant_are_valid(plant_map: FacilityMap, count:
     near = near_elements(plant_map, plant_map.vehicle_types[0].radius)
     starts = [p.node for p in plant_map.parking[:count]]
     goals = [s.node for s in plant_map.stations[:count]]
-    no_through = no_through_nodes(plant_map)
+    no_through = plant_map.no_through_nodes
     result = plan_prioritised(graph, near, CLEAR, starts, goals, no_through=no_through)
     assert result.solved
     plans = [p for p in result.plans if p is not None]
@@ -137,7 +137,7 @@ def test_prioritised_plans_on_the_warehouse_restart_until_all_are_planned() -> N
     graph = compile_map(fmap)
     near = near_elements(fmap, fmap.vehicle_types[0].radius)
     starts, goals = start_nodes(fmap, 60), [s.node for s in fmap.stations][:60]
-    no_through = no_through_nodes(fmap)
+    no_through = fmap.no_through_nodes
     first_order = plan_prioritised(graph, near, CLEAR, starts, goals, no_through=no_through, restarts=0)
     assert not first_order.solved
     result = plan_prioritised(graph, near, CLEAR, starts, goals, no_through=no_through)
