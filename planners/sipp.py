@@ -3,9 +3,11 @@ over a reservation table, prioritised, and the validator its plans go through.
 
 Time is continuous (seconds). A vehicle's plan is a list of `Visit`s: the node, when it arrives
 and when it leaves (the last visit leaves at infinity: the vehicle stays at its goal). What a
-plan occupies, and so reserves:
-- a node from `clear_s` before arriving until `clear_s` after leaving (the footprint is still
-  over the node while the vehicle's centre approaches or has just left it);
+plan occupies, and so reserves, is what the controller's traffic manager makes a vehicle hold
+when it executes the plan (it claims the next lane and node before it leaves a node, and lets
+go of a node when it has reached the next one):
+- a node from leaving the node before it (from arriving, for the start) until reaching the
+  node after it (for good, for the goal), widened by `clear_s` on both sides;
 - a lane, in both directions, from leaving its start until reaching its end, so nobody meets it
   head-on (edge swap) or follows it onto it (following conflict);
 - every element (node or lane) whose geometry comes closer than two footprint radii to an
@@ -91,8 +93,9 @@ def occupancy(plan: Plan, clear_s: float) -> list[tuple[Key, float, float]]:
     """(element, from, until) that a plan occupies, before footprint spreading."""
     out: list[tuple[Key, float, float]] = []
     for k, visit in enumerate(plan):
-        begin = visit.arrive if k == 0 else visit.arrive - clear_s
-        out.append((node_key(visit.node), begin, visit.depart + clear_s))
+        begin = visit.arrive if k == 0 else plan[k - 1].depart - clear_s
+        end = plan[k + 1].arrive + clear_s if k + 1 < len(plan) else INF
+        out.append((node_key(visit.node), begin, end))
         if k + 1 < len(plan):
             out.append((lane_key(visit.node, plan[k + 1].node), visit.depart, plan[k + 1].arrive))
     return out
@@ -105,14 +108,26 @@ class ReservationTable:
     near: dict[Key, frozenset[Key]]
     clear_s: float
     held: dict[Key, list[tuple[float, float, int]]] = field(default_factory=dict)
+    _touched: dict[int, set[Key]] = field(default_factory=dict)
 
     def reserve(self, agent: int, plan: Plan) -> None:
         for key, begin, end in occupancy(plan, self.clear_s):
-            for k in (key, *self.near.get(key, ())):
-                bisect.insort(self.held.setdefault(k, []), (begin, end, agent))
+            self._add(agent, key, begin, end)
 
-    def hold(self, agent: int, node: str, begin: float = 0.0) -> None:
-        self.reserve(agent, [Visit(node, begin, INF)])
+    def hold(self, agent: int, node: str, begin: float = 0.0, until: float = INF) -> None:
+        """The agent stands at `node` from `begin` until `until`."""
+        self._add(agent, node_key(node), begin, until)
+
+    def release(self, agent: int) -> None:
+        """Drop everything the agent holds."""
+        for k in self._touched.pop(agent, ()):
+            self.held[k] = [item for item in self.held[k] if item[2] != agent]
+
+    def _add(self, agent: int, key: Key, begin: float, end: float) -> None:
+        touched = self._touched.setdefault(agent, set())
+        for k in (key, *self.near.get(key, ())):
+            bisect.insort(self.held.setdefault(k, []), (begin, end, agent))
+            touched.add(k)
 
     def gaps(self, key: Key) -> list[tuple[float, float]]:
         """Safe intervals of an element: the times nobody holds it."""
@@ -174,23 +189,24 @@ def sipp(
         if (state.node, state.gap) in done:
             continue
         done.add((state.node, state.gap))
-        here_gaps = table.gaps(node_key(state.node))
-        leave_by = here_gaps[state.gap][1] - clear
-        if state.node == goal and here_gaps[state.gap][1] == INF:
+        here_end = table.gaps(node_key(state.node))[state.gap][1]
+        if state.node == goal and here_end == INF:
             return _unwind(state)
         for nxt, seconds in graph.successors[state.node]:
             if nxt in no_through and nxt != goal:
                 continue
+            # The vehicle holds this node until it has reached the next one, and the next one
+            # from the moment it leaves this one.
+            leave_by = here_end - clear - seconds
             lane = lane_key(state.node, nxt)
             for j, (g_begin, g_end) in enumerate(table.gaps(node_key(nxt))):
-                if g_end - clear < state.arrive + seconds or (nxt, j) in done:
+                if g_end <= state.arrive + seconds + clear or (nxt, j) in done:
                     continue
-                depart = max(state.arrive, g_begin + clear - seconds)
-                depart = table.free_from(lane, depart, seconds)
+                depart = table.free_from(lane, max(state.arrive, g_begin + clear), seconds)
                 if depart > leave_by + _EPS:
                     break  # later intervals of nxt need an even later departure
                 arrive = depart + seconds
-                if arrive + clear > g_end or arrive - clear < g_begin - _EPS:
+                if arrive + clear >= g_end or depart - clear < g_begin - _EPS:
                     continue
                 child = _State(arrive + h(nxt), arrive, next(counter), nxt, j, state, depart)
                 heapq.heappush(queue, child)
@@ -227,17 +243,23 @@ def plan_prioritised(
     start_time: float = 0.0,
     no_through: frozenset[str] = frozenset(),
     restarts: int = 5,
+    start_hold_s: float = 10.0,
 ) -> PrioritisedResult:
-    """Plan vehicles one after another; each plan is reserved before the next is made, so a
-    later vehicle leaves its start before an earlier one comes by, or fails. When some fail, plan
-    again with the failed ones first (up to `restarts` times) and keep the round that planned
-    the most. A vehicle without a plan is taken to hold its start."""
+    """Plan vehicles one after another; each plan is reserved before the next is made. A vehicle
+    not planned yet is taken to stand at its start for `start_hold_s` (earlier ones wait for it
+    to get out of the way rather than drive into it); a later vehicle leaves its start before an
+    earlier one comes by, or fails. When some fail, plan again with the failed ones first (up to
+    `restarts` times) and keep the round that planned the most. A vehicle without a plan is taken
+    to hold its start for good."""
     order = list(range(len(starts)))
     best: list[Plan | None] = [None] * len(starts)
     for _ in range(restarts + 1):
         table = ReservationTable(near, clear_s)
+        for agent in order:
+            table.hold(agent, starts[agent], start_time, start_time + start_hold_s)
         plans: list[Plan | None] = [None] * len(starts)
         for agent in order:
+            table.release(agent)
             plan = sipp(graph, table, starts[agent], goals[agent], start_time, no_through)
             if plan is None:
                 table.hold(agent, starts[agent], start_time)
