@@ -38,10 +38,12 @@ from fleet.events import (
     VehicleStatus,
 )
 from fleet.model import OrderState, Task, TaskKind, TaskPhase, Transition, TransportOrder, Vehicle, order_number
+from fleet.routing import TimedRouter
 from fleet.traffic import TrafficManager, lane_resource
 from maps import FacilityMap
 from planners.assignment import AssignmentPlan
 from planners.graph import NoPathError, compile_map
+from planners.precedence import Walk, project
 
 MAX_PRIORITY = 10
 
@@ -53,6 +55,10 @@ class ControllerConfig:
     deadlock_check_s: float = 1.0
     redispatch_s: float = 30.0  # re-run the dispatcher this often even without a trigger (batteries drain)
     offline_grace_s: float = 30.0  # an offline vehicle keeps its unstarted orders this long
+    planned_traffic: bool = True  # routes planned in time (SIPP), turns taken in the planned order
+    clear_s: float = 1.0  # margin around each planned node occupation
+    replan_late_s: float = 30.0  # a vehicle this late for its next planned turn is planned again
+    replan_every_s: float = 10.0  # at most this often per vehicle (late, or driving without a plan)
 
 
 class OrderRejected(ValueError):
@@ -80,6 +86,7 @@ class ControllerStats:
     deadlocks_resolved: int = 0  # of those, broken by routing a vehicle around or aside
     deadlocks_unresolved: int = 0  # of those, found unbreakable when detected (alarm raised)
     moved_aside: int = 0  # idle vehicles sent off the way of waiting ones
+    replans: int = 0  # routes planned again because the vehicle was off its plan or late
     dispatch_runs: int = 0
     reassignments: int = 0
 
@@ -94,8 +101,12 @@ class Controller:
         self.graph = compile_map(fmap)
         self.full_graph = self.graph  # every lane open: what is physically reachable
         self._station_nodes = frozenset(s.node for s in fmap.stations)
+        self._service_at = {s.node: s.service_time_s for s in fmap.stations}
         self._no_through = fmap.no_through_nodes
         self.traffic = TrafficManager(fmap, self.config.lookahead_nodes)
+        self.router = TimedRouter(fmap, self.config.clear_s)
+        self._planned_at: dict[str, float] = {}  # vehicle -> when its route was last set
+        self._turn_waits: dict[tuple[str, str], float] = {}  # (waiting, for whom) -> since when
         self.dispatcher = Dispatcher(fmap, self.graph, self.config.dispatch)
         self.orders: dict[str, TransportOrder] = {}
         self.vehicles: dict[str, Vehicle] = {}
@@ -352,9 +363,54 @@ class Controller:
         self._dispatch_wanted = True
 
     def _reroute(self, vehicle_id: str) -> None:
-        start, goal = self.traffic.released_end(vehicle_id), self.traffic.route_goal(vehicle_id)
-        self.traffic.set_route(vehicle_id, self._path(vehicle_id, start, goal))
+        self._set_route(vehicle_id, self.traffic.route_goal(vehicle_id))
         self._release(vehicle_id)
+
+    def _set_route(self, vehicle_id: str, goal: str) -> None:
+        """Route the vehicle from its released end to `goal`: planned in time around what the
+        others are expected to do when that works (it then takes its turns), else the fastest
+        path (it only claims)."""
+        start = self.traffic.released_end(vehicle_id)
+        now = self.clock.now()
+        self._planned_at[vehicle_id] = now
+        plan = None
+        if self.config.planned_traffic and start != goal:
+            self.traffic.drop_turns(vehicle_id)
+            walks = {o: self._walk(o, now) for o, ov in self.vehicles.items() if ov.placed}
+            mine = walks[vehicle_id]
+            walks[vehicle_id] = replace(mine, nodes=mine.nodes[: mine.claimed + 1], stay=math.inf)
+            expected = project(walks, self.traffic.turn_order(), self.full_graph.edge_seconds, now)
+            self.traffic.retime_turns(expected)
+            start_time = expected.pop(vehicle_id)[-1].arrive
+            stay = self._stay(self.vehicles[vehicle_id], goal)
+            claimed = {o: w.claimed for o, w in walks.items()}
+            plan = self.router.plan(self.graph, start, goal, start_time, expected, claimed, now, self._no_through, stay)
+        if plan is not None:
+            self.traffic.set_route(vehicle_id, [p.node for p in plan], [a.depart for a in plan[:-1]])
+        else:
+            self.traffic.set_route(vehicle_id, self._path(vehicle_id, start, goal))
+
+    def _walk(self, vehicle_id: str, now: float) -> Walk:
+        """What the vehicle is to drive from where it stands, for projecting traffic: it cannot
+        move while paused or unable; at a station for a pick or drop it leaves after the service."""
+        v = self.vehicles[vehicle_id]
+        nodes = tuple(self.traffic.route_nodes(vehicle_id))
+        released, _ = self.traffic.remaining(vehicle_id)
+        ready = now if self.can_move(v) else math.inf
+        return Walk(nodes, len(released), ready, self._stay(v, nodes[-1]))
+
+    def _stay(self, v: Vehicle, goal: str) -> float:
+        """How long the vehicle is expected to stand at the end of its route: a station's
+        service time for a pick or drop, for good otherwise (parking, charging, idle)."""
+        task = v.task
+        if task is not None and task.kind is TaskKind.ORDER and task.goal == goal:
+            return self._service_at.get(goal, math.inf) + 2 * self.config.clear_s
+        return math.inf
+
+    def can_move(self, v: Vehicle) -> bool:
+        """Whether the vehicle drives when told to: not paused, online, automatic, no fatal error."""
+        fatal = any(e.startswith("FATAL") for e in v.errors)
+        return not (v.paused or self.fleet_paused) and v.online and v.automatic and not fatal
 
     def _path(self, vehicle_id: str, start: str, goal: str) -> list[str]:
         """Fastest path on the open lanes that does not drive through a parking spot or charger
@@ -458,6 +514,7 @@ class Controller:
                 self._on_load(event)
             case Tick():
                 self._on_tick()
+        self._wake_turn_waiters()
         return self.take_commands()
 
     def take_commands(self) -> list[Command]:
@@ -644,6 +701,7 @@ class Controller:
             self._last_deadlock_check = now
             unjam.check_deadlocks(self)
             unjam.clear_idle_blockers(self)
+            unjam.replan_off_plan(self)
 
     # ---- dispatching ------------------------------------------------------------------------
 
@@ -754,6 +812,11 @@ class Controller:
         self._put_vehicle(replace(v, load_order=order.id, task=Task(TaskKind.ORDER, goal, order_id=order.id)))
         self._drive_to(vehicle_id, goal)
 
+    def _wake_turn_waiters(self) -> None:
+        """Vehicles gave up their turns (re-routed, stopped): whoever waited for them may go."""
+        while self.traffic.turns_dropped:
+            self._release_waiting_on(self.traffic.turns_dropped.pop())
+
     def _release_waiting_on(self, vehicle_id: str) -> None:
         """`vehicle_id` freed something: whoever waited on it may move on."""
         for other, reason in list(self.traffic.waiting.items()):
@@ -766,7 +829,7 @@ class Controller:
         return Task(TaskKind.PARK, node, TaskPhase.ACTION, place_id=spot.id) if spot else None
 
     def _drive_to(self, vehicle_id: str, goal: str) -> None:
-        self.traffic.set_route(vehicle_id, self._path(vehicle_id, self.traffic.released_end(vehicle_id), goal))
+        self._set_route(vehicle_id, goal)
         self._release(vehicle_id)
         if self.traffic.at_goal(vehicle_id):
             self._arrived(vehicle_id)

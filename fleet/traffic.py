@@ -1,5 +1,6 @@
-"""First traffic manager: claims nodes, lanes and single-vehicle zones ahead of each vehicle,
-frees them behind it, and releases the path in segments.
+"""Traffic manager: claims nodes, lanes and single-vehicle zones ahead of each vehicle, frees
+them behind it, releases the path in segments, and makes vehicles with a timed plan take their
+turns at nodes in the planned order.
 
 Rules that make this safe on a map that passed `maps.validate` (which enforces clearance between
 elements that share no node):
@@ -8,21 +9,32 @@ elements that share no node):
 - a run of two-way lanes (a corridor or a dead-end spur) is claimed in one go together with its
   exit node, so nobody ever waits inside a corridor or at its mouth for someone coming out;
 - a single-vehicle zone is held while the vehicle holds any node or lane inside it.
-Deadlock avoidance beyond these rules is not attempted here: `wait_cycles` finds circular waits,
-and the core resolves them by routing one vehicle around or aside (`free_for` says which steps
-it could take now).
+- a vehicle whose route comes with the times of a conflict-free plan (`planners.sipp`) claims
+  each node of it only in its turn: when every vehicle planned to enter that node before it has
+  done so (`planners.precedence`). Delays then make vehicles wait, not deadlock. (The corridor
+  rule still applies: plans do not foresee when a vehicle standing in a dead end will leave.)
+A vehicle without a plan (planning failed, or a detour) only claims. Circular waits that this
+leaves possible, and those from vehicles that stop where no plan foresaw it, are found by
+`wait_cycles`; the core resolves them by routing one vehicle around or aside (`free_for` says
+which steps it could take now).
 
 Concurrency: owned by the core; called only from the core's single writer.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
+import math
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from shapely.geometry import Point
 
 from maps import FacilityMap, ZoneKind
+from planners.precedence import entry_times
+from planners.sipp import Plan
 
 Resource = str  # "node:<id>", "lane:<a>|<b>" (sorted ends), "zone:<id>"
 OPERATOR = "operator"  # holder of what an operator closed
@@ -34,15 +46,18 @@ class WaitReason:
 
     resource: Resource
     holder: str
+    turn: bool = False  # the resource is free, but `holder` is planned to enter it first
 
     @property
     def cause(self) -> str:
-        """What kind of resource is in the way: node, lane or zone."""
-        return self.resource.partition(":")[0]
+        """What is in the way: a node, lane or zone someone holds, or another vehicle's turn."""
+        return "turn" if self.turn else self.resource.partition(":")[0]
 
     def describe(self) -> str:
         kind, _, name = self.resource.partition(":")
         what = {"node": "node", "lane": "lane", "zone": "single-vehicle zone"}.get(kind, kind)
+        if self.turn:
+            return f"waits for {self.holder} to pass {what} {name} first, as planned"
         if self.holder == OPERATOR:
             return f"{what} {name.replace('|', '-')} closed by operator"
         return f"waits for {self.holder} to free {what} {name.replace('|', '-')}"
@@ -86,7 +101,10 @@ class TrafficManager:
         self._held: dict[str, set[Resource]] = {}
         self._closed: set[Resource] = set()
         self._routes: dict[str, _Route] = {}
+        self._turns: dict[str, list[tuple[float, str]]] = {}  # node -> (planned entry, vehicle) to come
+        self._turns_of: dict[str, list[str]] = {}  # vehicle -> nodes it has turns at
         self.waiting: dict[str, WaitReason] = {}
+        self.turns_dropped: set[str] = set()  # vehicles whose turns went: who waited on them may go
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -125,14 +143,67 @@ class TrafficManager:
         self._claim(vehicle_id, [resource])
         self._routes[vehicle_id] = _Route([node])
 
-    def set_route(self, vehicle_id: str, nodes: list[str]) -> None:
-        """Give the vehicle a new route starting at its released end; released nodes are kept."""
+    def set_route(self, vehicle_id: str, nodes: list[str], entries: list[float] | None = None) -> None:
+        """Give the vehicle a new route starting at its released end; released nodes are kept.
+        `entries`, from a conflict-free plan, are when it is planned to enter each node after
+        the first: it will take its turn there among the other planned vehicles."""
         route = self._routes[vehicle_id]
         if nodes[0] != route.nodes[route.released]:
             raise ValueError(f"vehicle {vehicle_id}: new route starts at {nodes[0]}, not {route.nodes[route.released]}")
+        if entries is not None and len(entries) != len(nodes) - 1:
+            raise ValueError(f"vehicle {vehicle_id}: {len(entries)} entry times for {len(nodes) - 1} nodes")
         kept = route.nodes[route.position : route.released]
         self._routes[vehicle_id] = _Route(kept + nodes, position=0, released=len(kept))
         self.waiting.pop(vehicle_id, None)
+        self.drop_turns(vehicle_id)
+        for node, when in zip(nodes[1:], entries or (), strict=False):
+            turns = self._turns.setdefault(node, [])
+            turns.insert(bisect.bisect_right([t for t, _ in turns], when), (when, vehicle_id))
+            self._turns_of.setdefault(vehicle_id, []).append(node)
+
+    def turn_order(self) -> dict[str, list[str]]:
+        """Per node, the vehicles still to take their turn there, in order."""
+        return {node: [v for _, v in turns] for node, turns in self._turns.items()}
+
+    def retime_turns(self, expected: Mapping[str, Plan]) -> None:
+        """Set the times of the turns to when the vehicles are now expected to take them (see
+        `planners.precedence.project`); the order stays as it is."""
+        claims: dict[tuple[str, str], list[float]] = {}
+        for vid, plan in expected.items():
+            for node, when in entry_times(plan):
+                claims.setdefault((vid, node), []).append(when)
+        for node, turns in self._turns.items():
+            seen: Counter[str] = Counter()
+            for i, (_, vid) in enumerate(turns):
+                times = claims.get((vid, node), [])
+                k = seen[vid]
+                seen[vid] += 1
+                turns[i] = (times[k] if k < len(times) else math.inf, vid)
+
+    def drop_turns(self, vehicle_id: str) -> None:
+        """The vehicle no longer follows its plan (stopped, re-routed, out of order): it gives up
+        its turns, and nobody waits for it to come by first."""
+        nodes = self._turns_of.pop(vehicle_id, None)
+        if not nodes:
+            return
+        for node in set(nodes):
+            left = [t for t in self._turns[node] if t[1] != vehicle_id]
+            if left:
+                self._turns[node] = left
+            else:
+                del self._turns[node]
+        self.turns_dropped.add(vehicle_id)
+
+    def next_turn(self, vehicle_id: str) -> tuple[str, float] | None:
+        """The next node the vehicle is to take its turn at, and when its plan enters it."""
+        nodes = self._turns_of.get(vehicle_id)
+        if not nodes:
+            return None
+        return nodes[0], next(t for t, v in self._turns[nodes[0]] if v == vehicle_id)
+
+    def planned(self, vehicle_id: str) -> bool:
+        """Whether the vehicle has turns still to take (its route came from a plan)."""
+        return bool(self._turns_of.get(vehicle_id))
 
     def relocate(self, vehicle_id: str, node: str) -> None:
         """A standing vehicle is re-placed at `node` (initPosition): it drops every claim and
@@ -146,6 +217,7 @@ class TrafficManager:
         for r in self._held.pop(vehicle_id, set()):
             self._let_go(r)
         self.waiting.pop(vehicle_id, None)
+        self.drop_turns(vehicle_id)
         self.place(vehicle_id, node)
 
     def close(self, resource: Resource) -> None:
@@ -195,6 +267,7 @@ class TrafficManager:
             raise ValueError(f"vehicle {vehicle_id} stopped at {node} but stands at {route.nodes[route.position]}")
         self._routes[vehicle_id] = _Route([node])
         self.waiting.pop(vehicle_id, None)
+        self.drop_turns(vehicle_id)
         self._free_behind(vehicle_id)
 
     def reached(self, vehicle_id: str, node: str) -> None:
@@ -211,6 +284,7 @@ class TrafficManager:
         route = self._routes[vehicle_id]
         new: list[str] = []
         last = len(route.nodes) - 1
+        planned = self.planned(vehicle_id)
         while route.released < last and route.released - route.position < self._lookahead:
             end = route.released + 1
             while end < last and (route.nodes[end], route.nodes[end + 1]) in self._two_way:
@@ -224,6 +298,13 @@ class TrafficManager:
             if blocker is not None:
                 self.waiting[vehicle_id] = WaitReason(blocker, self._holder[blocker])
                 break
+            run = route.nodes[route.released + 1 : end + 1]
+            turn = next(((n, v) for n in run if (v := self._first_turn(vehicle_id, n)) is not None), None)
+            if planned and turn is not None:
+                self.waiting[vehicle_id] = WaitReason(node_resource(turn[0]), turn[1], turn=True)
+                break
+            for node in run if planned else ():
+                self._take_turn(vehicle_id, node)
             self._claim(vehicle_id, wanted)
             new += route.nodes[route.released + 1 : end + 1]
             route.released = end
@@ -258,6 +339,26 @@ class TrafficManager:
         return cycles
 
     # ---- internals -------------------------------------------------------------------------
+
+    def _first_turn(self, vehicle_id: str, node: str) -> str | None:
+        """Who must enter `node` before the vehicle does, if anyone; None if it is its turn or
+        it has no turn there."""
+        turns = self._turns.get(node)
+        if not turns or node not in self._turns_of.get(vehicle_id, ()):
+            return None
+        return None if turns[0][1] == vehicle_id else turns[0][1]
+
+    def _take_turn(self, vehicle_id: str, node: str) -> None:
+        mine = self._turns_of.get(vehicle_id)
+        if mine is None or node not in mine:
+            return
+        mine.remove(node)
+        if not mine:
+            del self._turns_of[vehicle_id]
+        turns = self._turns[node]
+        turns.pop(next(i for i, t in enumerate(turns) if t[1] == vehicle_id))
+        if not turns:
+            del self._turns[node]
 
     def _claim(self, vehicle_id: str, resources: list[Resource]) -> None:
         for r in resources:

@@ -1,5 +1,5 @@
 """Getting stuck vehicles moving again: circular waits broken by routing one vehicle around or
-aside, idle vehicles moved out of the way of waiting ones.
+aside, idle vehicles moved out of the way of waiting ones, vehicles off their plan planned again.
 
 Functions of the `fleet.core.Controller` they are given (they work on its traffic manager,
 graph and vehicles, and emit through it); kept apart because this is a policy of its own, run
@@ -8,6 +8,7 @@ once a second from the controller's tick.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -48,12 +49,22 @@ def _blocked_for(core: Controller, vehicle_id: str) -> Callable[[str, str], bool
 
 
 def _break_cycle(core: Controller, cycle: frozenset[str]) -> str | None:
-    """Route one vehicle of the cycle to its goal around what others hold, or else aside to
+    """A vehicle of the cycle waiting for its planned turn goes without it, if that gets it
+    moving; else one vehicle is routed to its goal around what others hold, or else aside to
     the nearest free node off the routes of those waiting for it (and on to its goal from
     there). Tried vehicle by vehicle; a route counts only if the traffic manager releases
     its first step at once. Returns what was done, or None."""
     if core.fleet_paused:
         return None
+    for vid in sorted(cycle):
+        # Waiting for a turn that cannot come: the order it was given does not match where the
+        # vehicles really are. It goes on without its plan (and gets a new one soon).
+        reason = core.traffic.waiting.get(vid)
+        if reason is not None and reason.turn:
+            core.traffic.drop_turns(vid)
+            core._release(vid)
+            if core.traffic.remaining(vid)[0]:
+                return f"{vid} goes ahead of its planned turn"
     for vid in sorted(cycle):
         v = core.vehicles[vid]
         if not v.available or v.paused or v.task is None or v.task.phase is not TaskPhase.TRAVEL:
@@ -122,3 +133,36 @@ def clear_idle_blockers(core: Controller) -> None:
             if _try_route(core, vid, path):
                 core.stats.moved_aside += 1
                 break
+
+
+def replan_off_plan(core: Controller) -> None:
+    """Keep planned traffic planned: a vehicle that cannot move (paused, offline, in error)
+    gives up its turns so nobody waits for it to come by; a vehicle driving without a plan
+    (planning failed, a detour, back from a stop) is planned again; so is one that others have
+    waited for, for their turn, longer than `replan_late_s` (it is late: slowed, or held up):
+    planned anew, it lets those go first that can. At most every `replan_every_s` per vehicle."""
+    if not core.config.planned_traffic or core.fleet_paused:
+        return
+    now, config = core.clock.now(), core.config
+    late: set[str] = set()
+    since = core._turn_waits
+    for vid, reason in core.traffic.stopped_waits().items():
+        if not reason.turn:
+            continue
+        began = since.setdefault((vid, reason.holder), now)
+        if now - began > config.replan_late_s:
+            late.add(reason.holder)
+    waits = {(vid, r.holder) for vid, r in core.traffic.stopped_waits().items() if r.turn}
+    for key in [k for k in since if k not in waits]:
+        del since[key]
+    for vid, v in sorted(core.vehicles.items()):
+        if not v.placed or core.traffic.at_goal(vid):
+            continue
+        if not core.can_move(v):
+            core.traffic.drop_turns(vid)
+            continue
+        if v.stopping or now - core._planned_at.get(vid, -math.inf) < config.replan_every_s:
+            continue
+        if vid in late or not core.traffic.planned(vid):
+            core.stats.replans += 1
+            core._reroute(vid)

@@ -7,7 +7,7 @@ plan occupies, and so reserves, is what the controller's traffic manager makes a
 when it executes the plan (it claims the next lane and node before it leaves a node, and lets
 go of a node when it has reached the next one):
 - a node from leaving the node before it (from arriving, for the start) until reaching the
-  node after it (for good, for the goal), widened by `clear_s` on both sides;
+  node after it (for the goal: until it leaves, usually never), widened by `clear_s`;
 - a lane, in both directions, from leaving its start until reaching its end, so nobody meets it
   head-on (edge swap) or follows it onto it (following conflict);
 - every element (node or lane) whose geometry comes closer than two footprint radii to an
@@ -94,7 +94,7 @@ def occupancy(plan: Plan, clear_s: float) -> list[tuple[Key, float, float]]:
     out: list[tuple[Key, float, float]] = []
     for k, visit in enumerate(plan):
         begin = visit.arrive if k == 0 else plan[k - 1].depart - clear_s
-        end = plan[k + 1].arrive + clear_s if k + 1 < len(plan) else INF
+        end = (plan[k + 1].arrive if k + 1 < len(plan) else visit.depart) + clear_s
         out.append((node_key(visit.node), begin, end))
         if k + 1 < len(plan):
             out.append((lane_key(visit.node, plan[k + 1].node), visit.depart, plan[k + 1].arrive))
@@ -168,9 +168,10 @@ def sipp(
     goal: str,
     start_time: float = 0.0,
     no_through: frozenset[str] = frozenset(),
+    stay: float = INF,
 ) -> Plan | None:
-    """Earliest-arrival plan from start to goal that stays at the goal for good, or None.
-    Nodes in `no_through` are entered only as the goal."""
+    """Earliest-arrival plan from start to goal that stays at the goal for `stay` seconds (for
+    good by default), or None. Nodes in `no_through` are entered only as the goal."""
     clear = table.clear_s
     goal_index = graph.index[goal]
     counter = itertools.count()
@@ -190,8 +191,8 @@ def sipp(
             continue
         done.add((state.node, state.gap))
         here_end = table.gaps(node_key(state.node))[state.gap][1]
-        if state.node == goal and here_end == INF:
-            return _unwind(state)
+        if state.node == goal and here_end >= state.arrive + stay + clear:
+            return _unwind(state, state.arrive + stay)
         for nxt, seconds in graph.successors[state.node]:
             if nxt in no_through and nxt != goal:
                 continue
@@ -213,9 +214,8 @@ def sipp(
     return None
 
 
-def _unwind(state: _State) -> Plan:
+def _unwind(state: _State, depart: float) -> Plan:
     visits: list[Visit] = []
-    depart = INF
     walk: _State | None = state
     while walk is not None:
         visits.append(Visit(walk.node, walk.arrive, depart))

@@ -1,9 +1,11 @@
-"""First traffic manager: claims ahead, frees behind, corridors claimed whole, waits explained."""
+"""Traffic manager: claims ahead, frees behind, corridors claimed whole, turns taken in the
+planned order, waits explained."""
 
 from __future__ import annotations
 
 from fleet.traffic import TrafficManager, lane_resource, node_resource
 from maps import FacilityMap
+from planners.sipp import INF, Visit
 
 
 def test_two_vehicles_never_hold_the_same_node(small_map: FacilityMap) -> None:
@@ -80,3 +82,41 @@ def test_a_driving_vehicle_is_not_part_of_a_deadlock(small_map: FacilityMap) -> 
     assert tm.wait_cycles() == []
     tm.reached("z", "PA3")
     assert tm.release("y") == ["A5"], "z left the fire door zone and freed A5"
+
+
+def test_a_planned_vehicle_takes_its_turn(small_map: FacilityMap) -> None:
+    """Two carts with planned routes through A3: the one planned first there goes first even
+    when the other is nearer, and the other says whom it waits for; nothing is claimed early."""
+    tm = TrafficManager(small_map, lookahead=3)
+    tm.place("near", "A2")
+    tm.place("far", "A1")
+    tm.set_route("far", ["A1", "SA", "A2", "A3", "A4"], [0.0, 5.0, 10.0, 15.0])  # planned to pass A2 first
+    tm.set_route("near", ["A2", "A3", "A4"], [20.0, 25.0])  # planned to leave A2 only after
+    assert tm.release("near") == []
+    assert tm.waiting["near"].turn and tm.waiting["near"].cause == "turn"
+    assert tm.waiting["near"].describe() == "waits for far to pass node A3 first, as planned"
+    assert tm.holder(node_resource("A3")) is None
+    assert tm.release("far") == ["SA"]  # A2 is held by `near`
+    assert tm.waiting["far"].resource == node_resource("A2") and not tm.waiting["far"].turn
+    # `far` cannot come by: it gives up its turns, and `near` goes.
+    tm.drop_turns("far")
+    assert tm.turns_dropped == {"far"}
+    assert tm.release("near") == ["A3", "A4"]
+
+
+def test_turns_are_retimed_but_keep_their_order(small_map: FacilityMap) -> None:
+    """New times from a projection replace the planned ones; a vehicle planned later is slotted
+    in by the new times."""
+    tm = TrafficManager(small_map, lookahead=3)
+    tm.place("a", "A1")
+    tm.place("b", "A8")
+    tm.set_route("a", ["A1", "A2", "A3"], [0.0, 4.0])
+    tm.set_route("b", ["A8", "A1", "A2"], [8.0, 12.0])
+    assert tm.turn_order()["A2"] == ["a", "b"]
+    late = [Visit("A1", 0, 30), Visit("A2", 34, 34), Visit("A3", 38, INF)]
+    tm.retime_turns({"a": late, "b": [Visit("A8", 0, 40), Visit("A1", 44, 44), Visit("A2", 48, INF)]})
+    assert tm.next_turn("a") == ("A2", 30.0)
+    assert tm.turn_order()["A2"] == ["a", "b"]
+    tm.place("c", "SA")
+    tm.set_route("c", ["SA", "A2"], [20.0])  # before `a` is now expected at A2
+    assert tm.turn_order()["A2"] == ["c", "a", "b"]

@@ -55,5 +55,7 @@ def test_small_map_exercises_corridor_dead_end_and_fire_door(small_map: Facility
     assert dead_end, "orders to the dead-end station were served"
     assert report.orders_finished >= report.orders_accepted - 4
     waits = report.waiting_s_by_cause
-    assert set(waits) <= {"node", "lane", "zone"} and waits.get("node", 0) > 0, "queues at stations are explained"
+    assert set(waits) <= {"node", "lane", "zone", "turn"} and waits.get("node", 0) > 0, (
+        "queues at stations are explained"
+    )
     assert sum(waits.values()) < 0.25 * 4 * 2 * 3600, "waiting is a small share of the vehicles' time"
