@@ -6,7 +6,7 @@ The congestion-free bound for N vehicles is N times what one vehicle alone on th
 per hour under the same demand. For each fleet size it prints orders finished per hour, the
 ratio to the bound, finished per vehicle-hour, waiting time per vehicle-hour, collisions and
 circular waits, and the fleet size beyond which throughput stops growing (the first size whose
-next step adds less than 5 %).
+next step adds less than 5 %); by default for planned traffic and for claims only (`--traffic`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,13 @@ from sim.runner import SimConfig, run_simulation
 
 
 def simulate(
-    map_name: str, vehicles: int, hours: float, seed: int, per_vehicle: float, progress: Progress
+    map_name: str, vehicles: int, hours: float, seed: int, per_vehicle: float, planned: bool, progress: Progress
 ) -> KpiReport:
-    config = SimConfig(vehicles=vehicles, hours=hours, seed=seed, orders_per_hour=per_vehicle * vehicles)
-    bar = progress.add_task(f"{vehicles} vehicles", total=hours * 3600)
+    config = SimConfig(
+        vehicles=vehicles, hours=hours, seed=seed, orders_per_hour=per_vehicle * vehicles, planned_traffic=planned
+    )
+    mode = "planned" if planned else "claims only"
+    bar = progress.add_task(f"{vehicles} vehicles, {mode}", total=hours * 3600)
     report, _ = run_simulation(load_map(map_name), config, lambda t: progress.update(bar, completed=t))
     progress.remove_task(bar)
     return report
@@ -43,16 +46,30 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--orders-per-vehicle-hour", type=float, default=20.0)
+    parser.add_argument(
+        "--traffic", choices=("planned", "claims", "both"), default="both", help="traffic mode(s) to measure"
+    )
     args = parser.parse_args()
+    modes = {"planned": [True], "claims": [False], "both": [True, False]}[args.traffic]
     console = Console(width=150)
     with Progress(console=console, transient=True) as progress:
-        alone = simulate(args.map, 1, args.hours, args.seed, args.orders_per_vehicle_hour, progress)
-        reports = [
-            simulate(args.map, n, args.hours, args.seed, args.orders_per_vehicle_hour, progress) for n in args.vehicles
-        ]
-    per_vehicle_bound = alone.finished_per_hour
+        alone = simulate(args.map, 1, args.hours, args.seed, args.orders_per_vehicle_hour, True, progress)
+        runs = {
+            planned: [
+                simulate(args.map, n, args.hours, args.seed, args.orders_per_vehicle_hour, planned, progress)
+                for n in args.vehicles
+            ]
+            for planned in modes
+        }
+    for planned, reports in runs.items():
+        print_table(console, args, alone.finished_per_hour, reports, "planned traffic" if planned else "claims only")
+
+
+def print_table(
+    console: Console, args: argparse.Namespace, per_vehicle_bound: float, reports: list[KpiReport], mode: str
+) -> None:
     table = Table(
-        title=f"throughput on {args.map}, {args.hours:g} h, seed {args.seed}; "
+        title=f"throughput on {args.map}, {mode}, {args.hours:g} h, seed {args.seed}; "
         f"one vehicle alone finishes {per_vehicle_bound:.1f}/h"
     )
     columns = ("vehicles", "finished/h", "bound/h", "ratio", "per vehicle-h", "wait min per vehicle-h")
@@ -82,9 +99,9 @@ def main() -> None:
         None,
     )
     if peak is None:
-        console.print(f"throughput still grows at {args.vehicles[-1]} vehicles")
+        console.print(f"{mode}: throughput still grows at {args.vehicles[-1]} vehicles")
     else:
-        console.print(f"throughput stops growing beyond {peak} vehicles")
+        console.print(f"{mode}: throughput stops growing beyond {peak} vehicles")
 
 
 if __name__ == "__main__":

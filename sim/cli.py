@@ -34,6 +34,7 @@ def sim(
     plot: Annotated[Path | None, typer.Option(help="write a PNG of throughput and lead times here")] = None,
     faults: Annotated[float, typer.Option(help="random slow-downs, pauses, stops per vehicle-hour")] = 0.0,
     protocol: Annotated[str, typer.Option(help="direct, or vda5050 (every command as a VDA 5050 message)")] = "direct",
+    claims_only: Annotated[bool, typer.Option(help="traffic without planned turns (vehicles only claim)")] = False,
 ) -> None:
     """Simulate a shift faster than real time and print its KPIs."""
     fmap = _load(map_name)
@@ -44,6 +45,7 @@ def sim(
         orders_per_hour=orders_per_hour,
         faults_per_vehicle_hour=faults,
         protocol=protocol,
+        planned_traffic=not claims_only,
     )
     columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:

@@ -42,6 +42,7 @@ class SimConfig:
     protocol: str = "direct"  # "direct": commands straight to the vehicles; "vda5050": through VDA 5050 messages
     offline_grace_s: float = 30.0
     faults_per_vehicle_hour: float = 0.0  # random slow-downs, pauses and stops (sim/faults.py)
+    planned_traffic: bool = True  # False: vehicles only claim (ControllerConfig.planned_traffic)
 
     @property
     def demand_rate(self) -> float:
@@ -52,6 +53,7 @@ def simulation_controller_config(cfg: SimConfig) -> ControllerConfig:
     return ControllerConfig(
         dispatch=DispatchConfig(time_budget_s=cfg.solver_time_budget_s, solution_limit=cfg.solution_limit),
         offline_grace_s=cfg.offline_grace_s,
+        planned_traffic=cfg.planned_traffic,
     )
 
 

@@ -1,6 +1,7 @@
 """The control-room page in real headless Chromium (Debian's), against a real `fleet demo` process:
 the map and vehicles appear and move, an order created in the page finishes, pausing a vehicle
-from the page stops it, the emergency pause holds the fleet, and the console stays clean."""
+from the page stops it, the emergency pause holds the fleet, closed lanes and zones are drawn and
+can be closed from the map, and the console stays clean."""
 
 from __future__ import annotations
 
@@ -177,3 +178,31 @@ def test_a_viewer_key_hides_every_action(browser: Browser, keyed_demo: str) -> N
     page.goto(f"{keyed_demo}/")
     page.wait_for_function("document.getElementById('summary').textContent.includes('no access')")
     page.close()
+
+
+def post(base: str, path: str) -> object:
+    request = urllib.request.Request(f"{base}{path}", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+def test_closures_are_drawn_and_made_from_the_map(page: Page, demo: str) -> None:
+    """A zone closed through the API turns red on the map; a lane clicked in the page (and
+    confirmed) closes in the controller, and a second click opens it again."""
+    plant = get(demo, "/api/v1/map")
+    assert isinstance(plant, dict) and plant["zones"]
+    zone = plant["zones"][0]["id"]
+    post(demo, f"/api/v1/zones/{zone}/close")
+    try:
+        page.wait_for_selector(f"polygon.zone.closed[data-zone='{zone}']", state="attached", timeout=5000)
+    finally:
+        post(demo, f"/api/v1/zones/{zone}/open")
+    page.wait_for_selector(f"polygon.zone:not(.closed)[data-zone='{zone}']", state="attached", timeout=5000)
+    lane = plant["lanes"][0]["id"]
+    page.dispatch_event(f"line[data-lane='{lane}']", "click")
+    page.wait_for_selector(f"line.lane.closed[data-lane='{lane}']", state="attached", timeout=5000)
+    closed = get(demo, "/api/v1/lanes/closed")
+    assert isinstance(closed, dict) and closed["closed"] == [lane]
+    page.dispatch_event(f"line[data-lane='{lane}']", "click")
+    page.wait_for_selector(f"line.lane:not(.closed)[data-lane='{lane}']", state="attached", timeout=5000)
+    assert get(demo, "/api/v1/lanes/closed") == {"closed": []}

@@ -56,5 +56,6 @@ def test_dense_warehouse_with_random_delays(seed: int) -> None:
     assert len(sim.faults.history) >= 30
     assert report.collisions == 0 and report.claim_violations == 0
     assert report.deadlocks_unresolved == 0
+    assert report.waiting_s_by_cause.get("turn", 0) > 0, "vehicles took planned turns"
     assert report.orders_accepted > 120
     assert report.orders_open == 0 and report.orders_failed == 0

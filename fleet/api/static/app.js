@@ -33,8 +33,9 @@ function drawMap(map, closed) {
   const world = el("g", { transform: "scale(1,-1)" }, svg); // plant y points up, SVG y down
   const nodes = Object.fromEntries(map.nodes.map((n) => [n.id, n]));
   for (const zone of map.zones) {
-    el("polygon", { points: zone.polygon.map((p) => p.join(",")).join(" "), class: `zone-${zone.kind}` }, world)
-      .appendChild(document.createElementNS(svgNS, "title")).textContent = zone.id;
+    const shape = el("polygon", { points: zone.polygon.map((p) => p.join(",")).join(" "), class: `zone zone-${zone.kind}`, "data-zone": zone.id }, world);
+    shape.appendChild(document.createElementNS(svgNS, "title")).textContent = `zone ${zone.id} (${zone.kind}): click to close or open`;
+    shape.addEventListener("click", () => toggleClosure("zones", zone.id, shape));
   }
   const defs = el("defs", {}, svg);
   const arrow = el("marker", { id: "arrow", viewBox: "0 0 4 4", refX: 4, refY: 2, markerWidth: 3, markerHeight: 3, orient: "auto" }, defs);
@@ -43,8 +44,10 @@ function drawMap(map, closed) {
     const a = nodes[lane.from], b = nodes[lane.to];
     const line = el("line", { x1: a.x, y1: a.y, x2: b.x, y2: b.y, class: "lane", "data-lane": lane.id }, world);
     if (!lane.two_way) line.setAttribute("marker-end", "url(#arrow)");
-    if (closed.includes(lane.id)) line.classList.add("closed");
+    line.appendChild(document.createElementNS(svgNS, "title")).textContent = `lane ${lane.id}: click to close or open`;
+    line.addEventListener("click", () => toggleClosure("lanes", lane.id, line));
   }
+  showClosures(closed, map.closed_zones ?? []);
   for (const [kind, items] of [["station", map.stations], ["charger", map.chargers], ["parking", map.parking]]) {
     for (const item of items) {
       const n = nodes[item.node];
@@ -104,6 +107,26 @@ function fillOrders(recent, health) {
     return row;
   }));
   document.getElementById("summary").textContent = `${health.open_orders} open orders, ${health.finished_orders} finished`;
+}
+
+// Closed lanes and zones as the controller has them; an operator closes or opens one by clicking it.
+function showClosures(lanes, zones) {
+  for (const line of document.querySelectorAll("line.lane")) line.classList.toggle("closed", lanes.includes(line.dataset.lane));
+  for (const shape of document.querySelectorAll("polygon.zone")) shape.classList.toggle("closed", zones.includes(shape.dataset.zone));
+}
+
+async function refreshClosures() {
+  const [lanes, zones] = await Promise.all([api("/lanes/closed"), api("/zones/closed")]);
+  showClosures(lanes.closed, zones.closed);
+}
+
+async function toggleClosure(kind, id, shape) {
+  if (document.body.classList.contains("viewer")) return;
+  const closing = !shape.classList.contains("closed");
+  const what = kind === "lanes" ? "lane" : "zone";
+  if (!confirm(`${closing ? "Close" : "Open"} ${what} ${id}?${closing ? " Vehicles are routed around it." : ""}`)) return;
+  await api(`/${kind}/${id}/${closing ? "close" : "open"}`, { method: "POST" });
+  await refreshClosures();
 }
 
 async function refresh() {
@@ -166,6 +189,7 @@ async function main() {
   await Promise.all([refresh(), refreshOrders()]);
   setInterval(refresh, 500);
   setInterval(refreshOrders, 2000);
+  setInterval(refreshClosures, 2000);
 }
 
 main();
