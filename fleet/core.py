@@ -563,6 +563,12 @@ class Controller:
         reason = self.traffic.waiting.get(vehicle_id)
         return reason.describe() if reason else None
 
+    def path_ahead(self, vehicle_id: str) -> tuple[list[str], list[str]]:
+        """(base: nodes released to the vehicle still ahead, horizon: planned, not released)."""
+        if not self.vehicles[vehicle_id].placed:
+            return [], []
+        return self.traffic.remaining(vehicle_id)
+
     def open_orders(self) -> list[TransportOrder]:
         return [o for o in self.orders.values() if not o.state.terminal]
 

@@ -207,3 +207,6 @@ class FleetService:
 
     def wait_reason(self, vehicle_id: str) -> str | None:
         return self.controller.wait_reason(vehicle_id)
+
+    def path_ahead(self, vehicle_id: str) -> tuple[list[str], list[str]]:
+        return self.controller.path_ahead(vehicle_id)

@@ -190,7 +190,11 @@ def change_order(order_id: str, body: OrderPatch, service: ServiceDep) -> OrderO
 
 @router.get("/vehicles", response_model=list[VehicleOut])
 def list_vehicles(service: ServiceDep) -> list[VehicleOut]:
-    return [VehicleOut.of(v, service.wait_reason(v.id)) for v in service.vehicles()]
+    return [_vehicle_out(service, v) for v in service.vehicles()]
+
+
+def _vehicle_out(service: FleetService, vehicle: Vehicle) -> VehicleOut:
+    return VehicleOut.of(vehicle, service.wait_reason(vehicle.id), service.path_ahead(vehicle.id))
 
 
 def _vehicle_or_404(service: FleetService, vehicle_id: str) -> None:
@@ -222,7 +226,7 @@ def resume_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
 def _vehicle_command(service: FleetService, vehicle_id: str, action: Callable[[], Vehicle]) -> VehicleOut:
     _vehicle_or_404(service, vehicle_id)
     try:
-        return VehicleOut.of(action(), service.wait_reason(vehicle_id))
+        return _vehicle_out(service, action())
     except OrderRejected as exc:
         if exc.field == "vehicle_id":
             raise HTTPException(status_code=409, detail=exc.message) from None
@@ -283,7 +287,7 @@ def send_to_charger(vehicle_id: str, service: ServiceDep, body: SendTo | None = 
 def init_position(vehicle_id: str, body: InitPositionIn, service: ServiceDep) -> VehicleOut:
     """Tell an idle vehicle where it really stands (VDA 5050 initPosition); 422 names the field at fault."""
     _vehicle_or_404(service, vehicle_id)
-    return VehicleOut.of(service.init_position(vehicle_id, body.node), service.wait_reason(vehicle_id))
+    return _vehicle_out(service, service.init_position(vehicle_id, body.node))
 
 
 @router.post(

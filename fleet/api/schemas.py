@@ -100,9 +100,11 @@ class VehicleOut(BaseModel):
     order_id: str | None
     queue: list[str]
     wait_reason: str | None
+    base: list[str] = Field(description="nodes released to the vehicle still ahead (VDA 5050 base)")
+    horizon: list[str] = Field(description="nodes planned beyond the base, not released yet")
 
     @classmethod
-    def of(cls, vehicle: Vehicle, wait_reason: str | None) -> VehicleOut:
+    def of(cls, vehicle: Vehicle, wait_reason: str | None, path: tuple[list[str], list[str]] = ([], [])) -> VehicleOut:
         task = vehicle.task
         if not vehicle.placed:
             activity = "not_reported"
@@ -127,6 +129,8 @@ class VehicleOut(BaseModel):
             order_id=task.order_id if task else None,
             queue=list(vehicle.queue),
             wait_reason=wait_reason,
+            base=path[0],
+            horizon=path[1],
         )
 
 

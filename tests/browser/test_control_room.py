@@ -206,3 +206,13 @@ def test_closures_are_drawn_and_made_from_the_map(page: Page, demo: str) -> None
     page.dispatch_event(f"line[data-lane='{lane}']", "click")
     page.wait_for_selector(f"line.lane:not(.closed)[data-lane='{lane}']", state="attached", timeout=5000)
     assert get(demo, "/api/v1/lanes/closed") == {"closed": []}
+
+
+def test_released_and_planned_paths_are_drawn(page: Page, demo: str) -> None:
+    """A vehicle on its way shows its base (released) path and, while more is planned than
+    released, its horizon; they match what the API says."""
+    page.wait_for_selector("polyline.path.base", state="attached", timeout=15000)
+    page.wait_for_selector("polyline.path.horizon", state="attached", timeout=15000)
+    vehicles = get(demo, "/api/v1/vehicles")
+    assert isinstance(vehicles, list)
+    assert any(v["base"] for v in vehicles) and all(set(v) >= {"base", "horizon"} for v in vehicles)

@@ -176,3 +176,15 @@ def test_each_assignment_says_why(controller: Controller) -> None:
     assert "2nd in its queue" in reasons[first.id] + reasons[second.id]
     assert "min before due" in reasons[first.id]
     assert reasons[second.id].endswith("min late"), "due 10 s after submission: cannot be met"
+
+
+def test_a_lone_vehicle_is_planned_and_shows_base_and_horizon(controller: Controller) -> None:
+    """The route to the pick-up comes from a plan (turns taken), the released part is the base,
+    the rest the horizon, and together they lead to the station."""
+    controller.add_vehicle("AGV-01", "cart", "PA1")
+    controller.submit_order("ST-A", "ST-B")
+    drives = [c for c in controller.handle(Tick()) if isinstance(c, DriveNodes)]
+    base, horizon = controller.path_ahead("AGV-01")
+    assert drives and list(drives[0].nodes) == base
+    assert (base + horizon)[-1] == "SA"
+    assert controller.traffic.planned("AGV-01") or not horizon, "what is not released is planned"

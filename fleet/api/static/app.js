@@ -55,7 +55,22 @@ function drawMap(map, closed) {
       if (kind === "station") el("text", { x: n.x + 1.2, y: -n.y + 0.5, class: "label" }, svg).textContent = item.id;
     }
   }
+  el("g", { id: "paths" }, world);
   el("g", { id: "vehicles" }, world);
+}
+
+// Each vehicle's released path (base, solid) and planned path beyond it (horizon, dashed).
+function drawPaths(vehicles) {
+  const layer = document.getElementById("paths");
+  const at = (id) => plant.nodeById[id];
+  const points = (list) => list.map((p) => `${p.x},${p.y}`).join(" ");
+  layer.replaceChildren();
+  for (const v of vehicles) {
+    if (!v.base.length && !v.horizon.length) continue;
+    const base = [{ x: v.x, y: v.y }, ...v.base.map(at)];
+    if (v.base.length) el("polyline", { points: points(base), class: "path base", "data-base": v.id }, layer);
+    if (v.horizon.length) el("polyline", { points: points([base.at(-1), ...v.horizon.map(at)]), class: "path horizon", "data-horizon": v.id }, layer);
+  }
 }
 
 function drawVehicles(vehicles) {
@@ -131,6 +146,7 @@ async function toggleClosure(kind, id, shape) {
 
 async function refresh() {
   const vehicles = await api("/vehicles");
+  drawPaths(vehicles);
   drawVehicles(vehicles);
   fillVehicles(vehicles);
 }
@@ -182,6 +198,7 @@ async function main() {
   }
   document.body.classList.toggle("viewer", role === "viewer");
   plant = await api("/map");
+  plant.nodeById = Object.fromEntries(plant.nodes.map((n) => [n.id, n]));
   document.getElementById("plant").textContent = plant.name;
   drawMap(plant, plant.closed_lanes ?? []);
   setupForm();
