@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -31,6 +32,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Str
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketState
 
+from fleet.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from fleet.api.schemas import (
     CallCreate,
     ClosedLanes,
@@ -426,6 +428,7 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
         description="Transport orders, vehicles and health of one facility.",
     )
     app.state.service = service
+    app.add_middleware(BodyLimit, max_bytes=int(os.environ.get("FLEET_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)))
     app.state.keys = keys if keys is not None else ApiKeys.from_env()
     app.include_router(router)
     app.include_router(public)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -234,3 +236,21 @@ async def test_order_listing_filters_and_pages(
     assert int(done.headers["X-Total-Count"]) >= 1 and all(o["state"] == "finished" for o in done.json())
     assert (await client.get("/api/v1/orders", params={"state": "flying"})).status_code == 422
     assert (await client.get("/api/v1/health")).json()["finished_orders"] == int(done.headers["X-Total-Count"])
+
+
+async def test_bodies_over_the_limit_are_refused(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    """413 with a message, whether the size is declared or the body is streamed; nothing made."""
+    huge = b'{"from": "ST-A", "to": "ST-B", "note": "' + b"x" * (2 << 20) + b'"}'
+    declared = await client.post("/api/v1/orders", content=huge, headers={"content-type": "application/json"})
+    assert declared.status_code == 413 and "request body over" in declared.json()["detail"]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(40):
+            yield b" " * 65536
+
+    streamed = await client.post("/api/v1/orders", content=chunks(), headers={"content-type": "application/json"})
+    assert streamed.status_code == 413
+    assert plant[1].controller.orders == {}
+    assert (await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})).status_code == 201
