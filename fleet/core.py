@@ -775,22 +775,29 @@ class Controller:
 
     def _availability(self, v: Vehicle) -> VehicleAvailability:
         """Where and when the vehicle can start new work, from its current commitment."""
-        g, stations = self.graph, self.map.station_by_id
+        stations = self.map.station_by_id
         stop = self.traffic.released_end(v.id)
         released, _ = self.traffic.remaining(v.id)
-        to_stop = g.path_time([v.node, *released]) if released else 0.0
+        # Released lanes are driven even if closed since.
+        to_stop = self.full_graph.path_time([v.node, *released]) if released else 0.0
         task = v.task
         if task is None or task.kind is not TaskKind.ORDER or task.order_id is None:
             return VehicleAvailability(v, stop, to_stop, stop)
         order = self.orders[task.order_id]
         src, dst = stations[order.pickup], stations[order.dropoff]
-        leg = g.time(src.node, dst.node) + dst.service_time_s
-        remaining = {
-            OrderState.TO_PICKUP: g.time(v.node, src.node) + src.service_time_s + leg,
-            OrderState.LOADING: src.service_time_s + leg,
-            OrderState.TO_DROPOFF: g.time(v.node, dst.node) + dst.service_time_s,
-            OrderState.UNLOADING: dst.service_time_s,
-        }.get(order.state, 0.0)
+        remaining = math.inf
+        # Legs that closures cut off are taken as if open (the vehicle waits at the closure):
+        # the estimate stays finite.
+        for g in (self.graph, self.full_graph):
+            leg = g.time(src.node, dst.node) + dst.service_time_s
+            remaining = {
+                OrderState.TO_PICKUP: g.time(v.node, src.node) + src.service_time_s + leg,
+                OrderState.LOADING: src.service_time_s + leg,
+                OrderState.TO_DROPOFF: g.time(v.node, dst.node) + dst.service_time_s,
+                OrderState.UNLOADING: dst.service_time_s,
+            }.get(order.state, 0.0)
+            if math.isfinite(remaining):
+                break
         return VehicleAvailability(v, dst.node, remaining, stop)
 
     def _next_task(self, vehicle_id: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from fleet.alarms import AlarmBoard, RaisedAlarm
 from fleet.core import Controller
 from fleet.eventlog import EventLog
 from fleet.events import Alarm, Command, OrderChanged, VehicleChanged
@@ -60,6 +61,7 @@ class FleetService:
         self.store = store
         self.metric_sources: list[MetricSource] = []  # shells add theirs (e.g. the VDA 5050 master)
         self.events = EventLog()
+        self.alarms = AlarmBoard()
         self._waits: dict[str, str] = {}
         controller.continue_numbering_after(store.last_number())
         controller.restore(store.load_open())
@@ -132,7 +134,8 @@ class FleetService:
             elif isinstance(cmd, VehicleChanged):
                 self.events.append("vehicle", vehicle_event(cmd.vehicle))
             elif isinstance(cmd, Alarm):
-                self.events.append("alarm", asdict(cmd))
+                raised = self.alarms.raise_alarm(cmd, self.controller.clock.now())
+                self.events.append("alarm", asdict(raised))
         waits = {vid: w.describe() for vid, w in self.controller.traffic.stopped_waits().items()}
         if waits != self._waits:
             for vid in sorted(set(waits) | set(self._waits)):
@@ -207,6 +210,12 @@ class FleetService:
 
     def wait_reason(self, vehicle_id: str) -> str | None:
         return self.controller.wait_reason(vehicle_id)
+
+    def acknowledge_alarm(self, alarm_id: int, by: str) -> RaisedAlarm:
+        """KeyError if the alarm is unknown."""
+        alarm = self.alarms.acknowledge(alarm_id, by, self.controller.clock.now())
+        self.events.append("alarm", asdict(alarm))
+        return alarm
 
     def path_ahead(self, vehicle_id: str) -> tuple[list[str], list[str]]:
         return self.controller.path_ahead(vehicle_id)

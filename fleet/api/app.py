@@ -34,6 +34,7 @@ from starlette.websockets import WebSocketState
 
 from fleet.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from fleet.api.schemas import (
+    AlarmOut,
     CallCreate,
     ClosedLanes,
     ClosedZones,
@@ -345,6 +346,31 @@ def _zone_or_404(service: FleetService, zone_id: str) -> None:
 def _lane_or_404(service: FleetService, lane_id: str) -> None:
     if lane_id not in service.controller.map.lane_by_id:
         raise HTTPException(status_code=404, detail=f"no lane '{lane_id}'")
+
+
+@router.get("/alarms", response_model=list[AlarmOut])
+def list_alarms(
+    service: ServiceDep,
+    open_only: Annotated[bool, Query(description="only those not acknowledged yet")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AlarmOut]:
+    """Alarms, newest first (the newest 1000 are kept)."""
+    return [AlarmOut.of(a) for a in service.alarms.newest_first(open_only)[:limit]]
+
+
+@router.post(
+    "/alarms/{alarm_id}/acknowledge",
+    response_model=AlarmOut,
+    responses={404: {"model": ErrorOut}},
+    dependencies=OPERATOR,
+)
+def acknowledge_alarm(
+    alarm_id: int, service: ServiceDep, role: Annotated[Role, Depends(require(Role.OPERATOR))]
+) -> AlarmOut:
+    try:
+        return AlarmOut.of(service.acknowledge_alarm(alarm_id, role.name.lower()))
+    except KeyError:
+        raise HTTPException(status_code=404, detail=f"no alarm {alarm_id}") from None
 
 
 @router.post("/fleet/pause", response_model=FleetPause, dependencies=OPERATOR)

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fleet.alarms import RaisedAlarm
 from fleet.model import OrderState, TransportOrder, Vehicle
 
 
@@ -148,6 +149,23 @@ class SendTo(BaseModel):
 
 class ClosedLanes(BaseModel):
     closed: list[str]
+
+
+class AlarmOut(BaseModel):
+    id: int
+    code: str = Field(
+        description="deadlock, deadlock-resolved, vehicle-error, vehicle-offline, blocked-by-closure, ..."
+    )
+    message: str
+    vehicle_id: str | None
+    order_id: str | None
+    raised_at: float
+    acknowledged_by: str | None = Field(description="role of the key that acknowledged it")
+    acknowledged_at: float | None
+
+    @classmethod
+    def of(cls, alarm: RaisedAlarm) -> AlarmOut:
+        return cls.model_validate(alarm, from_attributes=True)
 
 
 class ClosedZones(BaseModel):

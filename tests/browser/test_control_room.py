@@ -216,3 +216,20 @@ def test_released_and_planned_paths_are_drawn(page: Page, demo: str) -> None:
     vehicles = get(demo, "/api/v1/vehicles")
     assert isinstance(vehicles, list)
     assert any(v["base"] for v in vehicles) and all(set(v) >= {"base", "horizon"} for v in vehicles)
+
+
+def test_alarms_show_and_are_acknowledged_from_the_page(page: Page, demo: str) -> None:
+    """Closing a zone raises an alarm: it shows in the alarms panel, and its ack button (an
+    operator's) acknowledges it in the controller and takes it off the panel."""
+    post(demo, "/api/v1/zones/FIRE-DOOR-CELL-MODULE/close")
+    post(demo, "/api/v1/zones/FIRE-DOOR-CELL-MODULE/open")
+    alarms = get(demo, "/api/v1/alarms?open_only=true")
+    assert isinstance(alarms, list) and alarms
+    newest = alarms[0]["id"]
+    row = f"#alarms tr[data-alarm='{newest}']"
+    page.wait_for_selector(row, timeout=5000)
+    page.click(f"{row} button")
+    page.wait_for_selector(row, state="detached", timeout=5000)
+    acked = get(demo, "/api/v1/alarms")
+    assert isinstance(acked, list)
+    assert next(a for a in acked if a["id"] == newest)["acknowledged_by"] == "operator"

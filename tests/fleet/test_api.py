@@ -254,3 +254,30 @@ async def test_bodies_over_the_limit_are_refused(
     assert streamed.status_code == 413
     assert plant[1].controller.orders == {}
     assert (await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})).status_code == 201
+
+
+async def test_alarms_are_listed_and_acknowledged(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    """An alarm the core raises is listed open, newest first, with its time; an operator
+    acknowledges it (once: a second acknowledgement keeps the first), and it leaves the open
+    list; an unknown alarm is 404."""
+    sim, service = plant
+    sim.controller._alarm("vehicle-error", "AGV-01: FATAL drive fault", "AGV-01")
+    sim.controller._alarm("vehicle-offline", "AGV-02 is offline", "AGV-02")
+    service.record(sim.controller.take_commands())
+    listed = (await client.get("/api/v1/alarms", params={"open_only": True})).json()
+    assert [a["code"] for a in listed] == ["vehicle-offline", "vehicle-error"]
+    first = listed[1]
+    assert first["vehicle_id"] == "AGV-01" and first["acknowledged_at"] is None
+    acked = await client.post(f"/api/v1/alarms/{first['id']}/acknowledge")
+    assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "operator"
+    sim.run_for(5)
+    again = (await client.post(f"/api/v1/alarms/{first['id']}/acknowledge")).json()
+    assert again["acknowledged_at"] == acked.json()["acknowledged_at"]
+    assert [a["code"] for a in (await client.get("/api/v1/alarms?open_only=true")).json()] == ["vehicle-offline"]
+    assert len((await client.get("/api/v1/alarms")).json()) == 2
+    missing = await client.post("/api/v1/alarms/999/acknowledge")
+    assert missing.status_code == 404 and missing.json()["detail"] == "no alarm 999"
+    kinds = [e.kind for e in service.events.since(0)]
+    assert kinds.count("alarm") == 4, "raised twice, acknowledged twice, all in the event stream"

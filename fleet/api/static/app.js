@@ -151,9 +151,33 @@ async function refresh() {
   fillVehicles(vehicles);
 }
 
+// Alarms not yet acknowledged, newest first; an operator acknowledges one with its button.
+function fillAlarms(alarms) {
+  document.getElementById("alarm-count").textContent = alarms.length ? `(${alarms.length} open)` : "";
+  const body = document.querySelector("#alarms tbody");
+  body.replaceChildren(...alarms.slice(0, 20).map((a) => {
+    const row = document.createElement("tr");
+    row.dataset.alarm = a.id;
+    row.className = `alarm ${a.code}`;
+    const time = new Date(a.raised_at * 1000).toLocaleTimeString();
+    for (const text of [time, `${a.code}: ${a.message}`]) row.appendChild(document.createElement("td")).textContent = text;
+    const button = row.appendChild(document.createElement("td")).appendChild(document.createElement("button"));
+    button.className = "action";
+    button.textContent = "ack";
+    button.addEventListener("click", async () => {
+      await api(`/alarms/${a.id}/acknowledge`, { method: "POST" });
+      refreshOrders();
+    });
+    return row;
+  }));
+}
+
 async function refreshOrders() {
-  const [recent, health] = await Promise.all([api("/orders?newest_first=true&limit=40"), api("/health")]);
+  const [recent, health, alarms] = await Promise.all([
+    api("/orders?newest_first=true&limit=40"), api("/health"), api("/alarms?open_only=true&limit=100"),
+  ]);
   fillOrders(recent, health);
+  fillAlarms(alarms);
 }
 
 function setupForm() {
