@@ -163,10 +163,12 @@ class Controller:
         if not any(load_type in t.load_types for t in self.map.vehicle_types):
             raise OrderRejected("load_type", f"no vehicle type carries '{load_type}'")
         _check_priority(priority)
+        now = self.clock.now()
+        if due_at is not None and due_at <= now:
+            raise OrderRejected("due_at", f"due time already past ({now - due_at:.0f} s ago)")
         if not math.isfinite(self.full_graph.time(src.node, dst.node)):
             raise OrderRejected("dropoff", f"station '{dropoff}' cannot be reached from '{pickup}'")
         self._order_seq += 1
-        now = self.clock.now()
         order = TransportOrder(
             id=f"TO-{self._order_seq:06d}",
             pickup=pickup,

@@ -91,7 +91,7 @@ def health(service: ServiceDep) -> Health:
     dependencies=OPERATOR,
 )
 def create_order(body: OrderCreate, service: ServiceDep) -> OrderOut:
-    order = service.submit_order(body.pickup, body.dropoff, body.load_type, body.priority)
+    order = service.submit_order(body.pickup, body.dropoff, body.load_type, body.priority, body.due_at)
     return OrderOut.of(order)
 
 

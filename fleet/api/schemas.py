@@ -19,6 +19,9 @@ class OrderCreate(BaseModel):
     dropoff: str = Field(min_length=1, description="station id where the load is dropped off", alias="to")
     priority: int = Field(default=0, ge=0, le=10, description="0 normal ... 10 most urgent")
     load_type: str | None = Field(default=None, description="defaults to a load type both stations handle")
+    due_at: float | None = Field(
+        default=None, description="when the load is needed at the drop-off, seconds since the epoch (as created_at)"
+    )
 
 
 class CallCreate(BaseModel):
@@ -64,6 +67,8 @@ class OrderOut(BaseModel):
     vehicle_id: str | None
     reason: str | None
     created_at: float
+    due_at: float | None
+    lateness_s: float | None = Field(description="seconds finished after due_at (negative: early); None while open")
     history: list[TransitionOut]
 
     @classmethod
@@ -78,10 +83,18 @@ class OrderOut(BaseModel):
             vehicle_id=order.vehicle_id,
             reason=order.reason,
             created_at=order.created_at,
+            due_at=order.due_at,
+            lateness_s=_lateness(order),
             history=[
                 TransitionOut(at=t.at, state=t.state, vehicle_id=t.vehicle_id, reason=t.reason) for t in order.history
             ],
         )
+
+
+def _lateness(order: TransportOrder) -> float | None:
+    if order.due_at is None or order.state is not OrderState.FINISHED:
+        return None
+    return round(order.history[-1].at - order.due_at, 1)
 
 
 class VehicleOut(BaseModel):

@@ -281,3 +281,28 @@ async def test_alarms_are_listed_and_acknowledged(
     assert missing.status_code == 404 and missing.json()["detail"] == "no alarm 999"
     kinds = [e.kind for e in service.events.since(0)]
     assert kinds.count("alarm") == 4, "raised twice, acknowledged twice, all in the event stream"
+
+
+async def test_due_times_are_taken_checked_and_reported(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    """An order with a due time keeps it (stored too); one already past is refused naming the
+    field; once finished the order says how late or early it was."""
+    sim, service = plant
+    now = sim.controller.clock.now()
+    past = await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B", "due_at": now - 60})
+    assert past.status_code == 422 and past.json()["field"] == "due_at"
+    assert "already past" in past.json()["detail"]
+    created = await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B", "due_at": now + 900})
+    assert created.status_code == 201 and created.json()["due_at"] == now + 900
+    order_id = created.json()["id"]
+    stored = service.store.get(order_id)
+    assert stored is not None and stored.due_at == now + 900
+    assert created.json()["lateness_s"] is None
+    for _ in range(20):
+        sim.run_for(30)
+        body = (await client.get(f"/api/v1/orders/{order_id}")).json()
+        if body["state"] == "finished":
+            break
+    assert body["state"] == "finished"
+    assert body["lateness_s"] == round(body["history"][-1]["at"] - (now + 900), 1) and body["lateness_s"] < 0
