@@ -1,4 +1,5 @@
-"""Durable storage of transport orders: SQLite (WAL) through the standard library.
+"""Durable storage of transport orders, PLC calls and the audit log: SQLite (WAL) through the
+standard library.
 
 An order is acknowledged to a caller only after `save` has committed it. Each order is kept as
 one row with its full state and history as JSON, plus its state as a column for queries.
@@ -28,6 +29,15 @@ CREATE TABLE IF NOT EXISTS calls (
     request TEXT NOT NULL,
     order_id TEXT NOT NULL,
     created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    who TEXT NOT NULL,
+    key_id TEXT,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status INTEGER NOT NULL
 );
 """
 
@@ -123,6 +133,21 @@ class OrderStore:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM transport_orders").fetchone()[0])
+
+    def audit(self, at: float, who: str, key_id: str | None, method: str, path: str, status: int) -> None:
+        """Record a state-changing request (committed before returning)."""
+        self._db.execute(
+            "INSERT INTO audit_log (at, who, key_id, method, path, status) VALUES (?, ?, ?, ?, ?, ?)",
+            (at, who, key_id, method, path, status),
+        )
+
+    def audit_entries(self, limit: int) -> list[dict[str, Any]]:
+        """The newest audit entries first."""
+        rows = self._db.execute(
+            "SELECT id, at, who, key_id, method, path, status FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        names = ("id", "at", "who", "key_id", "method", "path", "status")
+        return [dict(zip(names, row, strict=True)) for row in rows]
 
     def close(self) -> None:
         self._db.close()

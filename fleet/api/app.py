@@ -35,6 +35,7 @@ from starlette.websockets import WebSocketState
 from fleet.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from fleet.api.schemas import (
     AlarmOut,
+    AuditEntry,
     CallCreate,
     ClosedLanes,
     ClosedZones,
@@ -49,7 +50,7 @@ from fleet.api.schemas import (
     SendTo,
     VehicleOut,
 )
-from fleet.api.security import ApiKeys, Role, presented_key, require
+from fleet.api.security import ApiKeys, Role, key_id, presented_key, require
 from fleet.core import OrderRejected
 from fleet.model import OrderState, TaskKind, Vehicle
 from fleet.service import CallConflict, FleetService
@@ -373,6 +374,12 @@ def acknowledge_alarm(
         raise HTTPException(status_code=404, detail=f"no alarm {alarm_id}") from None
 
 
+@router.get("/audit", response_model=list[AuditEntry], dependencies=OPERATOR)
+def audit_log(service: ServiceDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditEntry]:
+    """State-changing requests, newest first: who (role and key fingerprint), what, when, answer."""
+    return [AuditEntry(**e) for e in service.store.audit_entries(limit)]
+
+
 @router.post("/fleet/pause", response_model=FleetPause, dependencies=OPERATOR)
 def pause_fleet(service: ServiceDep) -> FleetPause:
     """Emergency pause: every vehicle holds where it is; nothing is dispatched until resumed."""
@@ -458,6 +465,22 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
     app.state.keys = keys if keys is not None else ApiKeys.from_env()
     app.include_router(router)
     app.include_router(public)
+
+    @app.middleware("http")
+    async def audit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Every state-changing request, refused ones too, goes to the audit log: who (the role
+        of the key presented, and the key's fingerprint), what (method and path) and when."""
+        response = await call_next(request)
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            key = presented_key(request)
+            role = request.app.state.keys.role_of(key)
+            who = role.name.lower() if role is not None else ("unknown key" if key else "no key")
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            service = get_service(request)
+            service.store.audit(
+                service.controller.clock.now(), who, key_id(key), request.method, path, response.status_code
+            )
+        return response
 
     @app.exception_handler(OrderRejected)
     async def rejected(_: Request, exc: OrderRejected) -> JSONResponse:

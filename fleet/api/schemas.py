@@ -181,6 +181,16 @@ class AlarmOut(BaseModel):
         return cls.model_validate(alarm, from_attributes=True)
 
 
+class AuditEntry(BaseModel):
+    id: int
+    at: float
+    who: str = Field(description="role of the key presented, 'no key' or 'unknown key'")
+    key_id: str | None = Field(description="fingerprint of the key presented (not the key)")
+    method: str
+    path: str
+    status: int = Field(description="the HTTP status the request was answered with")
+
+
 class ClosedZones(BaseModel):
     closed: list[str]
 

@@ -8,6 +8,7 @@ or as `?key=` where a browser cannot set headers (EventSource, WebSocket, the pa
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 from collections.abc import Callable
@@ -53,6 +54,11 @@ class ApiKeys:
             if hmac.compare_digest(known.encode(), key.encode()):
                 return role
         return None
+
+
+def key_id(key: str | None) -> str | None:
+    """A short fingerprint that tells keys apart in the audit log without keeping the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:10] if key else None
 
 
 def presented_key(connection: Request | WebSocket) -> str | None:

@@ -70,3 +70,23 @@ def test_key_configuration_is_checked() -> None:
     assert ApiKeys.parse("").open and ApiKeys.parse("").role_of(None) is Role.OPERATOR
     with pytest.raises(ValueError, match="'admin:x' is not role:key"):
         ApiKeys.parse("admin:x")
+
+
+async def test_state_changes_are_audited(client: httpx.AsyncClient, service: FleetService) -> None:
+    """Who (role and key fingerprint, never the key), what and when, for every state-changing
+    request, refused ones too; reads are not logged; only operators read the log."""
+    operator, viewer = {"X-API-Key": "op-secret"}, {"X-API-Key": "look-only"}
+    await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"}, headers=operator)
+    await client.post("/api/v1/fleet/pause", headers=viewer)
+    await client.post("/api/v1/lanes/A2-A3/close")
+    await client.get("/api/v1/vehicles", headers=operator)
+    assert (await client.get("/api/v1/audit", headers=viewer)).status_code == 403
+    entries = (await client.get("/api/v1/audit", headers=operator)).json()
+    assert [(e["who"], e["method"], e["path"], e["status"]) for e in entries] == [
+        ("no key", "POST", "/api/v1/lanes/A2-A3/close", 401),
+        ("viewer", "POST", "/api/v1/fleet/pause", 403),
+        ("operator", "POST", "/api/v1/orders", 201),
+    ]
+    assert entries[2]["key_id"] and entries[2]["key_id"] != entries[1]["key_id"]
+    assert "op-secret" not in str(entries)
+    assert entries[0]["at"] == service.controller.clock.now()
