@@ -163,6 +163,8 @@ def replan_off_plan(core: Controller) -> None:
             continue
         if v.stopping or now - core._planned_at.get(vid, -math.inf) < config.replan_every_s:
             continue
+        if core.traffic.released_end(vid) == core.traffic.route_goal(vid):
+            continue  # all of it released: nothing left to plan
         if vid in late or not core.traffic.planned(vid):
             core.stats.replans += 1
             core._reroute(vid)

@@ -48,8 +48,8 @@ class Walk:
 
     nodes: tuple[str, ...]
     claimed: int = 0  # nodes after the first that it holds already (it drives them unhindered)
-    ready: float = 0.0  # when it may leave where it stands (INF: it cannot move)
-    stay: float = INF  # how long it stays at the last node
+    ready: float = 0.0  # when it may leave where it stands (INF: it cannot move beyond what it holds)
+    stay: float = INF  # how long it stays at the last node (if it can move)
 
 
 def project(
@@ -82,7 +82,7 @@ def project(
             visits[a][-1][2] = now
         elif len(w.nodes) > 1 and w.ready < INF:
             heapq.heappush(events, (max(now, w.ready), next(tie), "go", a))
-        elif len(w.nodes) == 1 and w.stay < INF:
+        elif len(w.nodes) == 1 and w.stay < INF and w.ready < INF:
             heapq.heappush(events, (max(now, w.ready) + w.stay, next(tie), "leave", a))
 
     def let_go(node: str, agent: Agent, t: float) -> None:
@@ -121,7 +121,7 @@ def project(
             visits[agent].append([walk.nodes[k], t, INF])
             let_go(walk.nodes[k - 1], agent, t)
             if k == len(walk.nodes) - 1:
-                if walk.stay < INF:
+                if walk.stay < INF and walk.ready < INF:
                     heapq.heappush(events, (t + walk.stay, next(tie), "leave", agent))
             elif k < walk.claimed:
                 visits[agent][-1][2] = t
