@@ -7,6 +7,7 @@ imports `sim/`.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -15,12 +16,48 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from fleet.api.security import DEFAULT_KEY_FILE, KeyFile, Role
 from maps import FacilityMap, MapValidationError, bundled_map_names, load_map
 from sim.kpi import KpiReport
 from sim.runner import SimConfig, run_simulation
 
 app = typer.Typer(help="Fleet orchestration controller for smart factories.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys in the key file (only a salted hash of each key is kept).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 console = Console()
+KeyFileOption = Annotated[
+    Path, typer.Option("--file", envvar="FLEET_API_KEY_FILE", help="the key file the controller reads")
+]
+
+
+@keys_app.command("add")
+def keys_add(
+    role: Annotated[str, typer.Option(help="viewer or operator")],
+    file: KeyFileOption = DEFAULT_KEY_FILE,
+) -> None:
+    """Make a new random key; it is printed once and only its hash is stored."""
+    if role not in ("viewer", "operator"):
+        console.print(f"[red]role '{role}': roles are viewer and operator (plc and admin are not built yet)")
+        raise typer.Exit(2)
+    stored, key = KeyFile(file).add(Role[role.upper()], time.time())
+    console.print(f"{stored.id} ({role}): {key}")
+    console.print("Keep the key now: only its hash is in " + str(file))
+
+
+@keys_app.command("list")
+def keys_list(file: KeyFileOption = DEFAULT_KEY_FILE) -> None:
+    """The keys in the key file, without the keys."""
+    for stored in KeyFile(file).load():
+        console.print(f"{stored.id}  {stored.role.name.lower():9}  created {time.ctime(stored.created_at)}")
+
+
+@keys_app.command("remove")
+def keys_remove(key_id: str, file: KeyFileOption = DEFAULT_KEY_FILE) -> None:
+    """Remove a key by its id (a running controller reads the file at start)."""
+    if not KeyFile(file).remove(key_id):
+        console.print(f"[red]no key {key_id} in {file}")
+        raise typer.Exit(1)
+    console.print(f"removed {key_id}")
 
 
 @app.command()

@@ -51,6 +51,7 @@ def run_demo(db: Path, keys: str) -> Iterator[str]:
     cmd = [sys.executable, "-m", "sim.cli", "demo", "--port", str(port), "--speed", "20", "--db", str(db)]
     env = {k: v for k, v in os.environ.items() if k not in ("FLEET_MQTT_URL", "FLEET_API_KEYS")}
     env["FLEET_API_KEYS"] = keys
+    env["FLEET_API_KEY_FILE"] = str(db.parent / "no-key-file.json")  # not the checkout's var/ keys
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:

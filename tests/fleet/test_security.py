@@ -90,3 +90,28 @@ async def test_state_changes_are_audited(client: httpx.AsyncClient, service: Fle
     assert entries[2]["key_id"] and entries[2]["key_id"] != entries[1]["key_id"]
     assert "op-secret" not in str(entries)
     assert entries[0]["at"] == service.controller.clock.now()
+
+
+def test_keys_from_the_key_file_are_stored_hashed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fleet keys add` prints a key once and stores only a salted hash; the controller takes the
+    file's keys (FLEET_API_KEY_FILE); a removed key no longer opens anything."""
+    from typer.testing import CliRunner
+
+    from sim.cli import app as cli
+
+    file = tmp_path / "keys.json"
+    added = CliRunner().invoke(cli, ["keys", "add", "--role", "viewer", "--file", str(file)])
+    assert added.exit_code == 0, added.output
+    key_id, key = added.output.split("\n")[0].split(" (viewer): ")
+    assert key not in file.read_text() and key_id in file.read_text()
+    refused = CliRunner().invoke(cli, ["keys", "add", "--role", "root", "--file", str(file)])
+    assert refused.exit_code == 2
+    monkeypatch.setenv("FLEET_API_KEY_FILE", str(file))
+    monkeypatch.delenv("FLEET_API_KEYS", raising=False)
+    keys = ApiKeys.from_env()
+    assert not keys.open
+    assert keys.role_of(key) is Role.VIEWER and keys.role_of(key + "x") is None and keys.role_of(None) is None
+    assert CliRunner().invoke(cli, ["keys", "remove", key_id, "--file", str(file)]).exit_code == 0
+    emptied = ApiKeys.from_env()
+    assert not emptied.open and emptied.role_of(key) is None, "an empty key file keeps the API closed"
+    assert CliRunner().invoke(cli, ["keys", "remove", key_id, "--file", str(file)]).exit_code == 1
