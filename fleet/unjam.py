@@ -144,17 +144,11 @@ def replan_off_plan(core: Controller) -> None:
     if not core.config.planned_traffic or core.fleet_paused:
         return
     now, config = core.clock.now(), core.config
-    late: set[str] = set()
     since = core._turn_waits
-    for vid, reason in core.traffic.stopped_waits().items():
-        if not reason.turn:
-            continue
-        began = since.setdefault((vid, reason.holder), now)
-        if now - began > config.replan_late_s:
-            late.add(reason.holder)
     waits = {(vid, r.holder) for vid, r in core.traffic.stopped_waits().items() if r.turn}
     for key in [k for k in since if k not in waits]:
         del since[key]
+    late = {holder for vid, holder in waits if now - since.setdefault((vid, holder), now) > config.replan_late_s}
     for vid, v in sorted(core.vehicles.items()):
         if not v.placed or core.traffic.at_goal(vid):
             continue

@@ -363,7 +363,6 @@ def list_alarms(
     "/alarms/{alarm_id}/acknowledge",
     response_model=AlarmOut,
     responses={404: {"model": ErrorOut}},
-    dependencies=OPERATOR,
 )
 def acknowledge_alarm(
     alarm_id: int, service: ServiceDep, role: Annotated[Role, Depends(require(Role.OPERATOR))]
