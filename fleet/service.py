@@ -100,7 +100,7 @@ class FleetService:
         if key is None:
             self._flush_changes()
         else:
-            self.store.save_call(key, request, order, self.controller.clock.now())  # call and order in one commit
+            self.store.save_call(key, request, station, order, self.controller.clock.now())  # one commit
             self._log(self.controller.take_commands_of((OrderChanged, VehicleChanged, Alarm)))
         return order, True
 
@@ -121,10 +121,8 @@ class FleetService:
     def record(self, commands: list[Command]) -> None:
         """Persist the order changes among the core's commands and log every change for the event
         stream (called by the shell that drains the commands)."""
-        now = self.controller.clock.now()
-        for cmd in commands:
-            if isinstance(cmd, OrderChanged):
-                self.store.save(cmd.order, now)
+        changed = [cmd.order for cmd in commands if isinstance(cmd, OrderChanged)]
+        self.store.save_many(changed, self.controller.clock.now())  # one commit per batch of changes
         self._log(commands)
 
     def _log(self, commands: list[Command]) -> None:
@@ -160,6 +158,10 @@ class FleetService:
             and (vehicle_id is None or o.vehicle_id == vehicle_id)
         ]
         return found[::-1] if newest_first else found
+
+    def open_orders_at(self, station: str) -> list[TransportOrder]:
+        """Open orders picking up or dropping off at `station`, by number."""
+        return [o for o in self.controller.open_orders() if station in (o.pickup, o.dropoff)]
 
     def vehicles(self) -> list[Vehicle]:
         return list(self.controller.vehicles.values())

@@ -1,55 +1,61 @@
-"""Durable storage of transport orders, PLC calls and the audit log: SQLite (WAL) through the
-standard library.
+"""Durable storage of transport orders, PLC calls, uploaded maps and the audit log, through
+SQLAlchemy 2 (Core): SQLite (WAL, synchronous=FULL) by default, PostgreSQL by URL.
 
 An order is acknowledged to a caller only after `save` has committed it. Each order is kept as
-one row with its full state and history as JSON, plus its state as a column for queries.
+one row with its full state and history as JSON, plus its state as a column for queries. The
+schema is created and upgraded by `fleet.migrations` when the store opens.
+
+Where: a file path (SQLite), `:memory:` for throwaway runs, or a URL: `sqlite:///var/fleet.db`,
+`postgresql://user@host:5432/db` (driven by psycopg 3; `postgresql+psycopg://` works too).
 Concurrency: one `OrderStore` per process, used from the controller's single writer.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
+
+from fleet.migrations import AUDIT, CALLS, MAPS, ORDERS, migrate
 from fleet.model import OrderState, Transition, TransportOrder, order_number
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS transport_orders (
-    id TEXT PRIMARY KEY,
-    number INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    body TEXT NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS transport_orders_state ON transport_orders(state);
-CREATE TABLE IF NOT EXISTS calls (
-    idempotency_key TEXT PRIMARY KEY,
-    request TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at REAL NOT NULL,
-    who TEXT NOT NULL,
-    key_id TEXT,
-    method TEXT NOT NULL,
-    path TEXT NOT NULL,
-    status INTEGER NOT NULL
-);
-"""
+
+def database_url(target: str | Path) -> str:
+    """The SQLAlchemy URL for a file path, `:memory:` or a URL as users write it."""
+    text = str(target)
+    if text == ":memory:":
+        return "sqlite://"
+    if text.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    if "://" in text:
+        return text
+    return f"sqlite:///{text}"
 
 
-_UPSERT_ORDER = (
-    "INSERT INTO transport_orders (id, number, state, body, updated_at) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT(id) DO UPDATE SET state=excluded.state, body=excluded.body, updated_at=excluded.updated_at"
-)
+def _engine(target: str | Path) -> Engine:
+    url = database_url(target)
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    if url == "sqlite://":
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
 
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # a commit survives a power cut, not just a crash
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
 
-def _order_params(order: TransportOrder, now: float) -> tuple[str, int, str, str, float]:
-    return (order.id, order_number(order.id), order.state.value, json.dumps(order_to_row(order)), now)
+    return engine
 
 
 def order_to_row(order: TransportOrder) -> dict[str, Any]:
@@ -85,69 +91,162 @@ def order_from_row(row: dict[str, Any]) -> TransportOrder:
     )
 
 
-class OrderStore:
-    """Orders in a SQLite file (`:memory:` for throwaway runs)."""
+@dataclass(frozen=True, slots=True)
+class StoredCall:
+    idempotency_key: str
+    station: str | None
+    order_id: str
+    created_at: float
 
-    def __init__(self, path: str | Path) -> None:
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+
+@dataclass(frozen=True, slots=True)
+class StoredMap:
+    id: int
+    name: str
+    body: dict[str, Any]
+    uploaded_at: float
+    uploaded_by: str
+    active: bool
+    activated_at: float | None
+
+
+class OrderStore:
+    """The controller's database (see the module docstring for `target`)."""
+
+    def __init__(self, target: str | Path) -> None:
+        self.url = database_url(target)
+        self._engine = _engine(target)
+        self.migrations_applied = migrate(self._engine)
+        self._upsert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def _order_values(self, order: TransportOrder, now: float) -> dict[str, Any]:
+        body = json.dumps(order_to_row(order))
+        return {
+            "id": order.id,
+            "number": order_number(order.id),
+            "state": order.state.value,
+            "body": body,
+            "updated_at": now,
+        }
+
+    def _upsert_order(self, order: TransportOrder, now: float) -> Any:
+        stmt = self._upsert(ORDERS).values(**self._order_values(order, now))
+        return stmt.on_conflict_do_update(
+            index_elements=[ORDERS.c.id],
+            set_={"state": stmt.excluded.state, "body": stmt.excluded.body, "updated_at": stmt.excluded.updated_at},
+        )
 
     def save(self, order: TransportOrder, now: float) -> None:
         """Insert or update the order and commit before returning."""
-        self._db.execute(_UPSERT_ORDER, _order_params(order, now))
+        with self._engine.begin() as conn:
+            conn.execute(self._upsert_order(order, now))
+
+    def save_many(self, orders: list[TransportOrder], now: float) -> None:
+        """Several order changes in one commit (the newest state of each wins)."""
+        if not orders:
+            return
+        with self._engine.begin() as conn:
+            for order in orders:
+                conn.execute(self._upsert_order(order, now))
 
     def call(self, key: str) -> tuple[str, str] | None:
         """(request, order id) of an earlier call with this idempotency key."""
-        row = self._db.execute("SELECT request, order_id FROM calls WHERE idempotency_key = ?", (key,)).fetchone()
+        with self._engine.connect() as conn:
+            row = conn.execute(select(CALLS.c.request, CALLS.c.order_id).where(CALLS.c.idempotency_key == key)).first()
         return (row[0], row[1]) if row else None
 
-    def save_call(self, key: str, request: str, order: TransportOrder, now: float) -> None:
+    def save_call(self, key: str, request: str, station: str, order: TransportOrder, now: float) -> None:
         """The call and the order it created, committed together."""
-        with self._db:
-            self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO calls (idempotency_key, request, order_id, created_at) VALUES (?, ?, ?, ?)",
-                (key, request, order.id, now),
+        with self._engine.begin() as conn:
+            conn.execute(
+                CALLS.insert().values(
+                    idempotency_key=key, request=request, order_id=order.id, created_at=now, station=station
+                )
             )
-            self._db.execute(_UPSERT_ORDER, _order_params(order, now))
+            conn.execute(self._upsert_order(order, now))
+
+    def calls_of(self, station: str, limit: int = 100) -> list[StoredCall]:
+        """The newest calls (with an idempotency key) made by a station."""
+        query = (
+            select(CALLS.c.idempotency_key, CALLS.c.station, CALLS.c.order_id, CALLS.c.created_at)
+            .where(CALLS.c.station == station)
+            .order_by(CALLS.c.created_at.desc())
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [StoredCall(*row) for row in conn.execute(query).all()]
 
     def get(self, order_id: str) -> TransportOrder | None:
-        row = self._db.execute("SELECT body FROM transport_orders WHERE id = ?", (order_id,)).fetchone()
+        with self._engine.connect() as conn:
+            row = conn.execute(select(ORDERS.c.body).where(ORDERS.c.id == order_id)).first()
         return order_from_row(json.loads(row[0])) if row else None
 
     def load_open(self) -> list[TransportOrder]:
         terminal = [s.value for s in OrderState if s.terminal]
-        marks = ",".join("?" * len(terminal))
-        rows = self._db.execute(
-            f"SELECT body FROM transport_orders WHERE state NOT IN ({marks}) ORDER BY number", terminal
-        ).fetchall()
-        return [order_from_row(json.loads(r[0])) for r in rows]
+        query = select(ORDERS.c.body).where(ORDERS.c.state.not_in(terminal)).order_by(ORDERS.c.number)
+        with self._engine.connect() as conn:
+            return [order_from_row(json.loads(r[0])) for r in conn.execute(query).all()]
 
     def last_number(self) -> int:
-        row = self._db.execute("SELECT MAX(number) FROM transport_orders").fetchone()
-        return int(row[0] or 0)
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.max(ORDERS.c.number))).scalar() or 0)
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM transport_orders").fetchone()[0])
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(ORDERS)).scalar() or 0)
 
     def audit(self, at: float, who: str, key_id: str | None, method: str, path: str, status: int) -> None:
         """Record a state-changing request (committed before returning)."""
-        self._db.execute(
-            "INSERT INTO audit_log (at, who, key_id, method, path, status) VALUES (?, ?, ?, ?, ?, ?)",
-            (at, who, key_id, method, path, status),
-        )
+        with self._engine.begin() as conn:
+            conn.execute(AUDIT.insert().values(at=at, who=who, key_id=key_id, method=method, path=path, status=status))
 
     def audit_entries(self, limit: int) -> list[dict[str, Any]]:
         """The newest audit entries first."""
-        rows = self._db.execute(
-            "SELECT id, at, who, key_id, method, path, status FROM audit_log ORDER BY id DESC LIMIT ?", (limit,)
-        ).fetchall()
-        names = ("id", "at", "who", "key_id", "method", "path", "status")
-        return [dict(zip(names, row, strict=True)) for row in rows]
+        cols = (AUDIT.c.id, AUDIT.c.at, AUDIT.c.who, AUDIT.c.key_id, AUDIT.c.method, AUDIT.c.path, AUDIT.c.status)
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(*cols).order_by(AUDIT.c.id.desc()).limit(limit)).all()
+        return [dict(row._mapping) for row in rows]
+
+    def save_map(self, name: str, body: dict[str, Any], by: str, now: float) -> int:
+        """Keep an uploaded (validated) map, not yet active; its id."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                MAPS.insert().values(name=name, body=json.dumps(body), uploaded_at=now, uploaded_by=by, active=False)
+            )
+            key = result.inserted_primary_key
+            assert key is not None
+            return int(key[0])
+
+    def activate_map(self, map_id: int, now: float) -> None:
+        """Make a stored map the active one (the one the controller loads at start)."""
+        with self._engine.begin() as conn:
+            conn.execute(update(MAPS).where(MAPS.c.active).values(active=False))
+            conn.execute(update(MAPS).where(MAPS.c.id == map_id).values(active=True, activated_at=now))
+
+    def stored_map(self, map_id: int) -> StoredMap | None:
+        return next(iter(self._maps(MAPS.c.id == map_id)), None)
+
+    def active_map(self) -> StoredMap | None:
+        """The map activated last through the API, or None: then the configured map is used."""
+        return next(iter(self._maps(MAPS.c.active)), None)
+
+    def maps(self) -> list[StoredMap]:
+        return self._maps(None)
+
+    def _maps(self, where: Any) -> list[StoredMap]:
+        query = select(*MAPS.c).order_by(MAPS.c.id.desc())
+        if where is not None:
+            query = query.where(where)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            StoredMap(r.id, r.name, json.loads(r.body), r.uploaded_at, r.uploaded_by, bool(r.active), r.activated_at)
+            for r in rows
+        ]
 
     def close(self) -> None:
-        self._db.close()
+        self._engine.dispose()

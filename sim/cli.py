@@ -7,7 +7,9 @@ imports `sim/`.
 from __future__ import annotations
 
 import json
+import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fleet.api.security import DEFAULT_KEY_FILE, KeyFile, Role
+from fleet.api.security import DEFAULT_KEY_FILE, ApiKeys, KeyFile, Role
 from maps import FacilityMap, MapValidationError, bundled_map_names, load_map
 from sim.kpi import KpiReport
 from sim.runner import SimConfig, run_simulation
@@ -32,15 +34,17 @@ KeyFileOption = Annotated[
 
 @keys_app.command("add")
 def keys_add(
-    role: Annotated[str, typer.Option(help="viewer or operator")],
+    role: Annotated[str, typer.Option(help="plc, viewer, operator or admin")],
+    station: Annotated[str | None, typer.Option(help="the one station a plc key calls for")] = None,
     file: KeyFileOption = DEFAULT_KEY_FILE,
 ) -> None:
     """Make a new random key; it is printed once and only its hash is stored."""
-    if role not in ("viewer", "operator"):
-        console.print(f"[red]role '{role}': roles are viewer and operator (plc and admin are not built yet)")
-        raise typer.Exit(2)
-    stored, key = KeyFile(file).add(Role[role.upper()], time.time())
-    console.print(f"{stored.id} ({role}): {key}")
+    try:
+        stored, key = KeyFile(file).add(Role.named(role), time.time(), station)
+    except ValueError as exc:
+        console.print(f"[red]{exc} (a plc key needs --station; other roles take none)")
+        raise typer.Exit(2) from None
+    console.print(f"{stored.id} ({stored.role.label}{' ' + station if station else ''}): {key}")
     console.print("Keep the key now: only its hash is in " + str(file))
 
 
@@ -48,7 +52,8 @@ def keys_add(
 def keys_list(file: KeyFileOption = DEFAULT_KEY_FILE) -> None:
     """The keys in the key file, without the keys."""
     for stored in KeyFile(file).load():
-        console.print(f"{stored.id}  {stored.role.name.lower():9}  created {time.ctime(stored.created_at)}")
+        where = stored.station or ""
+        console.print(f"{stored.id}  {stored.role.label:9} {where:12} created {time.ctime(stored.created_at)}")
 
 
 @keys_app.command("remove")
@@ -115,8 +120,12 @@ def demo(
     port: int = 8000,
     db: Annotated[Path, typer.Option(help="SQLite file for orders")] = Path("var/fleet.db"),
     protocol: Annotated[str, typer.Option(help="direct, or vda5050 (in-process bus)")] = "direct",
+    open_api: Annotated[bool, typer.Option(help="no key needed at all (local experiments only)")] = False,
 ) -> None:
     """Run the controller API with the simulated plant in real time (x speed).
+
+    With no keys configured (FLEET_API_KEYS, key file) the demo makes an admin key for this run
+    and prints it, with the control-room address that carries it; `--open-api` needs none.
 
     With FLEET_MQTT_URL set (e.g. mqtt://127.0.0.1:1883) every vehicle speaks VDA 5050 through
     that broker with its own client; FLEET_MQTT_USERNAME/PASSWORD and FLEET_MQTT_CA_FILE/
@@ -129,10 +138,25 @@ def demo(
 
     _load(map_name)
     mqtt = MqttSettings.from_env()
-    api = create_demo_app(map_name, vehicles, speed, orders_per_hour, seed, db, protocol, mqtt)
+    keys, demo_key = demo_keys(ApiKeys.from_env(), open_api)
+    api = create_demo_app(map_name, vehicles, speed, orders_per_hour, seed, db, protocol, mqtt, keys)
     via = f"VDA 5050 over MQTT at {mqtt.url}" if mqtt else protocol
     console.print(f"controller on http://{host}:{port}  (vehicles: {via}; API docs: /docs)")
+    if demo_key is not None:
+        console.print(f"demo admin key for this run: {demo_key}  (header X-API-Key)")
+        console.print(f"control room: http://{host}:{port}/?key={demo_key}", soft_wrap=True)
+    elif keys.open:
+        console.print("[yellow]the API is open: anybody reaching this port is an admin")
     uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+def demo_keys(configured: ApiKeys, open_api: bool) -> tuple[ApiKeys, str | None]:
+    """The demo's keys: those configured; with none, a fresh admin key for this run (returned to
+    be printed), unless `open_api`."""
+    if not configured.open or open_api:
+        return configured, None
+    key = secrets.token_urlsafe(18)
+    return replace(configured, keys=ApiKeys.parse(f"admin:{key}").keys), key
 
 
 @app.command("validate-map")

@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from fleet.api import create_app
+from fleet.api.security import ApiKeys
 from fleet.service import FleetService
 from fleet.storage import OrderStore
 from fleet.vda5050.mqtt import MqttBus, MqttSettings
@@ -81,6 +82,7 @@ def create_demo_app(
     db_path: str | Path = "var/fleet.db",
     protocol: str = "direct",
     mqtt: MqttSettings | None = None,
+    keys: ApiKeys | None = None,
 ) -> FastAPI:
     """The controller API with a simulated plant driving its vehicles at `speed` x real time."""
     sim, service, bus = build_live_plant(map_name, vehicles, orders_per_hour, seed, db_path, protocol, mqtt)
@@ -101,4 +103,4 @@ def create_demo_app(
                 await bus.stop()
             service.store.close()
 
-    return create_app(service, lifespan)
+    return create_app(service, lifespan, keys)

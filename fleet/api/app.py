@@ -1,5 +1,8 @@
 """FastAPI application: /api/v1 routes over a `FleetService`.
 
+Concurrency: every route is `async` and awaits nothing before it has called the service, so it
+runs on the loop that feeds the core, never in a worker thread: the core keeps its single writer.
+
 Errors: request bodies that fail validation get FastAPI's 422 whose `detail[].loc` names the
 field; requests the plant cannot serve (unknown station, no shared load type) get 422 with
 `{"detail": ..., "field": ...}`; unknown order ids get 404.
@@ -17,7 +20,6 @@ from typing import Annotated
 
 from fastapi import (
     APIRouter,
-    Depends,
     FastAPI,
     Header,
     HTTPException,
@@ -32,6 +34,17 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Str
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketState
 
+from fleet.api.admin import admin_router
+from fleet.api.deps import (
+    OPERATOR,
+    VIEWER,
+    Operator,
+    OperatorOrPlc,
+    ReaderOrPlc,
+    ServiceDep,
+    get_service,
+    station_scope,
+)
 from fleet.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from fleet.api.schemas import (
     AlarmOut,
@@ -49,8 +62,10 @@ from fleet.api.schemas import (
     OrderPatch,
     SendTo,
     VehicleOut,
+    WhoAmI,
 )
-from fleet.api.security import ApiKeys, Role, key_id, presented_key, require
+from fleet.api.security import ApiKeys, key_id, presented_key
+from fleet.api.stations import stations_router
 from fleet.core import OrderRejected
 from fleet.model import OrderState, TaskKind, Vehicle
 from fleet.service import CallConflict, FleetService
@@ -60,19 +75,13 @@ STATIC = Path(__file__).parent / "static"
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
-def get_service(request: Request) -> FleetService:
-    service: FleetService = request.app.state.service
-    return service
-
-
-ServiceDep = Annotated[FleetService, Depends(get_service)]
-router = APIRouter(prefix="/api/v1", dependencies=[Depends(require(Role.VIEWER))])
-OPERATOR = [Depends(require(Role.OPERATOR))]
+router = APIRouter(prefix="/api/v1", dependencies=VIEWER)
+plc_router = APIRouter(prefix="/api/v1")  # each route says who may call it: PLC keys see their own station
 public = APIRouter(prefix="/api/v1")  # readiness probes need no key
 
 
 @public.get("/health", response_model=Health)
-def health(service: ServiceDep) -> Health:
+async def health(service: ServiceDep) -> Health:
     c = service.controller
     return Health(
         status="ok",
@@ -91,30 +100,32 @@ def health(service: ServiceDep) -> Health:
     responses={422: {"model": ErrorOut, "description": "unknown station or an order the plant cannot serve"}},
     dependencies=OPERATOR,
 )
-def create_order(body: OrderCreate, service: ServiceDep) -> OrderOut:
+async def create_order(body: OrderCreate, service: ServiceDep) -> OrderOut:
     order = service.submit_order(body.pickup, body.dropoff, body.load_type, body.priority, body.due_at)
     return OrderOut.of(order)
 
 
-@router.post(
+@plc_router.post(
     "/calls",
     response_model=OrderOut,
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"model": OrderOut, "description": "a retry: the order the first call created"},
         409: {"model": ErrorOut, "description": "the idempotency key was used for another call"},
+        403: {"model": ErrorOut, "description": "a plc key calling for another station"},
         422: {"model": ErrorOut, "description": "a call the plant cannot serve"},
     },
-    dependencies=OPERATOR,
 )
-def create_call(
+async def create_call(
     body: CallCreate,
     service: ServiceDep,
     response: Response,
+    principal: OperatorOrPlc,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> OrderOut:
     """A PLC call: 201 with the new order once committed; the same call again (same
     Idempotency-Key header or request_id) answers 200 with the same order and creates nothing."""
+    station_scope(principal, body.station)
     key = idempotency_key or body.request_id
     try:
         order, created = service.submit_call(key, body.station, body.need, body.load_type, body.priority)
@@ -126,16 +137,17 @@ def create_call(
 
 
 @router.get("/map")
-def active_map(service: ServiceDep) -> dict[str, object]:
+async def active_map(service: ServiceDep) -> dict[str, object]:
     """The active facility map in its file format, with the lanes closed right now."""
     c = service.controller
     return {**map_to_wire(c.map), "closed_lanes": sorted(c.closed_lanes), "closed_zones": sorted(c.closed_zones)}
 
 
-@router.get("/orders", response_model=list[OrderOut])
-def list_orders(
+@plc_router.get("/orders", response_model=list[OrderOut])
+async def list_orders(
     service: ServiceDep,
     response: Response,
+    principal: ReaderOrPlc,
     state: Annotated[list[OrderState] | None, Query(description="any of these states")] = None,
     station: Annotated[str | None, Query(description="as pick-up or drop-off")] = None,
     vehicle_id: str | None = None,
@@ -143,16 +155,20 @@ def list_orders(
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[OrderOut]:
-    """Orders by number (or newest first), filtered, one page; X-Total-Count says how many match."""
+    """Orders by number (or newest first), filtered, one page; X-Total-Count says how many match.
+    A PLC key sees only the orders of its own station."""
+    if principal.station is not None:
+        station_scope(principal, station or principal.station)
+        station = principal.station
     matching = service.find_orders(set(state) if state else None, station, vehicle_id, newest_first)
     response.headers["X-Total-Count"] = str(len(matching))
     return [OrderOut.of(o) for o in matching[offset : offset + limit]]
 
 
-@router.get("/orders/{order_id}", response_model=OrderOut, responses={404: {"model": ErrorOut}})
-def get_order(order_id: str, service: ServiceDep) -> OrderOut:
+@plc_router.get("/orders/{order_id}", response_model=OrderOut, responses={404: {"model": ErrorOut}})
+async def get_order(order_id: str, service: ServiceDep, principal: ReaderOrPlc) -> OrderOut:
     order = service.order(order_id)
-    if order is None:
+    if order is None or not principal.may_see_station(order.pickup, order.dropoff):
         raise HTTPException(status_code=404, detail=f"no order '{order_id}'")
     return OrderOut.of(order)
 
@@ -168,7 +184,7 @@ def _order_or_404(service: FleetService, order_id: str) -> None:
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut, "description": "loaded, or already ended"}},
     dependencies=OPERATOR,
 )
-def cancel_order(order_id: str, service: ServiceDep, body: OrderCancel | None = None) -> OrderOut:
+async def cancel_order(order_id: str, service: ServiceDep, body: OrderCancel | None = None) -> OrderOut:
     """Cancel an order whose load no vehicle holds yet; a vehicle driving to it stops at its next node."""
     _order_or_404(service, order_id)
     try:
@@ -183,7 +199,7 @@ def cancel_order(order_id: str, service: ServiceDep, body: OrderCancel | None = 
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
     dependencies=OPERATOR,
 )
-def change_order(order_id: str, body: OrderPatch, service: ServiceDep) -> OrderOut:
+async def change_order(order_id: str, body: OrderPatch, service: ServiceDep) -> OrderOut:
     """Change an open order's priority."""
     _order_or_404(service, order_id)
     try:
@@ -193,7 +209,7 @@ def change_order(order_id: str, body: OrderPatch, service: ServiceDep) -> OrderO
 
 
 @router.get("/vehicles", response_model=list[VehicleOut])
-def list_vehicles(service: ServiceDep) -> list[VehicleOut]:
+async def list_vehicles(service: ServiceDep) -> list[VehicleOut]:
     return [_vehicle_out(service, v) for v in service.vehicles()]
 
 
@@ -212,7 +228,7 @@ def _vehicle_or_404(service: FleetService, vehicle_id: str) -> None:
     responses={404: {"model": ErrorOut}},
     dependencies=OPERATOR,
 )
-def pause_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
+async def pause_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     """The vehicle holds where it is (VDA 5050 startPause) and gets no new work."""
     return _vehicle_command(service, vehicle_id, lambda: service.pause_vehicle(vehicle_id, True))
 
@@ -223,7 +239,7 @@ def pause_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     responses={404: {"model": ErrorOut}},
     dependencies=OPERATOR,
 )
-def resume_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
+async def resume_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     return _vehicle_command(service, vehicle_id, lambda: service.pause_vehicle(vehicle_id, False))
 
 
@@ -243,7 +259,7 @@ def _vehicle_command(service: FleetService, vehicle_id: str, action: Callable[[]
     responses={404: {"model": ErrorOut}},
     dependencies=OPERATOR,
 )
-def out_of_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
+async def out_of_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     """No new work; a load it carries is delivered; orders it has not loaded go to others."""
     return _vehicle_command(service, vehicle_id, lambda: service.set_in_service(vehicle_id, False))
 
@@ -254,7 +270,7 @@ def out_of_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     responses={404: {"model": ErrorOut}},
     dependencies=OPERATOR,
 )
-def in_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
+async def in_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     return _vehicle_command(service, vehicle_id, lambda: service.set_in_service(vehicle_id, True))
 
 
@@ -264,7 +280,7 @@ def in_service(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
     dependencies=OPERATOR,
 )
-def send_to_parking(vehicle_id: str, service: ServiceDep, body: SendTo | None = None) -> VehicleOut:
+async def send_to_parking(vehicle_id: str, service: ServiceDep, body: SendTo | None = None) -> VehicleOut:
     """Send an idle vehicle to a parking spot (the nearest free one unless `place_id` says)."""
     place = (body or SendTo()).place_id
     return _vehicle_command(service, vehicle_id, lambda: service.send_to(vehicle_id, TaskKind.PARK, place))
@@ -276,7 +292,7 @@ def send_to_parking(vehicle_id: str, service: ServiceDep, body: SendTo | None = 
     responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
     dependencies=OPERATOR,
 )
-def send_to_charger(vehicle_id: str, service: ServiceDep, body: SendTo | None = None) -> VehicleOut:
+async def send_to_charger(vehicle_id: str, service: ServiceDep, body: SendTo | None = None) -> VehicleOut:
     """Send an idle vehicle to a charger (the nearest free one unless `place_id` says)."""
     place = (body or SendTo()).place_id
     return _vehicle_command(service, vehicle_id, lambda: service.send_to(vehicle_id, TaskKind.CHARGE, place))
@@ -288,7 +304,7 @@ def send_to_charger(vehicle_id: str, service: ServiceDep, body: SendTo | None = 
     responses={404: {"model": ErrorOut}},
     dependencies=OPERATOR,
 )
-def init_position(vehicle_id: str, body: InitPositionIn, service: ServiceDep) -> VehicleOut:
+async def init_position(vehicle_id: str, body: InitPositionIn, service: ServiceDep) -> VehicleOut:
     """Tell an idle vehicle where it really stands (VDA 5050 initPosition); 422 names the field at fault."""
     _vehicle_or_404(service, vehicle_id)
     return _vehicle_out(service, service.init_position(vehicle_id, body.node))
@@ -297,7 +313,7 @@ def init_position(vehicle_id: str, body: InitPositionIn, service: ServiceDep) ->
 @router.post(
     "/lanes/{lane_id}/close", response_model=ClosedLanes, responses={404: {"model": ErrorOut}}, dependencies=OPERATOR
 )
-def close_lane(lane_id: str, service: ServiceDep) -> ClosedLanes:
+async def close_lane(lane_id: str, service: ServiceDep) -> ClosedLanes:
     """Close a lane: new routes avoid it; a vehicle already on it drives through first."""
     _lane_or_404(service, lane_id)
     return ClosedLanes(closed=service.close_lane(lane_id, True))
@@ -306,20 +322,20 @@ def close_lane(lane_id: str, service: ServiceDep) -> ClosedLanes:
 @router.post(
     "/lanes/{lane_id}/open", response_model=ClosedLanes, responses={404: {"model": ErrorOut}}, dependencies=OPERATOR
 )
-def open_lane(lane_id: str, service: ServiceDep) -> ClosedLanes:
+async def open_lane(lane_id: str, service: ServiceDep) -> ClosedLanes:
     _lane_or_404(service, lane_id)
     return ClosedLanes(closed=service.close_lane(lane_id, False))
 
 
 @router.get("/lanes/closed", response_model=ClosedLanes)
-def closed_lanes(service: ServiceDep) -> ClosedLanes:
+async def closed_lanes(service: ServiceDep) -> ClosedLanes:
     return ClosedLanes(closed=sorted(service.controller.closed_lanes))
 
 
 @router.post(
     "/zones/{zone_id}/close", response_model=ClosedZones, responses={404: {"model": ErrorOut}}, dependencies=OPERATOR
 )
-def close_zone(zone_id: str, service: ServiceDep) -> ClosedZones:
+async def close_zone(zone_id: str, service: ServiceDep) -> ClosedZones:
     """Close a zone (a manual forklift area, a blocked fire door): every lane crossing it closes;
     a vehicle already released into it drives through first."""
     _zone_or_404(service, zone_id)
@@ -329,13 +345,13 @@ def close_zone(zone_id: str, service: ServiceDep) -> ClosedZones:
 @router.post(
     "/zones/{zone_id}/open", response_model=ClosedZones, responses={404: {"model": ErrorOut}}, dependencies=OPERATOR
 )
-def open_zone(zone_id: str, service: ServiceDep) -> ClosedZones:
+async def open_zone(zone_id: str, service: ServiceDep) -> ClosedZones:
     _zone_or_404(service, zone_id)
     return ClosedZones(closed=service.close_zone(zone_id, False))
 
 
 @router.get("/zones/closed", response_model=ClosedZones)
-def closed_zones(service: ServiceDep) -> ClosedZones:
+async def closed_zones(service: ServiceDep) -> ClosedZones:
     return ClosedZones(closed=sorted(service.controller.closed_zones))
 
 
@@ -350,7 +366,7 @@ def _lane_or_404(service: FleetService, lane_id: str) -> None:
 
 
 @router.get("/alarms", response_model=list[AlarmOut])
-def list_alarms(
+async def list_alarms(
     service: ServiceDep,
     open_only: Annotated[bool, Query(description="only those not acknowledged yet")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -364,29 +380,27 @@ def list_alarms(
     response_model=AlarmOut,
     responses={404: {"model": ErrorOut}},
 )
-def acknowledge_alarm(
-    alarm_id: int, service: ServiceDep, role: Annotated[Role, Depends(require(Role.OPERATOR))]
-) -> AlarmOut:
+async def acknowledge_alarm(alarm_id: int, service: ServiceDep, principal: Operator) -> AlarmOut:
     try:
-        return AlarmOut.of(service.acknowledge_alarm(alarm_id, role.name.lower()))
+        return AlarmOut.of(service.acknowledge_alarm(alarm_id, principal.who))
     except KeyError:
         raise HTTPException(status_code=404, detail=f"no alarm {alarm_id}") from None
 
 
 @router.get("/audit", response_model=list[AuditEntry], dependencies=OPERATOR)
-def audit_log(service: ServiceDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditEntry]:
+async def audit_log(service: ServiceDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditEntry]:
     """State-changing requests, newest first: who (role and key fingerprint), what, when, answer."""
     return [AuditEntry(**e) for e in service.store.audit_entries(limit)]
 
 
 @router.post("/fleet/pause", response_model=FleetPause, dependencies=OPERATOR)
-def pause_fleet(service: ServiceDep) -> FleetPause:
+async def pause_fleet(service: ServiceDep) -> FleetPause:
     """Emergency pause: every vehicle holds where it is; nothing is dispatched until resumed."""
     return FleetPause(paused=service.pause_fleet(True))
 
 
 @router.post("/fleet/resume", response_model=FleetPause, dependencies=OPERATOR)
-def resume_fleet(service: ServiceDep) -> FleetPause:
+async def resume_fleet(service: ServiceDep) -> FleetPause:
     return FleetPause(paused=service.pause_fleet(False))
 
 
@@ -424,10 +438,10 @@ async def events_sse(
     return StreamingResponse(body(), media_type="text/event-stream")
 
 
-@router.get("/whoami")
-def whoami(role: Annotated[Role, Depends(require(Role.VIEWER))]) -> dict[str, str]:
+@plc_router.get("/whoami", response_model=WhoAmI)
+async def whoami(principal: ReaderOrPlc) -> WhoAmI:
     """The role of the key presented (the control-room page hides actions from viewers)."""
-    return {"role": role.name.lower()}
+    return WhoAmI(role=principal.role.label, station=principal.station)
 
 
 @public.websocket("/events/ws")
@@ -435,7 +449,8 @@ async def events_ws(websocket: WebSocket, after: int = 0, stream: str | None = N
     """The same events as JSON messages over a WebSocket (viewer key as `?key=`)."""
     service: FleetService = websocket.app.state.service
     keys: ApiKeys = websocket.app.state.keys
-    if keys.role_of(presented_key(websocket)) is None:
+    principal = keys.principal_of(presented_key(websocket))
+    if principal is None or principal.station is not None:  # PLC keys get no fleet-wide stream
         await websocket.close(code=1008, reason="missing or unknown API key")
         return
     await websocket.accept()
@@ -452,7 +467,7 @@ async def events_ws(websocket: WebSocket, after: int = 0, stream: str | None = N
 
 def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: ApiKeys | None = None) -> FastAPI:
     """The API bound to one service; `lifespan` lets a shell run its loops alongside; `keys`
-    default to FLEET_API_KEYS (none: open, for the demo)."""
+    default to FLEET_API_KEYS and the key file (none: open)."""
     app = FastAPI(
         title="Fleet orchestration controller",
         version="0.1.0",
@@ -463,6 +478,9 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
     app.add_middleware(BodyLimit, max_bytes=int(os.environ.get("FLEET_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)))
     app.state.keys = keys if keys is not None else ApiKeys.from_env()
     app.include_router(router)
+    app.include_router(plc_router)
+    app.include_router(stations_router)
+    app.include_router(admin_router)
     app.include_router(public)
 
     @app.middleware("http")
@@ -472,8 +490,8 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
         response = await call_next(request)
         if request.method in ("POST", "PUT", "PATCH", "DELETE"):
             key = presented_key(request)
-            role = request.app.state.keys.role_of(key)
-            who = role.name.lower() if role is not None else ("unknown key" if key else "no key")
+            principal = request.app.state.keys.principal_of(key)
+            who = principal.who if principal is not None else ("unknown key" if key else "no key")
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             service = get_service(request)
             service.store.audit(
@@ -485,10 +503,8 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
     async def rejected(_: Request, exc: OrderRejected) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": exc.message, "field": exc.field})
 
-    @app.get(
-        "/metrics", response_class=PlainTextResponse, tags=["operations"], dependencies=[Depends(require(Role.VIEWER))]
-    )
-    def metrics(request: Request) -> PlainTextResponse:
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"], dependencies=VIEWER)
+    async def metrics(request: Request) -> PlainTextResponse:
         """Prometheus metrics: orders by state, vehicles by activity, dispatch, deadlocks, alarms,
         waits by cause, VDA 5050 messages received and dropped."""
         body = get_service(request).metrics_text()
@@ -497,7 +513,7 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
-    def control_room() -> FileResponse:
+    async def control_room() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
     return app

@@ -211,3 +211,47 @@ class Health(BaseModel):
 class ErrorOut(BaseModel):
     detail: str
     field: str | None = None
+
+
+class CallOut(BaseModel):
+    """A PLC call kept by its idempotency key, and the order it created."""
+
+    idempotency_key: str
+    order_id: str
+    created_at: float
+
+
+class StationOut(BaseModel):
+    """A station with what is open there: orders picking up or dropping off, and its calls."""
+
+    id: str
+    node: str
+    kind: str
+    load_types: list[str]
+    open_orders: list[OrderOut]
+    calls: list[CallOut] = Field(description="the newest calls the station made with an idempotency key")
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["plc", "viewer", "operator", "admin"]
+    station: str | None = Field(default=None, min_length=1, description="the station of a plc key (required for plc)")
+
+
+class KeyOut(BaseModel):
+    """A key as stored: never the key itself."""
+
+    id: str
+    role: str
+    station: str | None
+    created_at: float
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="the new key: shown this once, only its salted hash is kept")
+
+
+class WhoAmI(BaseModel):
+    role: str
+    station: str | None = None

@@ -271,7 +271,9 @@ async def test_alarms_are_listed_and_acknowledged(
     first = listed[1]
     assert first["vehicle_id"] == "AGV-01" and first["acknowledged_at"] is None
     acked = await client.post(f"/api/v1/alarms/{first['id']}/acknowledge")
-    assert acked.status_code == 200 and acked.json()["acknowledged_by"] == "operator"
+    assert (
+        acked.status_code == 200 and acked.json()["acknowledged_by"] == "admin"
+    )  # an open API (no keys) takes every caller for an admin
     sim.run_for(5)
     again = (await client.post(f"/api/v1/alarms/{first['id']}/acknowledge")).json()
     assert again["acknowledged_at"] == acked.json()["acknowledged_at"]

@@ -44,3 +44,18 @@ def test_validate_bundled_map() -> None:
     result = runner.invoke(app, ["validate-map", "solar_module_plant"])
     assert result.exit_code == 0
     assert "246 nodes" in result.output
+
+
+def test_the_demo_makes_a_key_when_none_is_configured() -> None:
+    """A newcomer's demo is closed with a fresh admin key printed for it; configured keys are kept
+    as they are; `--open-api` leaves it open."""
+    from fleet.api.security import ApiKeys, Role
+    from sim.cli import demo_keys
+
+    keys, printed = demo_keys(ApiKeys(), open_api=False)
+    assert printed and not keys.open
+    assert keys.role_of(printed) is Role.ADMIN and keys.role_of(None) is None and keys.role_of("guess") is None
+    assert demo_keys(ApiKeys(), open_api=False)[1] != printed, "a new key every run"
+    configured = ApiKeys.parse("viewer:v")
+    assert demo_keys(configured, open_api=False) == (configured, None)
+    assert demo_keys(ApiKeys(), open_api=True) == (ApiKeys(), None)

@@ -220,6 +220,10 @@ async function main() {
     document.getElementById("summary").textContent = `no access: ${error.message} (open the page with ?key=...)`;
     return;
   }
+  if (role === "plc") {
+    document.getElementById("summary").textContent = "no access: a PLC key reads only its own station";
+    return;
+  }
   document.body.classList.toggle("viewer", role === "viewer");
   plant = await api("/map");
   plant.nodeById = Object.fromEntries(plant.nodes.map((n) => [n.id, n]));
