@@ -32,3 +32,23 @@ class WallClock:
 
     def now(self) -> float:
         return time.time()
+
+
+class ScaledClock:
+    """Wall time running `speed` times faster than real time from `anchor` (Unix seconds), where
+    it reads `anchor`. Speed 1 is plain wall time. Faster only for simulated plants: processes
+    that share one anchor and speed (the controller and its simulated vehicles, or a controller
+    restarted mid-run) share one time line."""
+
+    def __init__(self, speed: float = 1.0, anchor: float | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self.anchor = time.time() if anchor is None else anchor
+
+    def now(self) -> float:
+        return self.anchor + (time.time() - self.anchor) * self.speed
+
+    def wall_seconds(self, seconds: float) -> float:
+        """How long `seconds` of this clock's time take in wall time."""
+        return seconds / self.speed

@@ -95,19 +95,10 @@ class Controller:
     """Orders, vehicles, dispatcher and traffic for one facility map."""
 
     def __init__(self, fmap: FacilityMap, clock: Clock, config: ControllerConfig | None = None) -> None:
-        self.map = fmap
         self.clock = clock
         self.config = config or ControllerConfig()
-        self.graph = compile_map(fmap)
-        self.full_graph = self.graph  # every lane open: what is physically reachable
-        self._station_nodes = frozenset(s.node for s in fmap.stations)
-        self._service_at = {s.node: s.service_time_s for s in fmap.stations}
-        self._no_through = fmap.no_through_nodes
-        self.traffic = TrafficManager(fmap, self.config.lookahead_nodes)
-        self.router = TimedRouter(fmap, self.config.clear_s)
         self._planned_at: dict[str, float] = {}  # vehicle -> when its route was last set
         self._turn_waits: dict[tuple[str, str], float] = {}  # (waiting, for whom) -> since when
-        self.dispatcher = Dispatcher(fmap, self.graph, self.config.dispatch)
         self.orders: dict[str, TransportOrder] = {}
         self.vehicles: dict[str, Vehicle] = {}
         self.alarms: list[Alarm] = []
@@ -123,8 +114,76 @@ class Controller:
         self.closed_lanes: set[str] = set()
         self.closed_zones: set[str] = set()
         self._closed_now: set[str] = set()  # lanes closed by themselves or by a closed zone
-        self._zone_lanes = {z.id: fmap.lanes_crossing(z) for z in fmap.zones}
         self._loaded_awaiting: dict[str, str] = {}  # vehicle -> restored order it carries
+        self._hold_until: float | None = None  # no path released before (vehicles still reporting in)
+        self._use_map(fmap)
+
+    def _use_map(self, fmap: FacilityMap) -> None:
+        """Everything the controller derives from the facility map (at start, and when a new map
+        is activated)."""
+        self.map = fmap
+        self.graph = compile_map(fmap)
+        self.full_graph = self.graph  # every lane open: what is physically reachable
+        self._station_nodes = frozenset(s.node for s in fmap.stations)
+        self._service_at = {s.node: s.service_time_s for s in fmap.stations}
+        self._no_through = fmap.no_through_nodes
+        self.traffic = TrafficManager(fmap, self.config.lookahead_nodes)
+        self.router = TimedRouter(fmap, self.config.clear_s)
+        self.dispatcher = Dispatcher(fmap, self.graph, self.config.dispatch)
+        self._zone_lanes = {z.id: fmap.lanes_crossing(z) for z in fmap.zones}
+
+    def map_change_blockers(self, fmap: FacilityMap) -> list[str]:
+        """Why `fmap` cannot replace the active map now (empty: it can). A map changes only while
+        no vehicle moves or works on an order, and only to one that has every node a vehicle
+        stands on, every vehicle type in use and every station of an open order."""
+        reasons = []
+        for v in self.vehicles.values():
+            if not v.placed:
+                continue
+            ahead, _ = self.traffic.remaining(v.id)
+            if v.task is not None and not (v.task.kind is TaskKind.PARK and v.task.phase is TaskPhase.ACTION):
+                what = f"order {v.task.order_id}" if v.task.order_id else f"its way to {v.task.kind.value}"
+                reasons.append(f"{v.id} is busy with {what}")
+            elif ahead or v.stopping:
+                reasons.append(f"{v.id} is moving")
+            if v.node not in fmap.node_by_id:
+                reasons.append(f"{v.id} stands on node {v.node}, which the new map lacks")
+            if v.type_id not in fmap.vehicle_type_by_id:
+                reasons.append(f"{v.id} is of vehicle type {v.type_id}, which the new map lacks")
+        for order in self.open_orders():
+            if order.state not in (OrderState.ACCEPTED, OrderState.ASSIGNED):
+                reasons.append(f"order {order.id} is under way ({order.state.value})")
+            for station in (order.pickup, order.dropoff):
+                if station not in fmap.station_by_id:
+                    reasons.append(f"order {order.id} needs station {station}, which the new map lacks")
+        return reasons
+
+    def replace_map(self, fmap: FacilityMap) -> None:
+        """Activate `fmap` now (`map_change_blockers` must be empty, else ValueError). Vehicles
+        stay where they stand; orders not yet started go back to the dispatcher; lanes and zones
+        closed that the new map still has stay closed."""
+        reasons = self.map_change_blockers(fmap)
+        if reasons:
+            raise ValueError("; ".join(reasons))
+        closed_lanes, closed_zones = set(self.closed_lanes), set(self.closed_zones)
+        self._use_map(fmap)
+        self._planned_at.clear()
+        self._turn_waits.clear()
+        self._known_cycles.clear()
+        for v in list(self.vehicles.values()):
+            if v.placed:
+                self.traffic.place(v.id, v.node)
+                pos = fmap.node_by_id[v.node]
+                self._put_vehicle(replace(v, x=pos.x, y=pos.y, task=self._parked_at(v.node), queue=()))
+        for order in self.open_orders():
+            if order.state is OrderState.ASSIGNED:
+                self._move(order, OrderState.ACCEPTED, reason=f"map {fmap.name} activated")
+        self.closed_lanes = {lane for lane in closed_lanes if lane in fmap.lane_by_id}
+        self.closed_zones = {zone for zone in closed_zones if zone in self._zone_lanes}
+        self._closed_now = set()
+        self._apply_closures()
+        self._dispatch_wanted = True
+        self._alarm("map-activated", f"map {fmap.name} is active")
 
     # ---- inputs -----------------------------------------------------------------------------
 
@@ -268,8 +327,12 @@ class Controller:
         self._put_vehicle(vehicle)
         return vehicle
 
-    def add_vehicle(self, vehicle_id: str, type_id: str, node: str, battery: float = 1.0) -> Vehicle:
-        """A vehicle joins the fleet standing at `node` (a pre-registered one is placed there)."""
+    def add_vehicle(
+        self, vehicle_id: str, type_id: str, node: str, battery: float = 1.0, ahead: tuple[str, ...] = ()
+    ) -> Vehicle:
+        """A vehicle joins the fleet standing at `node` (a pre-registered one is placed there).
+        `ahead`: nodes an earlier run of the controller released to it, which it still drives;
+        they stay its own until it passes them, and its next route starts at their end."""
         known = self.vehicles.get(vehicle_id)
         if known is not None and known.placed:
             raise ValueError(f"vehicle {vehicle_id} already registered")
@@ -278,7 +341,7 @@ class Controller:
         if type_id not in self.map.vehicle_type_by_id:
             raise ValueError(f"vehicle {vehicle_id}: unknown vehicle type '{type_id}'")
         pos = self.map.node_by_id[node]
-        self.traffic.place(vehicle_id, node)
+        self.traffic.place(vehicle_id, node, ahead)
         vehicle = Vehicle(vehicle_id, type_id, node, battery, pos.x, pos.y, task=self._parked_at(node))
         if known is not None:
             vehicle = replace(vehicle, paused=known.paused, in_service=known.in_service)
@@ -699,8 +762,20 @@ class Controller:
             # offline_since cleared: handed back once; the vehicle stays offline until it reports in.
             self._put_vehicle(replace(self._hand_back_unloaded(v, reason), offline_since=None))
 
+    def hold_releases(self, until: float) -> None:
+        """Release no path before `until`: a controller that (re)starts does not know yet where
+        every vehicle stands, and must not send one through a node another stands on. Orders
+        are still taken and planned; at the first tick after `until` every route is released
+        as far as the claims allow."""
+        self._hold_until = until
+
     def _on_tick(self) -> None:
         now = self.clock.now()
+        if self._hold_until is not None and now >= self._hold_until:
+            self._hold_until = None
+            for vehicle_id, v in self.vehicles.items():
+                if v.placed:
+                    self._release(vehicle_id)
         self._return_orders_of_offline(now)
         since = now - self._last_dispatch
         if since >= self.config.redispatch_s or (self._dispatch_wanted and since >= self.config.dispatch.interval_s):
@@ -850,6 +925,8 @@ class Controller:
             self._arrived(vehicle_id)
 
     def _release(self, vehicle_id: str) -> None:
+        if self._hold_until is not None:
+            return
         nodes = self.traffic.release(vehicle_id)
         if nodes:
             self._outbox.append(DriveNodes(vehicle_id, tuple(nodes)))

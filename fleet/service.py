@@ -10,6 +10,7 @@ core its vehicle events; none of them awaits, so each call is atomic with respec
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 
 from fleet.alarms import AlarmBoard, RaisedAlarm
@@ -18,7 +19,9 @@ from fleet.eventlog import EventLog
 from fleet.events import Alarm, Command, OrderChanged, VehicleChanged
 from fleet.metrics import MetricSource, controller_samples, render
 from fleet.model import OrderState, TaskKind, TransportOrder, Vehicle
-from fleet.storage import OrderStore
+from fleet.storage import OrderStore, StoredMap
+from maps import FacilityMap, parse_map
+from maps.schema import map_to_wire
 
 
 def order_event(order: TransportOrder) -> dict[str, object]:
@@ -60,6 +63,8 @@ class FleetService:
         self.controller = controller
         self.store = store
         self.metric_sources: list[MetricSource] = []  # shells add theirs (e.g. the VDA 5050 master)
+        # Told when a new map is active (the VDA 5050 master, a simulated world), after the core.
+        self.map_listeners: list[Callable[[FacilityMap], None]] = []
         self.events = EventLog()
         self.alarms = AlarmBoard()
         self._waits: dict[str, str] = {}
@@ -203,6 +208,33 @@ class FleetService:
         self.controller.pause_fleet(paused)
         self._flush_changes()
         return self.controller.fleet_paused
+
+    def upload_map(self, data: dict[str, object], by: str) -> tuple[StoredMap, list[str]]:
+        """Validate a map file's data (MapValidationError lists every problem), keep it, and
+        activate it: at once when the fleet is quiet, else at the next start of the controller
+        (it is stored as the active map). The stored map, and why it is not active yet (empty:
+        it is active now)."""
+        fmap = parse_map(data, source="uploaded map")
+        now = self.controller.clock.now()
+        map_id = self.store.save_map(fmap.name, map_to_wire(fmap), by, now)
+        return self.activate_map(map_id)
+
+    def activate_map(self, map_id: int) -> tuple[StoredMap, list[str]]:
+        """Make a stored map the active one (KeyError if unknown): see `upload_map`."""
+        stored = self.store.stored_map(map_id)
+        if stored is None:
+            raise KeyError(map_id)
+        fmap = parse_map(stored.body, source=f"stored map {map_id}")
+        self.store.activate_map(map_id, self.controller.clock.now())
+        blockers = self.controller.map_change_blockers(fmap)
+        if not blockers:
+            self.controller.replace_map(fmap)
+            for listener in self.map_listeners:
+                listener(fmap)
+            self._flush_changes()
+        stored = self.store.stored_map(map_id)
+        assert stored is not None
+        return stored, blockers
 
     def metrics_text(self) -> str:
         samples = controller_samples(self.controller)

@@ -27,7 +27,7 @@ import bisect
 import itertools
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from shapely.geometry import Point
@@ -133,15 +133,22 @@ class TrafficManager:
 
     # ---- changes ---------------------------------------------------------------------------
 
-    def place(self, vehicle_id: str, node: str) -> None:
-        """Put a vehicle on the map standing at `node` (start-up, or a vehicle that reports in)."""
-        resource = node_resource(node)
-        holder = self._holder.get(resource)
-        if holder is not None and holder != vehicle_id:
-            raise ValueError(f"vehicle {vehicle_id} placed on node {node} held by {holder}")
+    def place(self, vehicle_id: str, node: str, ahead: Sequence[str] = ()) -> None:
+        """Put a vehicle on the map standing at `node` (start-up, or a vehicle that reports in).
+        `ahead` are nodes already released to it (by an earlier run of the controller): it holds
+        them, and the lanes to them, until it reports passing them."""
+        nodes = [node, *ahead]
+        wanted: list[Resource] = [node_resource(node)]
+        for a, b in itertools.pairwise(nodes):
+            wanted += [lane_resource(a, b), node_resource(b)]
+        wanted += [z for r in list(wanted) for z in self._zones_of.get(r, ())]
+        for resource in wanted:
+            holder = self._holder.get(resource)
+            if holder is not None and holder != vehicle_id:
+                raise ValueError(f"vehicle {vehicle_id} placed on {resource} held by {holder}")
         self._held[vehicle_id] = set()
-        self._claim(vehicle_id, [resource])
-        self._routes[vehicle_id] = _Route([node])
+        self._claim(vehicle_id, wanted)
+        self._routes[vehicle_id] = _Route(nodes, position=0, released=len(ahead))
 
     def set_route(self, vehicle_id: str, nodes: list[str], entries: list[float] | None = None) -> None:
         """Give the vehicle a new route starting at its released end; released nodes are kept.

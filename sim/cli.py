@@ -118,7 +118,9 @@ def demo(
     seed: int = 1,
     host: str = "127.0.0.1",
     port: int = 8000,
-    db: Annotated[Path, typer.Option(help="SQLite file for orders")] = Path("var/fleet.db"),
+    db: Annotated[
+        str, typer.Option(envvar="FLEET_DATABASE_URL", help="SQLite file or database URL (postgresql://...)")
+    ] = "var/fleet.db",
     protocol: Annotated[str, typer.Option(help="direct, or vda5050 (in-process bus)")] = "direct",
     open_api: Annotated[bool, typer.Option(help="no key needed at all (local experiments only)")] = False,
 ) -> None:
@@ -157,6 +159,63 @@ def demo_keys(configured: ApiKeys, open_api: bool) -> tuple[ApiKeys, str | None]
         return configured, None
     key = secrets.token_urlsafe(18)
     return replace(configured, keys=ApiKeys.parse(f"admin:{key}").keys), key
+
+
+@app.command()
+def serve(
+    map_name: Annotated[str, typer.Option("--map", help="bundled map name or map file")] = "solar_module_plant",
+    db: Annotated[
+        str, typer.Option(envvar="FLEET_DATABASE_URL", help="SQLite file or database URL (postgresql://...)")
+    ] = "var/fleet.db",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    speed: Annotated[float, typer.Option(help="clock speed, for plants simulated in other processes")] = 1.0,
+    clock_anchor: Annotated[float | None, typer.Option(help="Unix time where a sped-up clock starts")] = None,
+    settle_s: Annotated[float, typer.Option(help="wall seconds after start with no path released")] = 5.0,
+) -> None:
+    """Run the controller for a plant: VDA 5050 vehicles over MQTT (FLEET_MQTT_URL, default
+    mqtt://127.0.0.1:1883), orders in the database, the API and control room on HTTP."""
+    import uvicorn
+
+    from fleet.clock import ScaledClock, WallClock
+    from fleet.server import active_map, build_server, create_server_app
+    from fleet.storage import OrderStore
+    from fleet.vda5050.mqtt import MqttSettings
+
+    fmap = _load(map_name)
+    mqtt = MqttSettings.from_env() or MqttSettings()
+    clock = WallClock() if speed == 1.0 and clock_anchor is None else ScaledClock(speed, clock_anchor)
+    settle = speed * settle_s  # the hold is in wall seconds, the core counts in its own
+    store = OrderStore(db)
+    fmap = active_map(store, fmap)
+    server = build_server(fmap, store, mqtt, clock, settle_s=settle)
+    restored = len(server.service.controller.open_orders())
+    console.print(
+        f"controller for {fmap.name} on http://{host}:{port}; MQTT {mqtt.url}; {restored} open orders restored"
+    )
+    uvicorn.run(create_server_app(server), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def vehicles(
+    map_name: Annotated[str, typer.Option("--map", help="bundled map name or map file")] = "solar_module_plant",
+    count: Annotated[int, typer.Option(min=1)] = 12,
+    seed: int = 1,
+    speed: Annotated[float, typer.Option(help="simulated seconds per wall second")] = 1.0,
+    clock_anchor: Annotated[float | None, typer.Option(help="Unix time where the sped-up clock starts")] = None,
+    report: Annotated[Path | None, typer.Option(help="write collisions and distance as JSON here at exit")] = None,
+) -> None:
+    """Simulated VDA 5050 vehicles as their own process, talking to `fleet serve` through MQTT
+    (FLEET_MQTT_URL); the controller may die and restart while they drive on."""
+    import asyncio
+
+    from fleet.clock import ScaledClock
+    from fleet.vda5050.mqtt import MqttSettings
+    from sim.vehicles_process import run_vehicles
+
+    fmap = _load(map_name)
+    mqtt = MqttSettings.from_env() or MqttSettings()
+    asyncio.run(run_vehicles(fmap, count, seed, mqtt, ScaledClock(speed, clock_anchor), report))
 
 
 @app.command("validate-map")

@@ -27,7 +27,8 @@ from fleet.events import (
     StartAction,
     StateReport,
 )
-from fleet.vda5050.master import MasterControl, Outgoing, VehicleAppeared
+from fleet.vda5050.gateway import Bus, VdaGateway
+from fleet.vda5050.master import MasterControl
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
 from sim.bus import InProcessBus
@@ -35,22 +36,6 @@ from sim.vda_vehicle import VdaSimVehicle
 from sim.vehicle import SimVehicle, lane_geometry_for
 
 MANUFACTURER = "fleetsim"
-
-
-class Bus(Protocol):
-    """What `VdaFleet` needs of a transport: `sim.bus.InProcessBus` or `fleet.vda5050.mqtt.MqttBus`."""
-
-    def connect(
-        self, client_id: str, will: Outgoing | None = None, on_connect: Callable[[], list[Outgoing]] | None = None
-    ) -> None: ...
-
-    def disconnect(self, client_id: str, clean: bool = True) -> None: ...
-
-    def subscribe(self, client_id: str, pattern: str, handler: Callable[[str, bytes], None]) -> None: ...
-
-    def publish(self, message: Outgoing, client_id: str = "controller") -> None: ...
-
-    def pump(self) -> None: ...
 
 
 class SimFleet(Protocol):
@@ -144,43 +129,22 @@ class VdaFleet:
         bus: Bus | None = None,
         version: str = "2.0.0",
     ) -> None:
-        self._controller = controller
-        self.master = master or MasterControl(fmap)
         self.bus: Bus = bus or InProcessBus()
-        vtype = fmap.vehicle_types[0]
-        self._type_id = vtype.id
-        geometry = lane_geometry_for(fmap, vtype.max_speed)
-        nodes = start_nodes(fmap, count)
-        self.vehicles = [
-            VdaSimVehicle(VehicleKey(MANUFACTURER, f"AGV-{k:02d}"), fmap, vtype, geometry, node, battery, version)
-            for k, (node, battery) in enumerate(zip(nodes, initial_batteries(count, seed), strict=True), start=1)
-        ]
+        self.gateway = VdaGateway(controller, master or MasterControl(fmap), self.bus)
+        self.master = self.gateway.master
+        self.vehicles = simulated_vda_vehicles(fmap, count, seed, version)
         self.bodies = [v.body for v in self.vehicles]
-        self._events: list[Event] = []
         self._now = 0.0
 
     def start(self, now: float) -> list[Event]:
         self._now = now
-        for serial, settings in self.master.config.vehicles.items():
-            self._controller.register_vehicle(serial, settings.type_id or self._type_id)
-        self.bus.connect("controller")
-        for pattern in self.master.config.layout.subscriptions():
-            self.bus.subscribe("controller", pattern, self._to_controller)
+        self.gateway.start()
         for v in self.vehicles:
             self.connect_vehicle(v, now)
         return self.step(0.0, now)
 
     def connect_vehicle(self, v: VdaSimVehicle, now: float) -> None:
-        cid = v.key.serial_number
-        self.bus.connect(cid, will=v.last_will(now), on_connect=lambda: [v.online_message(self._now)])
-        for topic in v.subscriptions():
-            self.bus.subscribe(cid, topic, self._deliver_to(v))
-
-    def _deliver_to(self, v: VdaSimVehicle) -> Callable[[str, bytes], None]:
-        def deliver(topic: str, payload: bytes) -> None:
-            v.on_message(topic, payload, self._now)
-
-        return deliver
+        connect_vda_vehicle(self.bus, v, lambda: self._now)
 
     def drop_vehicle(self, v: VdaSimVehicle) -> None:
         """The vehicle's client dies without a goodbye: the bus publishes its last will."""
@@ -188,37 +152,42 @@ class VdaFleet:
 
     def step(self, dt: float, now: float) -> list[Event]:
         self._now = now
-        for v in self.vehicles:
-            v.step(dt, now)
-            for message in v.take_outbox():
-                self.bus.publish(message, v.key.serial_number)
-        self._flush()
-        events, self._events = self._events, []
-        return events
+        step_vda_vehicles(self.bus, self.vehicles, dt, now)
+        self.gateway.flush()
+        return self.gateway.take_events()
 
     def apply(self, commands: list[Command], now: float) -> None:
         self._now = now
-        for cmd in commands:
-            if isinstance(cmd, DriveNodes):
-                _, horizon = self._controller.traffic.remaining(cmd.vehicle_id)
-                self.master.on_command(cmd, horizon, now)
-            elif isinstance(cmd, StartAction | CancelDrive | PauseVehicle | InitPosition):
-                self.master.on_command(cmd, [], now)
-        self._flush()
+        self.gateway.apply(commands)
 
-    def _flush(self) -> None:
-        """Deliver until quiet: what is queued on the bus, then what the master says in answer."""
-        while True:
-            self.bus.pump()
-            outgoing = self.master.take_outbox()
-            if not outgoing:
-                return
-            for message in outgoing:
-                self.bus.publish(message, "controller")
 
-    def _to_controller(self, topic: str, payload: bytes) -> None:
-        for item in self.master.on_message(topic, payload, self._now):
-            if isinstance(item, VehicleAppeared):
-                self._controller.add_vehicle(item.vehicle_id, item.type_id or self._type_id, item.node, item.battery)
-            else:
-                self._events.append(item)
+def simulated_vda_vehicles(fmap: FacilityMap, count: int, seed: int, version: str = "2.0.0") -> list[VdaSimVehicle]:
+    """`count` simulated VDA 5050 vehicles of the map's first type, at their start places."""
+    vtype = fmap.vehicle_types[0]
+    geometry = lane_geometry_for(fmap, vtype.max_speed)
+    return [
+        VdaSimVehicle(VehicleKey(MANUFACTURER, f"AGV-{k:02d}"), fmap, vtype, geometry, node, battery, version)
+        for k, (node, battery) in enumerate(
+            zip(start_nodes(fmap, count), initial_batteries(count, seed), strict=True), start=1
+        )
+    ]
+
+
+def connect_vda_vehicle(bus: Bus, v: VdaSimVehicle, now: Callable[[], float]) -> None:
+    """The vehicle's own client on the bus, with its last will and ONLINE greeting."""
+    cid = v.key.serial_number
+    bus.connect(cid, will=v.last_will(now()), on_connect=lambda: [v.online_message(now())])
+
+    def deliver(topic: str, payload: bytes) -> None:
+        v.on_message(topic, payload, now())
+
+    for topic in v.subscriptions():
+        bus.subscribe(cid, topic, deliver)
+
+
+def step_vda_vehicles(bus: Bus, vehicles: list[VdaSimVehicle], dt: float, now: float) -> None:
+    """Move every vehicle `dt` seconds and publish what each has to say."""
+    for v in vehicles:
+        v.step(dt, now)
+        for message in v.take_outbox():
+            bus.publish(message, v.key.serial_number)

@@ -21,7 +21,7 @@ from fleet.api.security import ApiKeys
 from fleet.service import FleetService
 from fleet.storage import OrderStore
 from fleet.vda5050.mqtt import MqttBus, MqttSettings
-from maps import load_map
+from maps import load_map, parse_map
 from sim.fleets import VdaFleet
 from sim.runner import SimConfig, Simulation
 
@@ -56,7 +56,9 @@ def build_live_plant(
     With `mqtt` settings the vehicles speak VDA 5050 through that broker (each its own client);
     otherwise `protocol` chooses direct commands or VDA 5050 over the in-process bus.
     """
-    fmap = load_map(map_name)
+    store = OrderStore(db_path)
+    active = store.active_map()  # a map activated through the API wins over the configured one
+    fmap = parse_map(active.body, f"stored map {active.id}") if active else load_map(map_name)
     bus = MqttBus(mqtt) if mqtt is not None else None
     config = SimConfig(
         vehicles=vehicles,
@@ -66,10 +68,13 @@ def build_live_plant(
         protocol="vda5050" if bus is not None else protocol,
     )
     sim = Simulation(fmap, config, start_time=time.time(), bus=bus)
-    service = FleetService(sim.controller, OrderStore(db_path))
+    service = FleetService(sim.controller, store)
     sim.listeners.append(service.record)
+    service.map_listeners.append(sim.use_map)
     if isinstance(sim.fleet, VdaFleet):
         service.metric_sources.append(sim.fleet.master.metrics)
+        if bus is not None:
+            bus.on_published = sim.fleet.gateway.published
     return sim, service, bus
 
 

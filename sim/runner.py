@@ -17,11 +17,12 @@ from fleet.core import Controller, ControllerConfig, OrderRejected
 from fleet.dispatcher import DispatchConfig
 from fleet.events import Command, Event, Tick
 from fleet.model import OrderState, TaskKind
+from fleet.vda5050.gateway import Bus
 from fleet.vda5050.master import MasterConfig, MasterControl
 from maps import FacilityMap
 from sim.demand import DemandGenerator
 from sim.faults import FaultInjector
-from sim.fleets import Bus, DirectFleet, SimFleet, VdaFleet
+from sim.fleets import DirectFleet, SimFleet, VdaFleet
 from sim.kpi import KpiReport, lead_times, summarise_lead_times
 from sim.oracle import CollisionOracle
 from sim.vehicle import SimVehicle
@@ -90,6 +91,18 @@ class Simulation:
             master = MasterControl(self.fmap, self.master_config)
             return VdaFleet(self.fmap, self.controller, n, seed, master=master, bus=self.bus)
         raise ValueError(f"unknown protocol '{self.config.protocol}' (direct or vda5050)")
+
+    def use_map(self, fmap: FacilityMap) -> None:
+        """The controller activated a new map: the simulated world follows (vehicles stand still
+        then, so they stay where they are)."""
+        self.fmap = fmap
+        self.demand = DemandGenerator(fmap, self.config.demand_rate, self.config.seed + 1, self.now)
+        for body in self.fleet.bodies:
+            body.use_map(fmap)
+        if isinstance(self.fleet, VdaFleet):
+            self.fleet.master.use_map(fmap)
+            for v in self.fleet.vehicles:
+                v.map = fmap
 
     @property
     def vehicles(self) -> list[SimVehicle]:

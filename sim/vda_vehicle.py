@@ -97,6 +97,11 @@ class VdaSimVehicle:
 
     # ---- connection -----------------------------------------------------------------------
 
+    def use_map(self, fmap: FacilityMap) -> None:
+        """The plant's map changed while the vehicle stood still."""
+        self.map = fmap
+        self.body.use_map(fmap)
+
     def online_message(self, now: float) -> Outgoing:
         return self._message("connection", {"connectionState": "ONLINE"}, now, retain=True)
 

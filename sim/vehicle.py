@@ -65,6 +65,13 @@ class SimVehicle:
         self.speed_factor = 1.0  # below 1 when something slows the vehicle down
         self._action: tuple[ActionKind, float, float | None, float] | None = None  # kind, seconds left, until, power
 
+    def use_map(self, fmap: FacilityMap) -> None:
+        """The plant's map changed while the vehicle stood still: drive on the new one."""
+        self._map = fmap
+        self._geometry = lane_geometry_for(fmap, self.type.max_speed)
+        here = fmap.node_by_id[self.node]
+        self.x, self.y = here.x, here.y
+
     @property
     def battery(self) -> float:
         return self.battery_wh / self.type.battery_capacity_wh

@@ -46,6 +46,7 @@ from fleet.api.deps import (
     station_scope,
 )
 from fleet.api.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from fleet.api.maps import maps_router
 from fleet.api.schemas import (
     AlarmOut,
     AuditEntry,
@@ -481,6 +482,7 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
     app.include_router(plc_router)
     app.include_router(stations_router)
     app.include_router(admin_router)
+    app.include_router(maps_router)
     app.include_router(public)
 
     @app.middleware("http")

@@ -255,3 +255,27 @@ class KeyCreated(KeyOut):
 class WhoAmI(BaseModel):
     role: str
     station: str | None = None
+
+
+class MapStored(BaseModel):
+    """A map uploaded through the API."""
+
+    id: int
+    name: str
+    uploaded_at: float
+    uploaded_by: str
+    active: bool = Field(description="the map the controller loads at start")
+    activated_at: float | None
+
+
+class MapActivation(BaseModel):
+    map: MapStored
+    in_use: bool = Field(description="the controller runs on it now")
+    waiting_for: list[str] = Field(
+        description="why it is not in use yet: it will be at the next start of the controller (between shifts)"
+    )
+
+
+class MapProblems(BaseModel):
+    detail: str
+    problems: list[str] = Field(description="every problem found, one sentence each")

@@ -49,6 +49,7 @@ from fleet.vda5050.messages import (
     Order,
     State,
     Visualization,
+    parse_timestamp,
     timestamp,
 )
 from fleet.vda5050.topics import VehicleKey
@@ -92,6 +93,7 @@ class VehicleLink:
     last_state: State | None = None
     pinned_version: bool = False  # configured per vehicle: never taken from its messages
     pose: tuple[float, float, float] | None = None
+    order_prefix: str = ""  # tells this controller run's orderIds from an earlier run's
 
     @property
     def vehicle_id(self) -> str:
@@ -289,7 +291,12 @@ class VehicleLink:
         messages merely in flight are not repeated; a vehicle ignores an update it already has."""
         if self.order_id is None or self.order_id in self._rejected or not self._sent:
             return []
-        if now - self._last_order_sent < RESEND_AFTER_S:
+        # Only a state the vehicle made well after our last order message left for the broker
+        # shows it missed it: states read late (our loop was busy) or messages still queued here
+        # would otherwise look like losses, and a resent older update is one the vehicle must
+        # refuse (orderUpdateError), once it has the newer one.
+        made = parse_timestamp(state.timestamp)
+        if (made if made is not None else now) - self._last_order_sent < RESEND_AFTER_S:
             return []
         if state.order_id == self.order_id:
             missing = [o for o in self._sent if o.order_update_id > state.order_update_id]
@@ -300,6 +307,12 @@ class VehicleLink:
             self._last_order_sent = now
         return resent
 
+    def published(self, topic: str, now: float) -> None:
+        """An order message of ours was handed to the broker just now (it may have waited in
+        the client's queue since it was made)."""
+        if topic.endswith("/order"):
+            self._last_order_sent = max(self._last_order_sent, now)
+
     def _remember(self, order: Order, now: float) -> Order:
         if order.order_update_id == 0:
             self._sent = []
@@ -307,9 +320,25 @@ class VehicleLink:
         self._last_order_sent = now
         return order
 
+    def adopt(self, state: State) -> list[str]:
+        """Take over the order a vehicle reports on first sight (one an earlier run of the
+        controller gave it): the base nodes it still has to drive, in order. Its progress then
+        advances the core like our own orders', and the next release is an update stitched onto
+        that base, as VDA 5050 requires of a base already released."""
+        ahead = sorted((n for n in state.node_states if n.released), key=lambda n: n.sequence_id)
+        if not state.order_id or not ahead or state.last_node_id not in self.fmap.node_by_id:
+            return []
+        if any(n.node_id not in self.fmap.node_by_id for n in ahead):
+            return []
+        self.order_id, self.order_update_id = state.order_id, state.order_update_id
+        self._base = [(state.last_node_id, state.last_node_sequence_id), *((n.node_id, n.sequence_id) for n in ahead)]
+        self._reported_seq = state.last_node_sequence_id
+        self.node = state.last_node_id
+        return [n.node_id for n in ahead]
+
     def _new_order(self, base: list[tuple[str, int]]) -> None:
         self._order_count += 1
-        self.order_id = f"{self.vehicle_id}-{self._order_count:06d}"
+        self.order_id = f"{self.vehicle_id}-{self.order_prefix}{self._order_count:06d}"
         self.order_update_id = 0
         self._base = list(base)
         self._reported_seq = 0

@@ -67,6 +67,7 @@ class VehicleAppeared:
     node: str
     battery: float
     type_id: str | None = None
+    ahead: tuple[str, ...] = ()  # base nodes it still drives, released by an earlier controller run
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,9 @@ class MasterConfig:
     default_version: str = "2.0.0"
     vehicles: dict[str, VehicleSettings] = field(default_factory=dict)  # pre-registered, by serial number
     admit_unknown: bool = True  # vehicles not pre-registered join when they first report
+    # Put in every orderId so that a restarted controller never reuses an id a vehicle has seen
+    # (the server shell sets one per run; simulations leave it empty to stay reproducible).
+    order_prefix: str = ""
 
 
 class MasterControl:
@@ -159,9 +163,11 @@ class MasterControl:
             link = self._unplaced.pop(key.vehicle_id, None) or VehicleLink(key, self.map, node=node)
             link.node, link.version, link.connection = node, version, ConnectionState.ONLINE
             link.pinned_version = settings.version is not None
+            link.order_prefix = self.config.order_prefix
+            ahead = tuple(link.adopt(state))
             self.links[key.vehicle_id] = link
             battery = min(1.0, max(0.0, state.battery_state.battery_charge / 100.0))
-            out.append(VehicleAppeared(key.vehicle_id, node, battery, settings.type_id))
+            out.append(VehicleAppeared(key.vehicle_id, link.node, battery, settings.type_id, ahead))
             self._send(link, "instantActions", to_wire(link.instant("factsheetRequest", now)))
         events, replies = link.on_state(state, now)
         for reply in replies:
@@ -246,6 +252,26 @@ class MasterControl:
             link = VehicleLink(key, self.map, node=self.map.nodes[0].id, version=version or self.config.default_version)
             self._unplaced[key.vehicle_id] = link
         self._send(link, "instantActions", to_wire(link.instant("stateRequest", now)))
+
+    def published(self, topic: str, now: float) -> None:
+        """A message of ours left for the broker (see `VehicleLink.published`)."""
+        parsed = self.config.layout.parse(topic)
+        link = self.links.get(parsed[0].vehicle_id) if parsed is not None else None
+        if link is not None:
+            link.published(topic, now)
+
+    def use_map(self, fmap: FacilityMap) -> None:
+        """A new map is active: positions in orders and placing vehicles follow it."""
+        self.map = fmap
+        for link in [*self.links.values(), *self._unplaced.values()]:
+            link.fmap = fmap
+
+    def forget(self, vehicle_id: str) -> None:
+        """Take back a first sighting the core could not place (its node held by another): the
+        vehicle's next state tries again."""
+        link = self.links.pop(vehicle_id, None)
+        if link is not None:
+            self._unplaced[vehicle_id] = link
 
     def _locate(self, state: State) -> str | None:
         if state.last_node_id in self.map.node_by_id:

@@ -23,6 +23,17 @@ class _Wire(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
 
 
+def parse_timestamp(text: str | None) -> float | None:
+    """Seconds since the epoch of an ISO 8601 header timestamp (None when absent or unreadable)."""
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
 def timestamp(seconds: float) -> str:
     """ISO 8601 UTC with milliseconds, as sec. 6.2 shows: 2017-04-15T11:40:03.123Z."""
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

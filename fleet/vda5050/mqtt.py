@@ -88,6 +88,7 @@ class MqttEndpoint:
     identifier: str
     will: Outgoing | None = None
     on_connect: Callable[[], list[Outgoing]] | None = None  # sent first on every (re)connection
+    on_published: Callable[[Outgoing], None] | None = None  # told when the broker client took a message
     subscriptions: list[tuple[str, Handler]] = field(default_factory=list)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     connections: int = 0
@@ -155,6 +156,8 @@ class MqttEndpoint:
                 message = self._queue[0]
                 await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
                 self._queue.popleft()  # only once the client took it: a failed publish is retried
+                if self.on_published is not None:
+                    self.on_published(message)
             self._wake.clear()
             await self._wake.wait()
 
@@ -176,11 +179,13 @@ class MqttBus:
         self.settings = settings
         self.endpoints: dict[str, MqttEndpoint] = {}
         self._running = False
+        self.on_published: Callable[[str, Outgoing], None] | None = None  # (client id, message) taken by the client
 
     def connect(
         self, client_id: str, will: Outgoing | None = None, on_connect: Callable[[], list[Outgoing]] | None = None
     ) -> None:
         endpoint = MqttEndpoint(self.settings, client_id, will, on_connect)
+        endpoint.on_published = lambda message: self.on_published(client_id, message) if self.on_published else None
         self.endpoints[client_id] = endpoint
         if self._running:
             endpoint.start()

@@ -245,4 +245,6 @@ def test_alarms_show_and_are_acknowledged_from_the_page(page: Page, demo: str) -
     page.wait_for_selector(row, state="detached", timeout=5000)
     acked = get(demo, "/api/v1/alarms")
     assert isinstance(acked, list)
-    assert next(a for a in acked if a["id"] == newest)["acknowledged_by"] == "admin"  # the open demo takes every caller for an admin
+    assert (
+        next(a for a in acked if a["id"] == newest)["acknowledged_by"] == "admin"
+    )  # the open demo takes every caller for an admin

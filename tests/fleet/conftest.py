@@ -21,6 +21,7 @@ def plant(small_map: FacilityMap, tmp_path: Path) -> tuple[Simulation, FleetServ
     sim = Simulation(small_map, SimConfig(vehicles=2, seed=3), demand_enabled=False)
     service = FleetService(sim.controller, OrderStore(tmp_path / "fleet.db"))
     sim.listeners.append(service.record)
+    service.map_listeners.append(sim.use_map)  # as the demo shell does
     return sim, service
 
 

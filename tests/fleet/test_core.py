@@ -206,3 +206,18 @@ def test_a_closure_that_cuts_a_vehicles_leg_off_does_not_stop_dispatching(plant_
     sim.run_for(1800)
     report = sim.report(0.0)
     assert report.orders_open == 0 and report.collisions == 0
+
+
+def test_no_path_is_released_while_vehicles_report_in(small_map: FacilityMap) -> None:
+    """A (re)started controller takes and plans orders during its start-up hold but sends no
+    vehicle anywhere until the hold is over; then it releases at the first tick."""
+    clock = SimClock()
+    controller = Controller(small_map, clock)
+    controller.hold_releases(5.0)
+    controller.add_vehicle("AGV-01", "cart", "PA1")
+    order = controller.submit_order("ST-A", "ST-B")
+    held = [c for t in range(9) if clock.advance(0.5) is None for c in controller.handle(Tick())]
+    assert controller.orders[order.id].state is OrderState.TO_PICKUP, "assigned and on its way, on paper"
+    assert not [c for c in held if isinstance(c, DriveNodes)]
+    clock.advance(1.0)
+    assert [c for c in controller.handle(Tick()) if isinstance(c, DriveNodes)], "released after the hold"

@@ -164,6 +164,10 @@ ACCESS = {
     "POST /api/v1/keys": "admin",
     "DELETE /api/v1/keys/{key_id}": "admin",
     "GET /metrics": "viewer",
+    "POST /api/v1/maps/validate": "operator",
+    "POST /api/v1/maps": "admin",
+    "GET /api/v1/maps": "admin",
+    "POST /api/v1/maps/{map_id}/activate": "admin",
 }
 ROLE_KEYS = {"plc": "line-b", "viewer": "look-only", "operator": "op-secret", "admin": "boss"}
 RANK = ["viewer", "operator", "admin"]
@@ -175,6 +179,7 @@ PATH_VALUES = {
     "alarm_id": "1",
     "station_id": "ST-B",
     "key_id": "k-none",
+    "map_id": "1",
 }
 
 

@@ -3,6 +3,8 @@ planned order, waits explained."""
 
 from __future__ import annotations
 
+import pytest
+
 from fleet.traffic import TrafficManager, lane_resource, node_resource
 from maps import FacilityMap
 from planners.sipp import INF, Visit
@@ -120,3 +122,18 @@ def test_turns_are_retimed_but_keep_their_order(small_map: FacilityMap) -> None:
     tm.place("c", "SA")
     tm.set_route("c", ["SA", "A2"], [20.0])  # before `a` is now expected at A2
     assert tm.turn_order()["A2"] == ["c", "a", "b"]
+
+
+def test_a_vehicle_placed_mid_base_holds_what_lies_ahead(small_map: FacilityMap) -> None:
+    """Placed with nodes an earlier run released to it, a vehicle holds them and the lanes to them
+    until it passes them; nobody else may be placed there; its next route starts at their end."""
+    tm = TrafficManager(small_map)
+    tm.place("AGV-1", "A1", ["A2", "A3"])
+    assert {node_resource("A2"), node_resource("A3"), lane_resource("A2", "A3")} <= tm.held_by("AGV-1")
+    assert tm.released_end("AGV-1") == "A3"
+    with pytest.raises(ValueError, match="held by AGV-1"):
+        tm.place("AGV-2", "A3")
+    tm.reached("AGV-1", "A2")
+    assert node_resource("A1") not in tm.held_by("AGV-1")
+    tm.set_route("AGV-1", ["A3", "A4"])
+    assert tm.route_nodes("AGV-1")[:3] == ["A2", "A3", "A4"]

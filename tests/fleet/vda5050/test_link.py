@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from fleet.events import ActionFinished, ActionKind, DriveRejected, NodeReached, StateReport
 from fleet.vda5050.link import VehicleLink
-from fleet.vda5050.messages import Order, State, Visualization, parse_message, to_wire
+from fleet.vda5050.messages import Order, State, Visualization, parse_message, timestamp, to_wire
 from fleet.vda5050.schemas import schema_errors
 from fleet.vda5050.topics import TopicLayout, VehicleKey
 from maps import FacilityMap
@@ -278,14 +278,34 @@ def test_updates_a_vehicle_missed_are_sent_again_in_order(small_map: FacilityMap
     first = lk.drive(("A2",), horizon=[], now=0.0)
     lk.drive(("A3",), horizon=[], now=1.0)
     third = lk.drive(("A4",), horizon=[], now=2.0)
-    behind = State.model_validate(state_for(first, "A2", 2))
-    assert lk.missed_orders(behind, now=2.5) == [], "within the grace period"
-    resent = lk.missed_orders(behind, now=2.0 + RESEND_AFTER_S)
+
+    def behind(made: float) -> State:
+        return State.model_validate(state_for(first, "A2", 2, timestamp=timestamp(made)))
+
+    assert lk.missed_orders(behind(2.5), now=2.5) == [], "within the grace period"
+    assert lk.missed_orders(behind(2.5), now=60.0) == [], "a state made in the grace period, read late"
+    resent = lk.missed_orders(behind(2.0 + RESEND_AFTER_S), now=2.0 + RESEND_AFTER_S)
     assert [o.order_update_id for o in resent] == [1, 2]
     assert [o.header_id for o in resent] == [third.header_id + 1, third.header_id + 2]
     assert resent[0].nodes[0].node_id == "A2" and resent[1].nodes[0].node_id == "A3", "each stitches on"
     current = State.model_validate(state_for(third, "A3", 4))
     assert lk.missed_orders(current, now=100.0) == []
+
+
+def test_an_update_that_waited_in_our_queue_is_not_taken_for_lost(small_map: FacilityMap) -> None:
+    """An update made at t=1 that the MQTT client handed to the broker only at t=20 (our loop was
+    busy): states made before 20 + the grace period cannot show it arrived, so nothing is resent;
+    resending it would give the vehicle an older update after the newer one, which it must refuse."""
+    from fleet.vda5050.link import RESEND_AFTER_S
+
+    lk = link(small_map)
+    first = lk.drive(("A2",), horizon=[], now=0.0)
+    lk.drive(("A3",), horizon=[], now=1.0)
+    lk.published("uagv/v2/acme/AGV-01/order", 20.0)
+    stale = State.model_validate(state_for(first, "A2", 2, timestamp=timestamp(21.0)))
+    assert lk.missed_orders(stale, now=30.0) == []
+    later = State.model_validate(state_for(first, "A2", 2, timestamp=timestamp(20.0 + RESEND_AFTER_S + 0.1)))
+    assert [o.order_update_id for o in lk.missed_orders(later, now=30.0)] == [1]
 
 
 def test_simulated_vehicle_catches_up_from_resent_updates(small_map: FacilityMap) -> None:
@@ -310,3 +330,24 @@ def test_simulated_vehicle_catches_up_from_resent_updates(small_map: FacilityMap
         vehicle.step(0.5, t)
     final = json.loads(vehicle.current_state(t).payload)
     assert (final["lastNodeId"], final["orderUpdateId"], final["errors"]) == ("A4", 2, [])
+
+
+def test_a_base_released_by_an_earlier_run_is_adopted(small_map: FacilityMap) -> None:
+    """A vehicle first seen mid-base (the controller restarted): the link takes over its order, the
+    remaining released nodes come back in order, its progress reaches the core, and the next
+    release is an update of that order stitched onto the last base node."""
+    earlier = VehicleLink(VehicleKey("acme", "AGV-01"), small_map, node="A1", order_prefix="old-")
+    order = earlier.drive(("A2", "A3", "A4"), horizon=["A5"], now=0.0)
+    pending = [{"nodeId": n.node_id, "sequenceId": n.sequence_id, "released": n.released} for n in order.nodes[2:]]
+    first_seen = State.model_validate(state_for(order, "A2", 2, nodeStates=pending, driving=True))
+    lk = VehicleLink(VehicleKey("acme", "AGV-01"), small_map, node="A2", order_prefix="new-")
+    assert lk.adopt(first_seen) == ["A3", "A4"], "released nodes only, in sequence order"
+    events, _ = lk.on_state(State.model_validate(state_for(order, "A3", 4, nodeStates=pending[1:])), 1.0)
+    assert [e for e in events if isinstance(e, NodeReached)] == [NodeReached("AGV-01", "A3")]
+    update = lk.drive(("A5",), horizon=[], now=2.0)
+    assert update.order_id == order.order_id and update.order_update_id == order.order_update_id + 1
+    assert [(n.node_id, n.sequence_id) for n in update.nodes] == [("A4", 6), ("A5", 8)]
+    idle = State.model_validate(state_for(order, "A4", 6))
+    fresh = VehicleLink(VehicleKey("acme", "AGV-01"), small_map, node="A4", order_prefix="new-")
+    assert fresh.adopt(idle) == [] and fresh.order_id is None, "nothing left to drive: nothing adopted"
+    assert fresh.drive(("A5",), horizon=[], now=3.0).order_id == "AGV-01-new-000001"

@@ -1,0 +1,139 @@
+"""The server shell: the controller for a real plant (or a plant simulated in other processes)
+with VDA 5050 over MQTT, durable storage and the HTTP API, on one asyncio loop.
+
+The loop feeds the core what the vehicles said (through the VDA 5050 gateway) and a `Tick`
+every `tick_s` wall seconds, commits the order changes it reports, and sends its commands. API
+routes run on the same loop, so the core has a single writer. On start the controller takes
+back every unfinished order from storage (`FleetService`), and each vehicle as it reports in,
+with the base it still drives (`MasterControl` adopts it): nothing accepted is lost when the
+process dies, however it dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from fleet.api import create_app
+from fleet.api.security import ApiKeys
+from fleet.clock import Clock, WallClock
+from fleet.core import Controller, ControllerConfig
+from fleet.events import Tick
+from fleet.service import FleetService
+from fleet.storage import OrderStore
+from fleet.vda5050.gateway import VdaGateway
+from fleet.vda5050.master import MasterConfig, MasterControl
+from fleet.vda5050.mqtt import MqttBus, MqttSettings
+from maps import FacilityMap, parse_map
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Server:
+    """One controller process: core, storage, VDA 5050 gateway on MQTT."""
+
+    service: FleetService
+    gateway: VdaGateway
+    bus: MqttBus
+    tick_s: float = 0.1
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        """Until `stop`: vehicle events (as soon as they come) and ticks (at least every
+        `tick_s`) in, commits and commands out."""
+        controller = self.service.controller
+        self.gateway.on_events = self._wake.set
+        while not self._stop.is_set():
+            self._wake.clear()
+            for event in [*self.gateway.take_events(), Tick()]:
+                try:
+                    commands = controller.handle(event)
+                except Exception:  # one event the core trips on must not stop the plant's controller
+                    log.exception("event %r failed; the controller goes on", event)
+                    continue
+                self.service.record(commands)
+                self.gateway.apply(commands)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.tick_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+
+def run_prefix() -> str:
+    """A short token put in this run's VDA 5050 orderIds (base 36 of the start second and two
+    random characters), so ids never repeat across restarts."""
+    stamp, digits, base = int(time.time()), "", "0123456789abcdefghijklmnopqrstuvwxyz"
+    while stamp:
+        stamp, rest = divmod(stamp, 36)
+        digits = base[rest] + digits
+    return f"{digits}{secrets.choice(base)}{secrets.choice(base)}-"
+
+
+def build_server(
+    fmap: FacilityMap,
+    store: OrderStore,
+    mqtt: MqttSettings,
+    clock: Clock | None = None,
+    config: ControllerConfig | None = None,
+    master_config: MasterConfig | None = None,
+    settle_s: float = 5.0,
+) -> Server:
+    """A controller for `fmap` on `store` and the broker of `mqtt`. For `settle_s` seconds of its
+    clock after start it releases no path, while the vehicles report where they stand."""
+    clock = clock or WallClock()
+    controller = Controller(fmap, clock, config)
+    controller.hold_releases(clock.now() + settle_s)
+    service = FleetService(controller, store)
+    master_config = master_config or MasterConfig()
+    master_config.order_prefix = master_config.order_prefix or run_prefix()
+    master = MasterControl(fmap, master_config)
+    bus = MqttBus(mqtt)
+    gateway = VdaGateway(controller, master, bus)
+    bus.on_published = gateway.published
+    gateway.start()
+    service.metric_sources.append(master.metrics)
+    service.map_listeners.append(master.use_map)
+    return Server(service, gateway, bus)
+
+
+def active_map(store: OrderStore, configured: FacilityMap) -> FacilityMap:
+    """The map activated last through the API (kept in storage), else the configured one."""
+    stored = store.active_map()
+    return parse_map(stored.body, f"stored map {stored.id}") if stored else configured
+
+
+def create_server_app(server: Server, keys: ApiKeys | None = None) -> FastAPI:
+    """The API of a server, with the server's loop and its MQTT clients run by the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await server.bus.start()
+        task = asyncio.create_task(server.run())
+        try:
+            yield
+        finally:
+            server.stop()
+            await task
+            await server.bus.stop()
+            server.service.store.close()
+
+    return create_app(server.service, lifespan, keys)
+
+
+def default_database() -> str | Path:
+    """FLEET_DATABASE_URL, else the SQLite file var/fleet.db."""
+    return os.environ.get("FLEET_DATABASE_URL") or Path("var/fleet.db")

@@ -1,0 +1,103 @@
+"""The controller's side of VDA 5050 over a bus: vehicle messages in, through the master
+control, become core events; core commands, through the master, become messages out.
+
+The simulation (in-process bus) and the server shell (MQTT) both use it; only the bus differs.
+Concurrency contract: one loop. Bus handlers only parse and queue events (`take_events`); the
+shell feeds them to the core and hands the core's commands back with `apply`, so the core has
+a single writer and no handler calls into it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from fleet.core import Controller
+from fleet.events import CancelDrive, Command, DriveNodes, Event, InitPosition, PauseVehicle, StartAction
+from fleet.vda5050.master import MasterControl, Outgoing, VehicleAppeared
+
+CONTROLLER_CLIENT = "controller"
+log = logging.getLogger(__name__)
+
+
+class Bus(Protocol):
+    """A message transport: `sim.bus.InProcessBus` or `fleet.vda5050.mqtt.MqttBus`."""
+
+    def connect(
+        self, client_id: str, will: Outgoing | None = None, on_connect: Callable[[], list[Outgoing]] | None = None
+    ) -> None: ...
+
+    def disconnect(self, client_id: str, clean: bool = True) -> None: ...
+
+    def subscribe(self, client_id: str, pattern: str, handler: Callable[[str, bytes], None]) -> None: ...
+
+    def publish(self, message: Outgoing, client_id: str = CONTROLLER_CLIENT) -> None: ...
+
+    def pump(self) -> None: ...
+
+
+class VdaGateway:
+    def __init__(self, controller: Controller, master: MasterControl, bus: Bus) -> None:
+        self.controller = controller
+        self.master = master
+        self.bus = bus
+        self._default_type = controller.map.vehicle_types[0].id
+        self._events: list[Event] = []
+        self.on_events: Callable[[], None] | None = None  # told when events wait in `take_events`
+
+    def start(self) -> None:
+        """Register the configured vehicles and subscribe to every vehicle's topics."""
+        for serial, settings in self.master.config.vehicles.items():
+            self.controller.register_vehicle(serial, settings.type_id or self._default_type)
+        self.bus.connect(CONTROLLER_CLIENT)
+        for pattern in self.master.config.layout.subscriptions():
+            self.bus.subscribe(CONTROLLER_CLIENT, pattern, self._on_message)
+
+    def published(self, client_id: str, message: Outgoing) -> None:
+        """For buses that send later than asked (MQTT): a message of ours has left just now."""
+        if client_id == CONTROLLER_CLIENT:
+            self.master.published(message.topic, self.controller.clock.now())
+
+    def take_events(self) -> list[Event]:
+        """Core events from the messages that came in since the last call."""
+        events, self._events = self._events, []
+        return events
+
+    def apply(self, commands: list[Command]) -> None:
+        """Send what the core decided to the vehicles it concerns."""
+        now = self.controller.clock.now()
+        for cmd in commands:
+            if isinstance(cmd, DriveNodes):
+                _, horizon = self.controller.traffic.remaining(cmd.vehicle_id)
+                self.master.on_command(cmd, horizon, now)
+            elif isinstance(cmd, StartAction | CancelDrive | PauseVehicle | InitPosition):
+                self.master.on_command(cmd, [], now)
+        self.flush()
+
+    def flush(self) -> None:
+        """Deliver until quiet: what is queued on the bus, then what the master says in answer."""
+        while True:
+            self.bus.pump()
+            outgoing = self.master.take_outbox()
+            if not outgoing:
+                return
+            for message in outgoing:
+                self.bus.publish(message, CONTROLLER_CLIENT)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        placed = self.controller.vehicles
+        for item in self.master.on_message(topic, payload, self.controller.clock.now()):
+            if isinstance(item, VehicleAppeared):
+                try:
+                    # Placing a vehicle is no decision of the core's: it has no commands to return.
+                    self.controller.add_vehicle(
+                        item.vehicle_id, item.type_id or self._default_type, item.node, item.battery, item.ahead
+                    )
+                except ValueError as exc:
+                    log.warning("vehicle %s not placed, tried again on its next state: %s", item.vehicle_id, exc)
+                    self.master.forget(item.vehicle_id)
+            elif (vid := getattr(item, "vehicle_id", None)) is None or (vid in placed and placed[vid].placed):
+                self._events.append(item)  # events of a vehicle not on the map (not placed) are dropped
+        if self._events and self.on_events is not None:
+            self.on_events()
