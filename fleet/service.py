@@ -1,7 +1,8 @@
 """The controller as the outside world reaches it: the core plus durable storage.
 
-Routes and shells call this; it calls the core and commits to storage. An order is returned to a
-caller only after it is committed.
+Routes and shells call this; it calls the core and queues every change for storage (group
+commit, `fleet.commits`). The API answers a state-changing request only after `committed()`:
+an order is acknowledged only once it is in storage.
 
 Concurrency contract: every method runs on the one asyncio loop (or thread) that also feeds the
 core its vehicle events; none of them awaits, so each call is atomic with respect to the core.
@@ -10,10 +11,12 @@ core its vehicle events; none of them awaits, so each call is atomic with respec
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict
 
 from fleet.alarms import AlarmBoard, RaisedAlarm
+from fleet.commits import CommitQueue
 from fleet.core import Controller
 from fleet.eventlog import EventLog
 from fleet.events import Alarm, Command, OrderChanged, VehicleChanged
@@ -49,6 +52,9 @@ def vehicle_event(vehicle: Vehicle) -> dict[str, object]:
     }
 
 
+RECENT_CALLS = 10_000
+
+
 class CallConflict(ValueError):
     """An idempotency key came back with a different request."""
 
@@ -62,6 +68,10 @@ class FleetService:
         """Bind the core to its storage and take back the orders open when it last stopped."""
         self.controller = controller
         self.store = store
+        self.commits = CommitQueue(store)  # every write goes through it, in order (group commit)
+        # Calls queued but perhaps not committed yet, by idempotency key: a retry that arrives
+        # meanwhile must find its first answer here (bounded: older ones are long in storage).
+        self._recent_calls: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.metric_sources: list[MetricSource] = []  # shells add theirs (e.g. the VDA 5050 master)
         # Told when a new map is active (the VDA 5050 master, a simulated world), after the core.
         self.map_listeners: list[Callable[[FacilityMap], None]] = []
@@ -94,7 +104,7 @@ class FleetService:
             {"station": station, "need": need, "load_type": load_type, "priority": priority}, sort_keys=True
         )
         if key is not None:
-            earlier = self.store.call(key)
+            earlier = self._recent_calls.get(key) or self.store.call(key)
             if earlier is not None:
                 if earlier[0] != request:
                     raise CallConflict(key)
@@ -105,7 +115,10 @@ class FleetService:
         if key is None:
             self._flush_changes()
         else:
-            self.store.save_call(key, request, station, order, self.controller.clock.now())  # one commit
+            self.commits.later(self.store.call_write(key, request, station, order, self.controller.clock.now()))
+            self._recent_calls[key] = (request, order.id)
+            if len(self._recent_calls) > RECENT_CALLS:
+                self._recent_calls.popitem(last=False)
             self._log(self.controller.take_commands_of((OrderChanged, VehicleChanged, Alarm)))
         return order, True
 
@@ -127,8 +140,13 @@ class FleetService:
         """Persist the order changes among the core's commands and log every change for the event
         stream (called by the shell that drains the commands)."""
         changed = [cmd.order for cmd in commands if isinstance(cmd, OrderChanged)]
-        self.store.save_many(changed, self.controller.clock.now())  # one commit per batch of changes
+        if changed:
+            self.commits.later(self.store.orders_write(changed, self.controller.clock.now()))
         self._log(commands)
+
+    async def committed(self) -> None:
+        """Return once every change made so far is in storage (API answers wait for this)."""
+        await self.commits.committed()
 
     def _log(self, commands: list[Command]) -> None:
         for cmd in commands:

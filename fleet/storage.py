@@ -13,16 +13,19 @@ Concurrency: one `OrderStore` per process, used from the controller's single wri
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
 from fleet.migrations import AUDIT, CALLS, MAPS, ORDERS, migrate
 from fleet.model import OrderState, Transition, TransportOrder, order_number
+
+Write = Callable[[Connection], None]  # one write, run inside a transaction
 
 
 def database_url(target: str | Path) -> str:
@@ -140,18 +143,54 @@ class OrderStore:
             set_={"state": stmt.excluded.state, "body": stmt.excluded.body, "updated_at": stmt.excluded.updated_at},
         )
 
+    @property
+    def in_memory(self) -> bool:
+        return self.url == "sqlite://"
+
+    def transaction(self, writes: list[Write]) -> None:
+        """Run writes (see the `*_write` methods) in one transaction, in order, and commit."""
+        with self._engine.begin() as conn:
+            for write in writes:
+                write(conn)
+
+    def orders_write(self, orders: list[TransportOrder], now: float) -> Write:
+        """Insert or update orders (a later one of the same id wins)."""
+        statements = [self._upsert_order(order, now) for order in orders]
+
+        def write(conn: Connection) -> None:
+            for statement in statements:
+                conn.execute(statement)
+
+        return write
+
+    def call_write(self, key: str, request: str, station: str, order: TransportOrder, now: float) -> Write:
+        """A PLC call and the order it created (put them in one transaction)."""
+        values = {"idempotency_key": key, "request": request, "order_id": order.id, "created_at": now}
+        call = CALLS.insert().values(**values, station=station)
+        upsert = self._upsert_order(order, now)
+
+        def write(conn: Connection) -> None:
+            conn.execute(call)
+            conn.execute(upsert)
+
+        return write
+
+    def audit_write(self, at: float, who: str, key_id: str | None, method: str, path: str, status: int) -> Write:
+        entry = AUDIT.insert().values(at=at, who=who, key_id=key_id, method=method, path=path, status=status)
+
+        def write(conn: Connection) -> None:
+            conn.execute(entry)
+
+        return write
+
     def save(self, order: TransportOrder, now: float) -> None:
         """Insert or update the order and commit before returning."""
-        with self._engine.begin() as conn:
-            conn.execute(self._upsert_order(order, now))
+        self.transaction([self.orders_write([order], now)])
 
     def save_many(self, orders: list[TransportOrder], now: float) -> None:
         """Several order changes in one commit (the newest state of each wins)."""
-        if not orders:
-            return
-        with self._engine.begin() as conn:
-            for order in orders:
-                conn.execute(self._upsert_order(order, now))
+        if orders:
+            self.transaction([self.orders_write(orders, now)])
 
     def call(self, key: str) -> tuple[str, str] | None:
         """(request, order id) of an earlier call with this idempotency key."""
@@ -161,13 +200,7 @@ class OrderStore:
 
     def save_call(self, key: str, request: str, station: str, order: TransportOrder, now: float) -> None:
         """The call and the order it created, committed together."""
-        with self._engine.begin() as conn:
-            conn.execute(
-                CALLS.insert().values(
-                    idempotency_key=key, request=request, order_id=order.id, created_at=now, station=station
-                )
-            )
-            conn.execute(self._upsert_order(order, now))
+        self.transaction([self.call_write(key, request, station, order, now)])
 
     def calls_of(self, station: str, limit: int = 100) -> list[StoredCall]:
         """The newest calls (with an idempotency key) made by a station."""
@@ -201,8 +234,7 @@ class OrderStore:
 
     def audit(self, at: float, who: str, key_id: str | None, method: str, path: str, status: int) -> None:
         """Record a state-changing request (committed before returning)."""
-        with self._engine.begin() as conn:
-            conn.execute(AUDIT.insert().values(at=at, who=who, key_id=key_id, method=method, path=path, status=status))
+        self.transaction([self.audit_write(at, who, key_id, method, path, status)])
 
     def audit_entries(self, limit: int) -> list[dict[str, Any]]:
         """The newest audit entries first."""

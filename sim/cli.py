@@ -135,6 +135,7 @@ def demo(
     """
     import uvicorn
 
+    from fleet.server import tune_garbage_collection
     from fleet.vda5050.mqtt import MqttSettings
     from sim.live import create_demo_app
 
@@ -149,6 +150,7 @@ def demo(
         console.print(f"control room: http://{host}:{port}/?key={demo_key}", soft_wrap=True)
     elif keys.open:
         console.print("[yellow]the API is open: anybody reaching this port is an admin")
+    tune_garbage_collection()
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 
@@ -178,7 +180,7 @@ def serve(
     import uvicorn
 
     from fleet.clock import ScaledClock, WallClock
-    from fleet.server import active_map, build_server, create_server_app
+    from fleet.server import active_map, build_server, create_server_app, tune_garbage_collection
     from fleet.storage import OrderStore
     from fleet.vda5050.mqtt import MqttSettings
 
@@ -193,6 +195,7 @@ def serve(
     console.print(
         f"controller for {fmap.name} on http://{host}:{port}; MQTT {mqtt.url}; {restored} open orders restored"
     )
+    tune_garbage_collection()
     uvicorn.run(create_server_app(server), host=host, port=port, log_level="warning")
 
 

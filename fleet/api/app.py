@@ -35,6 +35,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketState
 
 from fleet.api.admin import admin_router
+from fleet.api.audit import AuditAndCommit
 from fleet.api.deps import (
     OPERATOR,
     VIEWER,
@@ -65,7 +66,7 @@ from fleet.api.schemas import (
     VehicleOut,
     WhoAmI,
 )
-from fleet.api.security import ApiKeys, key_id, presented_key
+from fleet.api.security import ApiKeys, presented_key
 from fleet.api.stations import stations_router
 from fleet.core import OrderRejected
 from fleet.model import OrderState, TaskKind, Vehicle
@@ -477,6 +478,7 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
     )
     app.state.service = service
     app.add_middleware(BodyLimit, max_bytes=int(os.environ.get("FLEET_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)))
+    app.add_middleware(AuditAndCommit)  # outside the body limit: refused bodies are audited too
     app.state.keys = keys if keys is not None else ApiKeys.from_env()
     app.include_router(router)
     app.include_router(plc_router)
@@ -484,22 +486,6 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
     app.include_router(admin_router)
     app.include_router(maps_router)
     app.include_router(public)
-
-    @app.middleware("http")
-    async def audit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Every state-changing request, refused ones too, goes to the audit log: who (the role
-        of the key presented, and the key's fingerprint), what (method and path) and when."""
-        response = await call_next(request)
-        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-            key = presented_key(request)
-            principal = request.app.state.keys.principal_of(key)
-            who = principal.who if principal is not None else ("unknown key" if key else "no key")
-            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            service = get_service(request)
-            service.store.audit(
-                service.controller.clock.now(), who, key_id(key), request.method, path, response.status_code
-            )
-        return response
 
     @app.exception_handler(OrderRejected)
     async def rejected(_: Request, exc: OrderRejected) -> JSONResponse:

@@ -25,6 +25,7 @@ async def test_accepted_order_finishes_in_the_simulator(
         if state == "finished":
             break
     assert state == "finished"
+    await service.committed()  # changes from vehicle events are committed in the background
     stored = service.store.get(order_id)
     assert stored is not None and stored.state.value == "finished"
     vehicles = (await client.get("/api/v1/vehicles")).json()
