@@ -10,6 +10,7 @@ loop only; adapters post events to that writer and never call in while holding t
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from fleet import unjam
@@ -70,6 +71,10 @@ class OrderRejected(ValueError):
         super().__init__(f"{field_name}: {message}")
 
 
+def _no_stopwatch() -> float:
+    return 0.0
+
+
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
@@ -89,13 +94,25 @@ class ControllerStats:
     replans: int = 0  # routes planned again because the vehicle was off its plan or late
     dispatch_runs: int = 0
     reassignments: int = 0
+    dispatch_s: float = 0.0  # compute time spent dispatching, by the injected stopwatch
+    routes_planned: int = 0
+    planning_s: float = 0.0  # compute time spent planning routes (SIPP), by the injected stopwatch
 
 
 class Controller:
     """Orders, vehicles, dispatcher and traffic for one facility map."""
 
-    def __init__(self, fmap: FacilityMap, clock: Clock, config: ControllerConfig | None = None) -> None:
+    def __init__(
+        self,
+        fmap: FacilityMap,
+        clock: Clock,
+        config: ControllerConfig | None = None,
+        stopwatch: Callable[[], float] | None = None,
+    ) -> None:
+        """`stopwatch` measures compute time for the metrics (a shell passes `time.perf_counter`);
+        without one nothing is timed, so simulations stay reproducible."""
         self.clock = clock
+        self._stopwatch = stopwatch or _no_stopwatch
         self.config = config or ControllerConfig()
         self._planned_at: dict[str, float] = {}  # vehicle -> when its route was last set
         self._turn_waits: dict[tuple[str, str], float] = {}  # (waiting, for whom) -> since when
@@ -449,7 +466,10 @@ class Controller:
             start_time = expected.pop(vehicle_id)[-1].arrive
             stay = self._stay(self.vehicles[vehicle_id], goal)
             claimed = {o: w.claimed for o, w in walks.items()}
+            started = self._stopwatch()
             plan = self.router.plan(self.graph, start, goal, start_time, expected, claimed, now, self._no_through, stay)
+            self.stats.routes_planned += 1
+            self.stats.planning_s += self._stopwatch() - started
         if plan is not None:
             self.traffic.set_route(vehicle_id, [p.node for p in plan], [a.depart for a in plan[:-1]])
         else:
@@ -762,6 +782,11 @@ class Controller:
             # offline_since cleared: handed back once; the vehicle stays offline until it reports in.
             self._put_vehicle(replace(self._hand_back_unloaded(v, reason), offline_since=None))
 
+    @property
+    def holding(self) -> bool:
+        """In the start-up hold: no path released yet (see `hold_releases`)."""
+        return self._hold_until is not None
+
     def hold_releases(self, until: float) -> None:
         """Release no path before `until`: a controller that (re)starts does not know yet where
         every vehicle stands, and must not send one through a node another stands on. Orders
@@ -789,6 +814,13 @@ class Controller:
     # ---- dispatching ------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        started = self._stopwatch()
+        try:
+            self._dispatch_now()
+        finally:
+            self.stats.dispatch_s += self._stopwatch() - started
+
+    def _dispatch_now(self) -> None:
         self._last_dispatch = self.clock.now()
         self._dispatch_wanted = False
         self.stats.dispatch_runs += 1

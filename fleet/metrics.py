@@ -49,6 +49,22 @@ def controller_samples(c: Controller) -> list[Sample]:
     )
     out.append(Sample("fleet_dispatch_runs_total", "counter", "Dispatcher runs.", c.stats.dispatch_runs))
     out.append(
+        Sample(
+            "fleet_dispatch_seconds_total", "counter", "Compute time spent dispatching.", round(c.stats.dispatch_s, 6)
+        )
+    )
+    out.append(
+        Sample("fleet_routes_planned_total", "counter", "Routes planned in time (SIPP).", c.stats.routes_planned)
+    )
+    out.append(
+        Sample(
+            "fleet_route_planning_seconds_total",
+            "counter",
+            "Compute time spent planning routes.",
+            round(c.stats.planning_s, 6),
+        )
+    )
+    out.append(
         Sample("fleet_reassignments_total", "counter", "Orders moved to another vehicle.", c.stats.reassignments)
     )
     out.append(Sample("fleet_deadlocks_total", "counter", "Circular waits detected.", c.stats.deadlocks))

@@ -96,7 +96,7 @@ def build_server(
     """A controller for `fmap` on `store` and the broker of `mqtt`. For `settle_s` seconds of its
     clock after start it releases no path, while the vehicles report where they stand."""
     clock = clock or WallClock()
-    controller = Controller(fmap, clock, config)
+    controller = Controller(fmap, clock, config, stopwatch=time.perf_counter)
     controller.hold_releases(clock.now() + settle_s)
     service = FleetService(controller, store)
     master_config = master_config or MasterConfig()

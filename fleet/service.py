@@ -254,6 +254,15 @@ class FleetService:
         assert stored is not None
         return stored, blockers
 
+    def readiness(self) -> list[str]:
+        """Why the controller should not get traffic yet (empty: ready)."""
+        problems = []
+        if (error := self.store.ping()) is not None:
+            problems.append(f"storage does not answer: {error}")
+        if self.controller.holding:
+            problems.append("starting: vehicles are reporting where they stand; no path released yet")
+        return problems
+
     def metrics_text(self) -> str:
         samples = controller_samples(self.controller)
         for source in self.metric_sources:

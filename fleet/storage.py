@@ -280,5 +280,14 @@ class OrderStore:
             for r in rows
         ]
 
+    def ping(self) -> str | None:
+        """None when the database answers, else what went wrong."""
+        try:
+            with self._engine.connect() as conn:
+                conn.execute(select(1))
+        except Exception as exc:  # any driver error means: not ready
+            return f"{type(exc).__name__}: {exc}"[:300]
+        return None
+
     def close(self) -> None:
         self._engine.dispose()

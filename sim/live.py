@@ -67,7 +67,7 @@ def build_live_plant(
         orders_per_hour=orders_per_hour,
         protocol="vda5050" if bus is not None else protocol,
     )
-    sim = Simulation(fmap, config, start_time=time.time(), bus=bus)
+    sim = Simulation(fmap, config, start_time=time.time(), bus=bus, stopwatch=time.perf_counter)
     service = FleetService(sim.controller, store)
     sim.listeners.append(service.record)
     service.map_listeners.append(sim.use_map)

@@ -69,10 +69,13 @@ class Simulation:
     listeners: list[Callable[[list[Command]], None]] = field(default_factory=list)
     bus: Bus | None = None  # VDA 5050 transport; None: the in-process bus
     master_config: MasterConfig | None = None  # VDA 5050 master settings (pre-registered vehicles, ...)
+    stopwatch: Callable[[], float] | None = None  # compute time for the metrics (the live demo); None: not timed
 
     def __post_init__(self) -> None:
         self.clock = SimClock(self.start_time)
-        self.controller = Controller(self.fmap, self.clock, simulation_controller_config(self.config))
+        self.controller = Controller(
+            self.fmap, self.clock, simulation_controller_config(self.config), stopwatch=self.stopwatch
+        )
         self.demand = DemandGenerator(self.fmap, self.config.demand_rate, self.config.seed + 1, self.start_time)
         self.fleet = self._make_fleet()
         self.oracle = CollisionOracle()

@@ -62,6 +62,7 @@ from fleet.api.schemas import (
     OrderCreate,
     OrderOut,
     OrderPatch,
+    Readiness,
     SendTo,
     VehicleOut,
     WhoAmI,
@@ -93,6 +94,15 @@ async def health(service: ServiceDep) -> Health:
         finished_orders=sum(o.state is OrderState.FINISHED for o in c.orders.values()),
         time=c.clock.now(),
     )
+
+
+@public.get("/ready", response_model=Readiness, responses={503: {"model": Readiness}})
+async def ready(service: ServiceDep, response: Response) -> Readiness:
+    """Readiness probe: 200 once storage answers and the start-up hold is over, else 503 with why."""
+    problems = service.readiness()
+    if problems:
+        response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    return Readiness(ready=not problems, problems=problems)
 
 
 @router.post(

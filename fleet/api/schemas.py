@@ -279,3 +279,8 @@ class MapActivation(BaseModel):
 class MapProblems(BaseModel):
     detail: str
     problems: list[str] = Field(description="every problem found, one sentence each")
+
+
+class Readiness(BaseModel):
+    ready: bool
+    problems: list[str] = Field(description="why not ready yet; empty when ready")

@@ -98,6 +98,7 @@ class MasterControl:
         self._unplaced: dict[str, VehicleLink] = {}  # links of vehicles online but not yet placed
         self.dropped: Counter[str] = Counter()
         self.received: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()
         self.factsheets: dict[str, Factsheet] = {}
         self._outbox: list[Outgoing] = []
 
@@ -231,6 +232,12 @@ class MasterControl:
             )
             for r, n in sorted(self.dropped.items())
         ]
+        out += [
+            Sample(
+                "fleet_vda5050_messages_sent_total", "counter", "VDA 5050 messages sent, by topic.", n, (("topic", t),)
+            )
+            for t, n in sorted(self.sent.items())
+        ]
         out.append(Sample("fleet_vda5050_vehicles", "gauge", "Vehicles with a VDA 5050 link.", len(self.links)))
         return out
 
@@ -242,6 +249,7 @@ class MasterControl:
 
     def _send(self, link: VehicleLink, topic: str, body: dict[str, object]) -> None:
         payload = json.dumps(body, separators=(",", ":")).encode()
+        self.sent[topic] += 1
         self._outbox.append(Outgoing(self.config.layout.topic(link.key, topic), payload, QOS[topic]))
 
     def _request(self, key: VehicleKey, version: str | None, now: float) -> None:

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from fleet.service import FleetService
-from sim.runner import Simulation
+from maps import FacilityMap
+from sim.runner import SimConfig, Simulation
 
 
 async def test_accepted_order_finishes_in_the_simulator(
@@ -195,6 +196,35 @@ async def test_metrics(client: httpx.AsyncClient, plant: tuple[Simulation, Fleet
     sim.run_for(300)
     body = (await client.get("/metrics")).text
     assert 'fleet_orders{state="finished"} 1' in body and 'fleet_orders{state="accepted"} 0' in body
+    assert "fleet_dispatch_runs_total" in body and "fleet_route_planning_seconds_total 0" in body, (
+        "the test plant has no stopwatch: compute time reads 0, runs stay reproducible"
+    )
+    assert f"fleet_routes_planned_total {sim.controller.stats.routes_planned}" in body
+    assert sim.controller.stats.routes_planned > 0
+
+
+async def test_compute_time_is_measured_with_the_shells_stopwatch(small_map: FacilityMap) -> None:
+    """With a stopwatch (the server shells pass time.perf_counter) dispatch and planning time add up."""
+    ticks = iter(range(1_000_000))
+    sim = Simulation(
+        small_map, SimConfig(vehicles=2, seed=3), demand_enabled=False, stopwatch=lambda: float(next(ticks))
+    )
+    sim.controller.submit_order("ST-A", "ST-B")
+    sim.run_for(60)
+    stats = sim.controller.stats
+    assert stats.dispatch_runs > 0 and stats.dispatch_s >= stats.dispatch_runs
+    assert stats.routes_planned > 0 and stats.planning_s >= stats.routes_planned
+
+
+async def test_readiness(client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]) -> None:
+    """Ready when storage answers and the start-up hold is over; 503 naming why otherwise."""
+    sim, _ = plant
+    assert (await client.get("/api/v1/ready")).json() == {"ready": True, "problems": []}
+    sim.controller.hold_releases(sim.now + 10)
+    starting = await client.get("/api/v1/ready")
+    assert starting.status_code == 503 and "starting" in starting.json()["problems"][0]
+    sim.run_for(11)
+    assert (await client.get("/api/v1/ready")).status_code == 200
 
 
 async def test_service_and_send_to_charger_or_parking(
