@@ -225,6 +225,15 @@ async def list_vehicles(service: ServiceDep) -> list[VehicleOut]:
     return [_vehicle_out(service, v) for v in service.vehicles()]
 
 
+@router.get("/vehicles/{vehicle_id}", response_model=VehicleOut, responses={404: {"model": ErrorOut}})
+async def get_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
+    """One vehicle: position, battery, task and order, why it waits, base and horizon, mode, errors."""
+    vehicle = service.vehicle(vehicle_id)
+    if vehicle is None:
+        raise HTTPException(status_code=404, detail=f"no vehicle '{vehicle_id}'")
+    return _vehicle_out(service, vehicle)
+
+
 def _vehicle_out(service: FleetService, vehicle: Vehicle) -> VehicleOut:
     return VehicleOut.of(vehicle, service.wait_reason(vehicle.id), service.path_ahead(vehicle.id))
 

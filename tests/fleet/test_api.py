@@ -31,6 +31,10 @@ async def test_accepted_order_finishes_in_the_simulator(
     assert stored is not None and stored.state.value == "finished"
     vehicles = (await client.get("/api/v1/vehicles")).json()
     assert {v["id"] for v in vehicles} == {"AGV-01", "AGV-02"}
+    one = (await client.get("/api/v1/vehicles/AGV-02")).json()
+    assert one == next(v for v in vehicles if v["id"] == "AGV-02")
+    missing = await client.get("/api/v1/vehicles/AGV-99")
+    assert missing.status_code == 404 and "AGV-99" in missing.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -142,6 +142,7 @@ ACCESS = {
     "POST /api/v1/orders/{order_id}/cancel": "operator",
     "GET /api/v1/map": "viewer",
     "GET /api/v1/vehicles": "viewer",
+    "GET /api/v1/vehicles/{vehicle_id}": "viewer",
     "POST /api/v1/vehicles/{vehicle_id}/pause": "operator",
     "POST /api/v1/vehicles/{vehicle_id}/resume": "operator",
     "POST /api/v1/vehicles/{vehicle_id}/out-of-service": "operator",
