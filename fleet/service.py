@@ -20,6 +20,7 @@ from fleet.commits import CommitQueue
 from fleet.core import Controller
 from fleet.eventlog import EventLog
 from fleet.events import Alarm, Command, OrderChanged, VehicleChanged
+from fleet.kpis import ShiftCounters, ShiftKpis, shift_kpis
 from fleet.metrics import MetricSource, controller_samples, render
 from fleet.model import OrderState, TaskKind, TransportOrder, Vehicle
 from fleet.storage import OrderStore, StoredMap
@@ -78,6 +79,7 @@ class FleetService:
         self.events = EventLog()
         self.alarms = AlarmBoard()
         self._waits: dict[str, str] = {}
+        self.shift = ShiftCounters()  # vehicle time by state, for the shift KPIs
         controller.continue_numbering_after(store.last_number())
         controller.restore(store.load_open())
         self._flush_changes()
@@ -139,6 +141,8 @@ class FleetService:
     def record(self, commands: list[Command]) -> None:
         """Persist the order changes among the core's commands and log every change for the event
         stream (called by the shell that drains the commands)."""
+        controller = self.controller
+        self.shift.sample(controller.clock.now(), controller.vehicles.values(), controller.traffic.stopped_waits())
         changed = [cmd.order for cmd in commands if isinstance(cmd, OrderChanged)]
         if changed:
             self.commits.later(self.store.orders_write(changed, self.controller.clock.now()))
@@ -253,6 +257,10 @@ class FleetService:
         stored = self.store.stored_map(map_id)
         assert stored is not None
         return stored, blockers
+
+    def kpis(self, window_s: float) -> ShiftKpis:
+        """KPIs of the last `window_s` seconds (orders finished, lead time, utilisation, waits)."""
+        return shift_kpis(self.controller.orders.values(), self.shift, self.controller.clock.now(), window_s)
 
     def readiness(self) -> list[str]:
         """Why the controller should not get traffic yet (empty: ready)."""

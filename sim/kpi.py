@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-
-import numpy as np
-
-from fleet.model import OrderState, TransportOrder
 
 
 @dataclass(frozen=True)
@@ -47,19 +42,3 @@ class KpiReport:
         a.pop("wall_seconds")
         b.pop("wall_seconds")
         return a == b
-
-
-def lead_times(orders: Iterable[TransportOrder]) -> list[float]:
-    out = []
-    for o in orders:
-        done = o.entered(OrderState.FINISHED)
-        if done is not None:
-            out.append(done - o.created_at)
-    return out
-
-
-def summarise_lead_times(times: list[float]) -> tuple[float, float]:
-    if not times:
-        return 0.0, 0.0
-    arr = np.array(times)
-    return float(arr.mean()), float(np.percentile(arr, 95))

@@ -16,6 +16,7 @@ from fleet.clock import SimClock
 from fleet.core import Controller, ControllerConfig, OrderRejected
 from fleet.dispatcher import DispatchConfig
 from fleet.events import Command, Event, Tick
+from fleet.kpis import lead_times, summarise_lead_times
 from fleet.model import OrderState, TaskKind
 from fleet.vda5050.gateway import Bus
 from fleet.vda5050.master import MasterConfig, MasterControl
@@ -23,7 +24,7 @@ from maps import FacilityMap
 from sim.demand import DemandGenerator
 from sim.faults import FaultInjector
 from sim.fleets import DirectFleet, SimFleet, VdaFleet
-from sim.kpi import KpiReport, lead_times, summarise_lead_times
+from sim.kpi import KpiReport
 from sim.oracle import CollisionOracle
 from sim.vehicle import SimVehicle
 

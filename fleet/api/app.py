@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,7 @@ from fleet.api.schemas import (
     FleetPause,
     Health,
     InitPositionIn,
+    KpisOut,
     OrderCancel,
     OrderCreate,
     OrderOut,
@@ -384,6 +386,16 @@ def _zone_or_404(service: FleetService, zone_id: str) -> None:
 def _lane_or_404(service: FleetService, lane_id: str) -> None:
     if lane_id not in service.controller.map.lane_by_id:
         raise HTTPException(status_code=404, detail=f"no lane '{lane_id}'")
+
+
+@router.get("/kpis", response_model=KpisOut)
+async def kpis(
+    service: ServiceDep,
+    window_s: Annotated[float, Query(gt=0, le=86_400, description="how far back, seconds (default a shift)")] = 8
+    * 3600,
+) -> KpisOut:
+    """Orders finished (per hour and in bins for a chart), lead time, utilisation, waiting by cause."""
+    return KpisOut(**asdict(service.kpis(window_s)))
 
 
 @router.get("/alarms", response_model=list[AlarmOut])

@@ -284,3 +284,17 @@ class MapProblems(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     problems: list[str] = Field(description="why not ready yet; empty when ready")
+
+
+class KpisOut(BaseModel):
+    """KPIs of the recent past (the shift panel of the control room)."""
+
+    window_s: float
+    orders_finished: int
+    finished_per_hour: float
+    lead_time_mean_s: float = Field(description="from acceptance to delivery, of the orders finished in the window")
+    lead_time_p95_s: float
+    utilisation: float = Field(description="share of vehicle time spent on an order")
+    waiting_s_by_cause: dict[str, float] = Field(description="vehicle-seconds stood still, by what was in the way")
+    bin_s: float
+    finished_by_bin: list[tuple[float, int]] = Field(description="(bin start, orders finished in it), oldest first")

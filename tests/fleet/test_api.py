@@ -343,3 +343,22 @@ async def test_due_times_are_taken_checked_and_reported(
             break
     assert body["state"] == "finished"
     assert body["lateness_s"] == round(body["history"][-1]["at"] - (now + 900), 1) and body["lateness_s"] < 0
+
+
+async def test_shift_kpis(client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]) -> None:
+    """Finished orders, lead times, utilisation and waits of the recent past, as the simulation
+    sees them; an order finished before the window does not count."""
+    sim, _ = plant
+    for _ in range(3):
+        await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})
+    sim.run_for(1200)
+    kpis = (await client.get("/api/v1/kpis", params={"window_s": 1800})).json()
+    finished = [o for o in sim.controller.orders.values() if o.state.value == "finished"]
+    assert kpis["orders_finished"] == len(finished) == 3
+    assert sum(n for _, n in kpis["finished_by_bin"]) == 3 and len(kpis["finished_by_bin"]) == 16
+    assert 0 < kpis["utilisation"] < 1 and kpis["lead_time_mean_s"] > 0
+    assert kpis["finished_per_hour"] == 6.0
+    sim.run_for(1800)
+    later = (await client.get("/api/v1/kpis", params={"window_s": 600})).json()
+    assert later["orders_finished"] == 0 and later["utilisation"] == 0.0
+    assert (await client.get("/api/v1/kpis", params={"window_s": 0})).status_code == 422

@@ -157,6 +157,7 @@ ACCESS = {
     "POST /api/v1/zones/{zone_id}/open": "operator",
     "GET /api/v1/zones/closed": "viewer",
     "GET /api/v1/alarms": "viewer",
+    "GET /api/v1/kpis": "viewer",
     "POST /api/v1/alarms/{alarm_id}/acknowledge": "operator",
     "GET /api/v1/audit": "operator",
     "POST /api/v1/fleet/pause": "operator",

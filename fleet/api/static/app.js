@@ -23,13 +23,64 @@ const el = (name, attrs = {}, parent = null) => {
 let plant = null;
 let fleetPaused = false;
 const vehicleShapes = new Map();
+let fullView = null;
+let view = null;
+
+// Pan (drag) and zoom (wheel, or the +/- buttons) by moving the SVG view box; "fit" shows the
+// whole plant again. A drag of more than a few pixels is a pan, not a click on a lane or zone.
+function setView(v) {
+  view = v;
+  document.getElementById("map").setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
+}
+
+function zoomAt(factor, cx, cy) {
+  const w = Math.min(fullView.w * 4, Math.max(fullView.w / 40, view.w * factor));
+  const k = w / view.w;
+  setView({ x: cx - (cx - view.x) * k, y: cy - (cy - view.y) * k, w, h: view.h * k });
+}
+
+function toWorld(svg, clientX, clientY) {
+  const box = svg.getBoundingClientRect();
+  const scale = Math.max(view.w / box.width, view.h / box.height); // preserveAspectRatio meet
+  const offX = (box.width * scale - view.w) / 2, offY = (box.height * scale - view.h) / 2;
+  return [view.x - offX + (clientX - box.left) * scale, view.y - offY + (clientY - box.top) * scale, scale];
+}
+
+let dragMoved = false;
+function setupPanZoom() {
+  const svg = document.getElementById("map");
+  svg.addEventListener("wheel", (event) => {
+    event.preventDefault();
+    const [x, y] = toWorld(svg, event.clientX, event.clientY);
+    zoomAt(event.deltaY > 0 ? 1.2 : 1 / 1.2, x, y);
+  }, { passive: false });
+  let drag = null;
+  svg.addEventListener("pointerdown", (event) => {
+    drag = { x: event.clientX, y: event.clientY, view: { ...view } };
+    dragMoved = false;
+  });
+  svg.addEventListener("pointermove", (event) => {
+    if (!drag) return;
+    const dx = event.clientX - drag.x, dy = event.clientY - drag.y;
+    if (!dragMoved && Math.hypot(dx, dy) < 4) return;
+    dragMoved = true;
+    const [, , scale] = toWorld(svg, event.clientX, event.clientY);
+    setView({ ...drag.view, x: drag.view.x - dx * scale, y: drag.view.y - dy * scale });
+  });
+  for (const end of ["pointerup", "pointerleave"]) svg.addEventListener(end, () => { drag = null; });
+  const centre = () => [view.x + view.w / 2, view.y + view.h / 2];
+  document.getElementById("zoom-in").addEventListener("click", () => zoomAt(1 / 1.5, ...centre()));
+  document.getElementById("zoom-out").addEventListener("click", () => zoomAt(1.5, ...centre()));
+  document.getElementById("zoom-fit").addEventListener("click", () => setView(fullView));
+}
 
 function drawMap(map, closed) {
   const svg = document.getElementById("map");
   const xs = map.nodes.map((n) => n.x), ys = map.nodes.map((n) => n.y);
   const pad = 6, minX = Math.min(...xs) - pad, maxX = Math.max(...xs) + pad;
   const minY = Math.min(...ys) - pad, maxY = Math.max(...ys) + pad;
-  svg.setAttribute("viewBox", `${minX} ${-maxY} ${maxX - minX} ${maxY - minY}`);
+  fullView = { x: minX, y: -maxY, w: maxX - minX, h: maxY - minY };
+  setView(fullView);
   const world = el("g", { transform: "scale(1,-1)" }, svg); // plant y points up, SVG y down
   const nodes = Object.fromEntries(map.nodes.map((n) => [n.id, n]));
   for (const zone of map.zones) {
@@ -101,7 +152,8 @@ function fillVehicles(vehicles) {
     const why = row.appendChild(document.createElement("td"));
     why.className = "why";
     why.textContent = v.wait_reason ?? "";
-    const button = row.appendChild(document.createElement("td")).appendChild(document.createElement("button"));
+    const cell = row.appendChild(document.createElement("td"));
+    const button = cell.appendChild(document.createElement("button"));
     button.className = "action";
     button.textContent = v.paused ? "resume" : "pause";
     button.addEventListener("click", async () => {
@@ -109,8 +161,31 @@ function fillVehicles(vehicles) {
       await api(`/vehicles/${v.id}/${v.paused ? "resume" : "pause"}`, { method: "POST" });
       refresh();
     });
+    for (const [verb, label] of [["charge", "charge"], ["park", "park"]]) {
+      const send = cell.appendChild(document.createElement("button"));
+      send.className = `action send-${verb}`;
+      send.textContent = label;
+      send.addEventListener("click", async () => {
+        if (!confirm(`Send ${v.id} to ${verb === "charge" ? "a charger" : "a parking spot"}?`)) return;
+        try {
+          await api(`/vehicles/${v.id}/${verb}`, { method: "POST" });
+        } catch (error) {
+          alert(`${v.id}: ${error.message}`);
+        }
+        refresh();
+      });
+    }
     return row;
   }));
+}
+
+const ENDED = new Set(["finished", "cancelled", "failed"]);
+const CANCELLABLE = new Set(["accepted", "assigned", "to_pickup"]); // once loaded, the load must be delivered
+const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+function dueText(o) {
+  if (o.lateness_s != null) return o.lateness_s > 0 ? `${Math.round(o.lateness_s / 60)} min late` : "on time";
+  return o.due_at ? `due ${clock(o.due_at)}` : "";
 }
 
 function fillOrders(recent, health) {
@@ -118,7 +193,41 @@ function fillOrders(recent, health) {
   body.replaceChildren(...recent.map((o) => {
     const row = document.createElement("tr");
     row.dataset.order = o.id;
-    for (const text of [o.id, o.pickup, o.dropoff, o.state, o.vehicle_id ?? ""]) row.appendChild(document.createElement("td")).textContent = text;
+    row.className = `order-${o.state}${o.lateness_s > 0 ? " late" : ""}`;
+    for (const text of [o.id, `${o.pickup} \u2192 ${o.dropoff}`, o.state, o.priority, o.vehicle_id ?? "", dueText(o)]) {
+      row.appendChild(document.createElement("td")).textContent = text;
+    }
+    row.children[1].className = "route";
+    const cell = row.appendChild(document.createElement("td"));
+    if (!ENDED.has(o.state)) {
+      const prio = cell.appendChild(document.createElement("button"));
+      prio.className = "action prioritise";
+      prio.textContent = "prio";
+      prio.addEventListener("click", async () => {
+        const answer = prompt(`New priority for ${o.id} (0 normal ... 10 most urgent)`, String(o.priority));
+        if (answer === null) return;
+        try {
+          await api(`/orders/${o.id}`, { method: "PATCH", body: JSON.stringify({ priority: Number(answer) }) });
+        } catch (error) {
+          alert(`${o.id}: ${error.message}`);
+        }
+        refreshOrders();
+      });
+    }
+    if (CANCELLABLE.has(o.state)) {
+      const cancel = cell.appendChild(document.createElement("button"));
+      cancel.className = "action cancel";
+      cancel.textContent = "cancel";
+      cancel.addEventListener("click", async () => {
+        if (!confirm(`Cancel ${o.id} (${o.pickup} to ${o.dropoff})?`)) return;
+        try {
+          await api(`/orders/${o.id}/cancel`, { method: "POST", body: JSON.stringify({ reason: "cancelled in the control room" }) });
+        } catch (error) {
+          alert(`${o.id}: ${error.message}`);
+        }
+        refreshOrders();
+      });
+    }
     return row;
   }));
   document.getElementById("summary").textContent = `${health.open_orders} open orders, ${health.finished_orders} finished`;
@@ -136,7 +245,7 @@ async function refreshClosures() {
 }
 
 async function toggleClosure(kind, id, shape) {
-  if (document.body.classList.contains("viewer")) return;
+  if (document.body.classList.contains("viewer") || dragMoved) return;
   const closing = !shape.classList.contains("closed");
   const what = kind === "lanes" ? "lane" : "zone";
   if (!confirm(`${closing ? "Close" : "Open"} ${what} ${id}?${closing ? " Vehicles are routed around it." : ""}`)) return;
@@ -170,6 +279,38 @@ function fillAlarms(alarms) {
     });
     return row;
   }));
+}
+
+// The shift panel: KPIs of the last 8 hours and orders finished per half hour as bars.
+function fillKpis(k) {
+  document.getElementById("kpi-window").textContent = `(last ${Math.round(k.window_s / 3600)} h)`;
+  const waits = Object.entries(k.waiting_s_by_cause).map(([cause, s]) => `${cause} ${Math.round(s / 60)}`).join(", ");
+  const rows = [
+    ["finished", `${k.orders_finished} (${k.finished_per_hour.toFixed(1)} / h)`],
+    ["lead time", `${Math.round(k.lead_time_mean_s / 60)} min mean, ${Math.round(k.lead_time_p95_s / 60)} min p95`],
+    ["utilisation", `${Math.round(k.utilisation * 100)} %`],
+    ["waiting (vehicle-min)", waits || "none"],
+  ];
+  document.getElementById("kpis").replaceChildren(...rows.flatMap(([term, value]) => {
+    const dt = document.createElement("dt"), dd = document.createElement("dd");
+    dt.textContent = term;
+    dd.textContent = value;
+    dd.dataset.kpi = term;
+    return [dt, dd];
+  }));
+  const chart = document.getElementById("kpi-chart");
+  const most = Math.max(1, ...k.finished_by_bin.map(([, n]) => n));
+  const width = 320 / k.finished_by_bin.length;
+  chart.replaceChildren(...k.finished_by_bin.map(([start, n], i) => {
+    const h = (n / most) * 56;
+    const bar = el("rect", { x: i * width + 1, y: 60 - h, width: width - 2, height: h, class: "bar" });
+    bar.appendChild(document.createElementNS(svgNS, "title")).textContent = `${clock(start)}: ${n} finished`;
+    return bar;
+  }));
+}
+
+async function refreshKpis() {
+  fillKpis(await api("/kpis"));
 }
 
 async function refreshOrders() {
@@ -231,10 +372,12 @@ async function main() {
   drawMap(plant, plant.closed_lanes ?? []);
   setupForm();
   setupStop();
-  await Promise.all([refresh(), refreshOrders()]);
+  setupPanZoom();
+  await Promise.all([refresh(), refreshOrders(), refreshKpis()]);
   setInterval(refresh, 500);
   setInterval(refreshOrders, 2000);
   setInterval(refreshClosures, 2000);
+  setInterval(refreshKpis, 10000);
 }
 
 main();
