@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-APT_PACKAGES := mosquitto chromium
+APT_PACKAGES := mosquitto chromium firefox-esr
 
 .PHONY: install demo test check lint format system-deps bench sim clean
 
@@ -34,11 +34,12 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Debian packages the integration tests use (MQTT broker, headless browser), installed when missing.
+# Debian packages the integration tests use (MQTT broker, headless browsers), installed when missing.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v firefox-esr >/dev/null 2>&1 || missing="$$missing firefox-esr"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=none; fi; \
 		if [ "$$SUDO" = none ]; then echo "warning: cannot install$$missing (not root, no sudo)"; \
