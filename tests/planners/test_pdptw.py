@@ -1,0 +1,66 @@
+"""The PDPTW model and its validator: plans on Li & Lim instances are valid, the validator
+catches a hand-made fault of each kind, and route elimination gets to fewer vehicles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from planners.pdptw import PdptwInstance, SolveSettings, parse_li_lim, route_distance, solve_pdptw, validate_pdptw
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "pdptw"
+
+
+@pytest.fixture(scope="module")
+def lr201() -> PdptwInstance:
+    path = DATA / "li_lim_100" / "lr201.txt"
+    if not path.exists():
+        pytest.fail(f"Li & Lim data not found at {path}")
+    return parse_li_lim(path.read_text(), "lr201")
+
+
+def test_instances_parse_with_their_pairs(lr201: PdptwInstance) -> None:
+    assert lr201.capacity == 1000 and lr201.vehicles == 25
+    assert len(lr201.requests) * 2 == len(lr201.stops) - 1
+    for pickup, delivery in lr201.requests:
+        assert lr201.stops[delivery].pickup_of == pickup and lr201.stops[pickup].demand == -lr201.stops[delivery].demand
+
+
+def test_plans_are_valid_and_route_elimination_saves_vehicles(lr201: PdptwInstance) -> None:
+    """Within 3 s: a valid plan; with route elimination no more vehicles than without (here
+    fewer: 6 without, 4 with, the best known, as measured)."""
+    plain = solve_pdptw(lr201, SolveSettings(time_limit_s=1.5, eliminate_routes=False))
+    assert plain is not None and validate_pdptw(lr201, plain.routes) == []
+    plan = solve_pdptw(lr201, SolveSettings(time_limit_s=3.0))
+    assert plan is not None and validate_pdptw(lr201, plan.routes) == []
+    assert plan.vehicles <= plain.vehicles and plan.vehicles <= 5
+    assert plan.distance == round(sum(route_distance(lr201, r) for r in plan.routes), 2)
+
+
+def test_the_validator_catches_each_kind_of_fault(lr201: PdptwInstance) -> None:
+    plan = solve_pdptw(lr201, SolveSettings(time_limit_s=1.0, eliminate_routes=False))
+    assert plan is not None
+    routes = [list(r) for r in plan.routes]
+    pickup, delivery = lr201.requests[0]
+    home = next(k for k, r in enumerate(routes) if pickup in r)
+
+    def problems_of(changed: list[list[int]]) -> str:
+        return " | ".join(validate_pdptw(lr201, tuple(tuple(r) for r in changed)))
+
+    swapped = [list(r) for r in routes]
+    i, j = swapped[home].index(pickup), swapped[home].index(delivery)
+    swapped[home][i], swapped[home][j] = delivery, pickup
+    assert "without its" in problems_of(swapped)
+    dropped = [[s for s in r if s not in (pickup, delivery)] for r in routes]
+    assert f"never visited: [{min(pickup, delivery)}" in problems_of(dropped)
+    twice = [list(r) for r in routes] + [[pickup, delivery]]
+    assert "visited twice" in problems_of(twice)
+    split = [[s for s in r if s != delivery] for r in routes] + [[delivery]]
+    assert "without its pickup" in problems_of(split)
+    late = [list(reversed(r)) for r in routes]
+    assert "after its window ends" in problems_of(late) or "without its" in problems_of(late)
+    heavy = PdptwInstance(lr201.name, lr201.vehicles, 1, lr201.stops)
+    assert "capacity 1" in " | ".join(validate_pdptw(heavy, plan.routes))
+    few = PdptwInstance(lr201.name, 1, lr201.capacity, lr201.stops)
+    assert "vehicles used, the instance has 1" in " | ".join(validate_pdptw(few, plan.routes))
