@@ -43,7 +43,7 @@ def main() -> None:
         (r["instance"], float(r["time_limit_s"])): r
         for r in csv.DictReader((args.data / "ortools_baseline.csv").open())
     }
-    names = args.instances or sorted(bks)
+    names = args.instances or sorted(n for n in bks if (args.data / "li_lim_100" / f"{n}.txt").exists())
     rows = []
     with Progress(transient=True) as progress:
         task = progress.add_task("solving", total=len(names) * len(args.limits))

@@ -126,6 +126,7 @@ class Controller:
         self._last_dispatch = -math.inf
         self._last_deadlock_check = -math.inf
         self._known_cycles: set[frozenset[str]] = set()
+        self._unservable: set[str] = set()  # open orders no vehicle in the fleet can carry (stated once)
         self.fleet_paused = False
         self._pause_sent: dict[str, bool] = {}
         self.closed_lanes: set[str] = set()
@@ -848,6 +849,7 @@ class Controller:
                 self._put_vehicle(replace(v, queue=queue))
             if self.vehicles[vid].idle and queue:
                 self._next_task(vid)
+        self._state_unservable()
         for vid, charger_id in decision.charge.items():
             charger = next(c for c in self.map.chargers if c.id == charger_id)
             self._put_vehicle(
@@ -858,6 +860,24 @@ class Controller:
             spot = next(p for p in self.map.parking if p.id == spot_id)
             self._put_vehicle(replace(self.vehicles[vid], task=Task(TaskKind.PARK, spot.node, place_id=spot_id)))
             self._drive_to(vid, spot.node)
+
+    def _state_unservable(self) -> None:
+        """An order no vehicle of the fleet (on the map, in service) can carry is not dropped: it
+        waits, says so, and raises one alarm; when such a vehicle comes, it is dispatched."""
+        types = self.map.vehicle_type_by_id
+        carried = set().union(
+            *(types[v.type_id].load_types for v in self.vehicles.values() if v.placed and v.in_service)
+        )
+        for order in self.open_orders():
+            if order.state is not OrderState.ACCEPTED:
+                continue
+            if order.load_type in carried:
+                self._unservable.discard(order.id)
+            elif order.id not in self._unservable:
+                self._unservable.add(order.id)
+                why = f"no vehicle in the fleet can carry '{order.load_type}': it waits for one"
+                self._put_order(replace(order, reason=why))
+                self._alarm("unservable-order", f"order {order.id}: {why}", order_id=order.id)
 
     def _why_assigned(
         self,

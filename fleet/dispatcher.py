@@ -36,6 +36,12 @@ class DispatchConfig:
     # A new assignment replaces the standing one only if it lowers the objective (weighted
     # completion times) by more than this fraction: no reshuffling for crumbs.
     keep_margin: float = 0.05
+    # No order waits longer than this for its vehicle whatever its priority: past it, an order
+    # ranks above every priority (it enters the next solve and weighs as the most urgent).
+    max_wait_s: float = 1800.0
+
+
+STARVED_PRIORITY = 11  # above the API's highest (10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +70,10 @@ class Dispatcher:
         self._map = fmap
         self._graph = graph
         self.config = config
+
+    def effective_priority(self, order: TransportOrder, now: float) -> int:
+        """The order's priority, or above every priority once it has waited `max_wait_s`."""
+        return STARVED_PRIORITY if now - order.created_at >= self.config.max_wait_s else order.priority
 
     def use_graph(self, graph: CompiledGraph) -> None:
         """Travel times changed (lanes closed or opened)."""
@@ -104,7 +114,8 @@ class Dispatcher:
             for o in orders
             if o.state is OrderState.ACCEPTED or (o.state is OrderState.ASSIGNED and o.vehicle_id in chosen)
         ]
-        pending.sort(key=lambda o: (-o.priority, o.created_at, o.id))
+        urgency = {o.id: self.effective_priority(o, now) for o in pending}
+        pending.sort(key=lambda o: (-urgency[o.id], o.created_at, o.id))
         pending = pending[: self.config.max_orders_per_solve]
         # Orders standing on a vehicle in its queue's sequence, so the plan as it stands is kept.
         queue_pos = {oid: k for a in able for k, oid in enumerate(a.vehicle.queue)}
@@ -123,7 +134,7 @@ class Dispatcher:
                     dropoff=g.index[stations[o.dropoff].node],
                     pickup_service_s=stations[o.pickup].service_time_s,
                     dropoff_service_s=stations[o.dropoff].service_time_s,
-                    priority=o.priority,
+                    priority=urgency[o.id],
                     due_in_s=None if o.due_at is None else max(0.0, o.due_at - now),
                     allowed_vehicles=None if len(allowed) == len(able) else allowed,
                     current_vehicle=o.vehicle_id if o.state is OrderState.ASSIGNED else None,

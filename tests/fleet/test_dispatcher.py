@@ -1,0 +1,59 @@
+"""Dispatch policy: no order starves behind higher priorities beyond the configured wait, and an
+order no vehicle of the fleet can carry is stated as such (reason and one alarm), not dropped."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import replace
+from typing import Any
+
+from fleet.clock import SimClock
+from fleet.core import Controller
+from fleet.events import Alarm, Tick
+from fleet.model import OrderState
+from maps import FacilityMap
+from maps.schema import MapFile, map_from_wire
+from sim.runner import SimConfig, Simulation
+
+
+def _low_order_finished_by(small_map: FacilityMap, max_wait_s: float, until_s: float) -> float | None:
+    """One cart; a priority-0 order first, then a priority-5 order every 40 s (more than one
+    cart can serve): when the first one finished, if it did by `until_s`."""
+    sim = Simulation(small_map, SimConfig(vehicles=1, seed=3), demand_enabled=False)
+    sim.controller.dispatcher.config = replace(sim.controller.dispatcher.config, max_wait_s=max_wait_s)
+    low = sim.controller.submit_order("ST-A", "ST-B", priority=0)
+    while sim.elapsed < until_s:
+        if int(sim.elapsed) % 40 == 0:
+            sim.controller.submit_order("ST-C", "ST-B", priority=5)
+        sim.run_for(1)
+    return sim.controller.orders[low.id].entered(OrderState.FINISHED)
+
+
+def test_a_low_priority_order_is_not_starved_beyond_the_bound(small_map: FacilityMap) -> None:
+    bounded = _low_order_finished_by(small_map, max_wait_s=300, until_s=900)
+    assert bounded is not None and bounded <= 300 + 450, "served soon after its wait passed the bound"
+    assert _low_order_finished_by(small_map, max_wait_s=math.inf, until_s=900) is None, (
+        "without the bound the stream of urgent orders keeps it waiting"
+    )
+
+
+def test_an_order_no_vehicle_of_the_fleet_can_carry_waits_and_says_why(small_map_data: dict[str, Any]) -> None:
+    data = copy.deepcopy(small_map_data)
+    data["vehicle_types"][0]["load_types"] = ["rack"]
+    data["vehicle_types"].append({**data["vehicle_types"][0], "id": "tug", "load_types": ["bin"]})
+    fmap = map_from_wire(MapFile.model_validate(data))
+    clock = SimClock()
+    core = Controller(fmap, clock)
+    core.add_vehicle("AGV-01", "cart", "PA1")
+    order = core.submit_order("ST-SD", "ST-D1")  # bins: only a tug carries them, and there is none
+    commands = core.handle(Tick()) + core.handle(Tick())
+    stated = core.orders[order.id]
+    assert stated.state is OrderState.ACCEPTED and stated.reason is not None and "'bin'" in stated.reason
+    alarms = [c for c in commands if isinstance(c, Alarm) and c.code == "unservable-order"]
+    assert len(alarms) == 1 and order.id in alarms[0].message
+    core.add_vehicle("TUG-01", "tug", "PA2")
+    clock.advance(31.0)  # the next regular dispatch run
+    core.handle(Tick())
+    assert core.orders[order.id].state is not OrderState.ACCEPTED, "dispatched once a tug is there"
+    assert core.orders[order.id].vehicle_id == "TUG-01"
