@@ -14,7 +14,7 @@ import numpy as np
 
 from fleet.model import OrderState, TaskKind, TransportOrder, Vehicle
 from maps import FacilityMap
-from planners.assignment import AssignmentPlan, OrderTask, VehicleSlot, solve_assignment
+from planners.assignment import AssignmentPlan, OrderTask, VehicleSlot, greedy_plan, solve_assignment
 from planners.graph import CompiledGraph
 
 
@@ -39,6 +39,12 @@ class DispatchConfig:
     # No order waits longer than this for its vehicle whatever its priority: past it, an order
     # ranks above every priority (it enters the next solve and weighs as the most urgent).
     max_wait_s: float = 1800.0
+    # "ortools", or "greedy": the nearest-free-vehicle baseline (for comparisons, not for plants).
+    solver: str = "ortools"
+
+    def __post_init__(self) -> None:
+        if self.solver not in ("ortools", "greedy"):
+            raise ValueError(f"solver: '{self.solver}' is not ortools or greedy")
 
 
 STARVED_PRIORITY = 11  # above the API's highest (10)
@@ -141,14 +147,17 @@ class Dispatcher:
                 )
             )
         slots = [VehicleSlot(a.vehicle.id, g.index[a.node], a.available_in_s) for a in able]
-        plan = solve_assignment(
-            tasks,
-            slots,
-            g.travel_time,
-            self.config.time_budget_s,
-            solution_limit=self.config.solution_limit,
-            keep_margin=self.config.keep_margin,
-        )
+        if self.config.solver == "greedy":
+            plan = greedy_plan(tasks, slots, g.travel_time, keep_current=True)
+        else:
+            plan = solve_assignment(
+                tasks,
+                slots,
+                g.travel_time,
+                self.config.time_budget_s,
+                solution_limit=self.config.solution_limit,
+                keep_margin=self.config.keep_margin,
+            )
         queues = {a.vehicle.id: plan.orders_of(a.vehicle.id) for a in able}
         return queues, tuple(o.id for o in pending), plan
 

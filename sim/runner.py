@@ -45,6 +45,7 @@ class SimConfig:
     offline_grace_s: float = 30.0
     faults_per_vehicle_hour: float = 0.0  # random slow-downs, pauses and stops (sim/faults.py)
     planned_traffic: bool = True  # False: vehicles only claim (ControllerConfig.planned_traffic)
+    dispatcher: str = "ortools"  # or "greedy": nearest free vehicle (DispatchConfig.solver)
 
     @property
     def demand_rate(self) -> float:
@@ -53,7 +54,9 @@ class SimConfig:
 
 def simulation_controller_config(cfg: SimConfig) -> ControllerConfig:
     return ControllerConfig(
-        dispatch=DispatchConfig(time_budget_s=cfg.solver_time_budget_s, solution_limit=cfg.solution_limit),
+        dispatch=DispatchConfig(
+            time_budget_s=cfg.solver_time_budget_s, solution_limit=cfg.solution_limit, solver=cfg.dispatcher
+        ),
         offline_grace_s=cfg.offline_grace_s,
         planned_traffic=cfg.planned_traffic,
     )
