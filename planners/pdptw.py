@@ -234,14 +234,31 @@ def solve_pdptw(instance: PdptwInstance, settings: SolveSettings | None = None) 
     and the next route goes. What time remains improves the distance of the best plan.
     """
     settings = settings or SolveSettings()
-    deadline = _Clock(settings.time_limit_s)
+    deadline = Deadline(settings.time_limit_s)
     first = settings.time_limit_s * (settings.first_share if settings.eliminate_routes else 1.0)
     best = _Model(instance, instance.vehicles, settings, optional=False).solve(settings, first)
     if best is None and deadline.left() > 0.05:  # a plan late beats no plan
         best = _Model(instance, instance.vehicles, settings, optional=False).solve(settings, deadline.left() - 0.02)
     if best is None:
         return None
-    while settings.eliminate_routes and len(best) > 1:
+    if settings.eliminate_routes:
+        best = eliminate_routes(instance, best, settings, deadline)
+    if deadline.left() > 0.05:
+        model = _Model(instance, len(best), settings, optional=False)
+        better = model.solve(settings, deadline.left() - 0.02, best)
+        if better is not None and _cost(instance, better, settings) <= _cost(instance, best, settings):
+            best = better
+    return PdptwPlan(best, round(sum(route_distance(instance, r) for r in best), 2))
+
+
+def eliminate_routes(
+    instance: PdptwInstance, routes: tuple[tuple[int, ...], ...], settings: SolveSettings, deadline: Deadline
+) -> tuple[tuple[int, ...], ...]:
+    """Fewer routes if the solver finds a way, never more: drop the route with the fewest
+    requests (the next smallest if that fails, up to `tries_per_route`), have the solver place
+    its requests in the others, repeat while it succeeds and time lasts."""
+    best = routes
+    while len(best) > 1:
         fewer = None
         current = best
         for drop in sorted(range(len(current)), key=lambda k: len(current[k]))[: settings.tries_per_route]:
@@ -255,19 +272,14 @@ def solve_pdptw(instance: PdptwInstance, settings: SolveSettings | None = None) 
         if fewer is None:
             break
         best = fewer
-    if deadline.left() > 0.05:
-        model = _Model(instance, len(best), settings, optional=False)
-        better = model.solve(settings, deadline.left() - 0.02, best)
-        if better is not None and _cost(instance, better, settings) <= _cost(instance, best, settings):
-            best = better
-    return PdptwPlan(best, round(sum(route_distance(instance, r) for r in best), 2))
+    return best
 
 
 def _cost(instance: PdptwInstance, routes: tuple[tuple[int, ...], ...], settings: SolveSettings) -> float:
     return len(routes) * settings.vehicle_cost + sum(route_distance(instance, r) for r in routes) * SCALE
 
 
-class _Clock:
+class Deadline:
     """Wall time left of a budget (the solver's own limits are wall time too)."""
 
     def __init__(self, seconds: float) -> None:

@@ -341,44 +341,6 @@ def test_the_layout_fits_the_screen(browser: Browser, demo: str, width: int, hei
     page.close()
 
 
-@pytest.fixture(scope="module")
-def big_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from run_demo(
-        tmp_path_factory.mktemp("big") / "fleet.db",
-        keys="",
-        extra=["--open-api", "--map", "warehouse", "--vehicles", "200", "--orders-per-hour", "3000"],
-        speed=10,
-    )
-
-
-def test_the_page_stays_fluid_with_200_vehicles(browser: Browser, big_demo: str) -> None:
-    """200 vehicles on the warehouse map, many of them moving: all are drawn and the moving ones
-    glide, the page keeps drawing (at least 15 frames/s) and no script task blocks it for 150 ms."""
-    page = browser.new_page(viewport={"width": 1920, "height": 1080})
-    page.add_init_script(
-        "window.__long = []; new PerformanceObserver((l) => { for (const e of l.getEntries())"
-        " window.__long.push(e.duration); }).observe({type: 'longtask', buffered: true});"
-        "window.__frames = 0; const tick = () => { window.__frames++; requestAnimationFrame(tick); };"
-        " requestAnimationFrame(tick);"
-    )
-    page.goto(f"{big_demo}/")
-    page.wait_for_function("document.querySelectorAll('rect.vehicle').length === 200", timeout=30000)
-    page.wait_for_timeout(1000)
-    page.evaluate("window.__long = []; window.__frames = 0")
-    before = positions(page)
-    page.wait_for_timeout(4000)
-    frames = page.evaluate("window.__frames")
-    long_tasks = page.evaluate("window.__long")
-    moved = sum(1 for vid, at in positions(page).items() if before.get(vid) != at)
-    page.close()
-    assert moved > 20, f"only {moved} of 200 vehicles moved"
-    # Bounds that catch a page that freezes, with room for a machine busy with other work: here
-    # 54-59 frames/s and no task over 53 ms on a quiet machine, 28 frames/s with both cores
-    # loaded by a benchmark.
-    assert frames >= 4 * 15, f"{frames} frames in 4 s"
-    assert all(duration < 150 for duration in long_tasks), long_tasks
-
-
 def post_json(base: str, path: str, body: object) -> dict[str, object]:
     request = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(), method="POST")
     request.add_header("content-type", "application/json")

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from planners.pdptw import PdptwInstance, SolveSettings, parse_li_lim, route_distance, solve_pdptw, validate_pdptw
+from planners.pdptw import (
+    Deadline,
+    PdptwInstance,
+    SolveSettings,
+    eliminate_routes,
+    parse_li_lim,
+    solve_pdptw,
+    validate_pdptw,
+)
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "pdptw"
 
@@ -27,15 +35,29 @@ def test_instances_parse_with_their_pairs(lr201: PdptwInstance) -> None:
         assert lr201.stops[delivery].pickup_of == pickup and lr201.stops[pickup].demand == -lr201.stops[delivery].demand
 
 
-def test_plans_are_valid_and_route_elimination_saves_vehicles(lr201: PdptwInstance) -> None:
-    """Within 3 s: a valid plan; with route elimination no more vehicles than without (here
-    fewer: 6 without, 4 with, the best known, as measured)."""
-    plain = solve_pdptw(lr201, SolveSettings(time_limit_s=1.5, eliminate_routes=False))
+def test_plans_are_valid_and_route_elimination_merges_a_needless_route(lr201: PdptwInstance) -> None:
+    """Valid plans with and without route elimination; given a plan with one route needlessly
+    split in two, elimination ends with fewer routes, and a valid plan. (How many vehicles it
+    saves on a real search depends on the time it gets: bench/pdptw.py measures it; on lr201,
+    6 without and the best-known 4 with, in 10 s.)"""
+    plain = solve_pdptw(lr201, SolveSettings(time_limit_s=1.0, eliminate_routes=False))
     assert plain is not None and validate_pdptw(lr201, plain.routes) == []
-    plan = solve_pdptw(lr201, SolveSettings(time_limit_s=3.0))
-    assert plan is not None and validate_pdptw(lr201, plan.routes) == []
-    assert plan.vehicles <= plain.vehicles and plan.vehicles <= 5
-    assert plan.distance == round(sum(route_distance(lr201, r) for r in plan.routes), 2)
+    full = solve_pdptw(lr201, SolveSettings(time_limit_s=2.0))
+    assert full is not None and validate_pdptw(lr201, full.routes) == []
+    longest = max(plain.routes, key=len)
+    cut = next(k for k in range(2, len(longest), 2) if _closed(lr201, longest[:k]))
+    split = (*(r for r in plain.routes if r is not longest), longest[:cut], longest[cut:])
+    assert validate_pdptw(lr201, split) == [] and len(split) == plain.vehicles + 1
+    settings = SolveSettings(time_limit_s=8.0)  # up to three tries of 2 s; it takes one, usually
+    merged = eliminate_routes(lr201, split, settings, Deadline(8.0))
+    assert validate_pdptw(lr201, merged) == [] and len(merged) < len(split)
+
+
+def _closed(instance: PdptwInstance, part: tuple[int, ...]) -> bool:
+    """Every pickup in `part` has its delivery in it too (the route can be cut after it)."""
+    return all(
+        (s.delivery_of in part) if s.delivery_of else (s.pickup_of in part) for s in (instance.stops[i] for i in part)
+    )
 
 
 def test_the_validator_catches_each_kind_of_fault(lr201: PdptwInstance) -> None:
