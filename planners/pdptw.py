@@ -134,6 +134,7 @@ class SolveSettings:
     eliminate_routes: bool = True  # try plans with one vehicle fewer, from the best plan found
     first_share: float = 0.25  # of the time, for the first plan; then route elimination; the rest on distance
     tries_per_route: int = 3  # routes tried for removal (the smallest first) before giving up on one fewer
+    distance_share: float = 0.1  # of the time, kept for shortening the routes of the fewest vehicles found
 
 
 class _Model:
@@ -262,7 +263,7 @@ def eliminate_routes(
         fewer = None
         current = best
         for drop in sorted(range(len(current)), key=lambda k: len(current[k]))[: settings.tries_per_route]:
-            budget = min(deadline.left() - 0.1 * settings.time_limit_s, settings.time_limit_s / 4)
+            budget = min(deadline.left() - settings.distance_share * settings.time_limit_s, settings.time_limit_s / 4)
             if budget < 0.05 * settings.time_limit_s:
                 break
             rest = best[:drop] + best[drop + 1 :]
