@@ -852,8 +852,7 @@ class Controller:
                 if moved_from is not None:
                     self.stats.reassignments += 1
                 why, terms = self._why_assigned(order, vid, decision.queues[vid], decision.plan, moved_from)
-                moved = self._move(order, OrderState.ASSIGNED, vehicle_id=vid, reason=why)
-                self._put_order(replace(moved, decision=terms))
+                self._move(order, OrderState.ASSIGNED, vehicle_id=vid, reason=why, decision=terms)
         for vid, queue in decision.queues.items():
             v = self.vehicles[vid]
             if v.queue != queue:
@@ -1029,9 +1028,18 @@ class Controller:
     # ---- state changes ----------------------------------------------------------------------
 
     def _move(
-        self, order: TransportOrder, state: OrderState, vehicle_id: str | None = None, reason: str | None = None
+        self,
+        order: TransportOrder,
+        state: OrderState,
+        vehicle_id: str | None = None,
+        reason: str | None = None,
+        decision: Decision | None = None,
     ) -> TransportOrder:
+        """The order's next state, published once; a new assignment carries its `decision`,
+        any other move keeps none (it is about the vehicle the order has)."""
         moved = order.transition(state, self.clock.now(), vehicle_id=vehicle_id, reason=reason)
+        if decision is not None or state is OrderState.ACCEPTED:
+            moved = replace(moved, decision=decision)
         self._put_order(moved)
         return moved
 

@@ -83,7 +83,7 @@ class OrderOut(BaseModel):
     due_at: float | None
     lateness_s: float | None = Field(description="seconds finished after due_at (negative: early); None while open")
     history: list[TransitionOut]
-    decision: DecisionOut | None = Field(default=None, description="why its vehicle has it (while assigned)")
+    decision: DecisionOut | None = Field(default=None, description="its last assignment and why (none: unassigned)")
 
     @classmethod
     def of(cls, order: TransportOrder) -> OrderOut:
