@@ -21,6 +21,7 @@ headerId counts per topic (sec. 6.2).
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -48,12 +49,15 @@ from fleet.vda5050.messages import (
     OperatingMode,
     Order,
     State,
+    VehicleError,
     Visualization,
     parse_timestamp,
     timestamp,
 )
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
+
+log = logging.getLogger(__name__)
 
 RESEND_AFTER_S = 3.0
 REJECTING_ERRORS = frozenset({"orderError", "orderUpdateError", "noRouteError", "validationError"})
@@ -84,6 +88,7 @@ class VehicleLink:
     _actions: dict[str, _PendingAction] = field(default_factory=dict)
     _charge_until: float | None = None
     _rejected: set[str] = field(default_factory=set)
+    _superseded_seen: set[tuple[str, str]] = field(default_factory=set)
     instant_status: dict[str, str] = field(default_factory=dict)  # instant actionId -> last reported status
     _cancel_id: str | None = None
     _sent: list[Order] = field(default_factory=list)  # messages of the current order, by update id
@@ -242,6 +247,8 @@ class VehicleLink:
         for error in state.errors:
             if error.error_type in REJECTING_ERRORS and self.order_id is not None:
                 ref = error.reference("orderId")
+                if ref == self.order_id and self._superseded(error, state):
+                    continue
                 if ref == self.order_id and ref not in self._rejected:
                     self._rejected.add(ref)
                     reason = error.error_description or error.error_type
@@ -282,6 +289,26 @@ class VehicleLink:
         return events, replies
 
     # ---- helpers -------------------------------------------------------------------------
+
+    def _superseded(self, error: VehicleError, state: State) -> bool:
+        """The vehicle refused a copy of an update older than one it already drives: a resend
+        that crossed the original in flight (the vehicle was slow to report, not deaf). It
+        keeps the newer update, so nothing is lost and nothing is to be done."""
+        refused = error.reference("orderUpdateId")
+        if refused is None or not refused.isdigit() or state.order_id != self.order_id:
+            return False
+        if int(refused) >= state.order_update_id:
+            return False
+        if (self.order_id, refused) not in self._superseded_seen:
+            self._superseded_seen.add((self.order_id, refused))
+            log.info(
+                "%s refused a resent copy of update %s of %s; it drives update %d already",
+                self.vehicle_id,
+                refused,
+                self.order_id,
+                state.order_update_id,
+            )
+        return True
 
     def missed_orders(self, state: State, now: float) -> list[Order]:
         """Order messages of the current order the vehicle shows it never got (its state names an

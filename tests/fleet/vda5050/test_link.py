@@ -153,6 +153,34 @@ def test_rejection_error_names_our_order(small_map: FacilityMap) -> None:
     assert not [e for e in events if isinstance(e, DriveRejected)], "a stale error is reported once"
 
 
+def _update_error(order: Order, update_id: int) -> dict[str, Any]:
+    return {
+        "errorType": "orderUpdateError",
+        "errorLevel": "WARNING",
+        "errorReferences": [
+            {"referenceKey": "orderId", "referenceValue": order.order_id},
+            {"referenceKey": "orderUpdateId", "referenceValue": str(update_id)},
+        ],
+        "errorDescription": "orderUpdateId older than the current one",
+    }
+
+
+def test_refused_copy_of_a_superseded_update_is_no_rejection(small_map: FacilityMap) -> None:
+    """A resend that crosses the original: the vehicle drives update 2 and refuses the late copy
+    of update 1, as VDA 5050 requires. It has everything, so the refusal is no rejection of its
+    path; a refusal of the newest update still is."""
+    lk = link(small_map)
+    lk.drive(("A2",), horizon=[], now=0.0)
+    first_update = lk.drive(("A3",), horizon=[], now=1.0)
+    newest = lk.drive(("A4",), horizon=[], now=2.0)
+    copy_refused = state_for(newest, "A2", 2, errors=[_update_error(first_update, 1)])
+    events, _ = lk.on_state(State.model_validate(copy_refused), 3.0)
+    assert not [e for e in events if isinstance(e, DriveRejected)]
+    behind = state_for(first_update, "A2", 2, errors=[_update_error(newest, 2)])
+    events, _ = lk.on_state(State.model_validate(behind), 4.0)
+    assert [e for e in events if isinstance(e, DriveRejected)], "the vehicle refused what it lacks"
+
+
 def test_charging_stops_at_the_requested_charge(small_map: FacilityMap) -> None:
     lk = link(small_map)
     order = lk.drive(("A2",), horizon=[], now=0.0)
