@@ -15,13 +15,11 @@ import asyncio
 import contextlib
 import gc
 import logging
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -130,7 +128,7 @@ def create_server_app(server: Server, keys: ApiKeys | None = None) -> FastAPI:
             server.stop()
             await task
             await server.bus.stop()
-            server.service.store.close()
+            await server.service.close()
 
     return create_app(server.service, lifespan, keys)
 
@@ -143,8 +141,3 @@ def tune_garbage_collection() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
-
-
-def default_database() -> str | Path:
-    """FLEET_DATABASE_URL, else the SQLite file var/fleet.db."""
-    return os.environ.get("FLEET_DATABASE_URL") or Path("var/fleet.db")

@@ -152,6 +152,12 @@ class FleetService:
         """Return once every change made so far is in storage (API answers wait for this)."""
         await self.commits.committed()
 
+    async def close(self) -> None:
+        """On a clean stop: commit what is still queued (order changes from vehicle events),
+        then close storage."""
+        await self.commits.close()
+        self.store.close()
+
     def _log(self, commands: list[Command]) -> None:
         for cmd in commands:
             if isinstance(cmd, OrderChanged):

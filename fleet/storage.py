@@ -187,11 +187,6 @@ class OrderStore:
         """Insert or update the order and commit before returning."""
         self.transaction([self.orders_write([order], now)])
 
-    def save_many(self, orders: list[TransportOrder], now: float) -> None:
-        """Several order changes in one commit (the newest state of each wins)."""
-        if orders:
-            self.transaction([self.orders_write(orders, now)])
-
     def call(self, key: str) -> tuple[str, str] | None:
         """(request, order id) of an earlier call with this idempotency key."""
         with self._engine.connect() as conn:

@@ -106,6 +106,6 @@ def create_demo_app(
             await task
             if bus is not None:
                 await bus.stop()
-            service.store.close()
+            await service.close()
 
     return create_app(service, lifespan, keys)

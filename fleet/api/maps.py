@@ -24,14 +24,7 @@ MapBody = Body(description="a facility map in the native file format (as GET /ap
 
 
 def _stored_out(stored: StoredMap) -> MapStored:
-    return MapStored(
-        id=stored.id,
-        name=stored.name,
-        uploaded_at=stored.uploaded_at,
-        uploaded_by=stored.uploaded_by,
-        active=stored.active,
-        activated_at=stored.activated_at,
-    )
+    return MapStored.model_validate(stored, from_attributes=True)
 
 
 def _problems(exc: MapValidationError) -> JSONResponse:

@@ -187,10 +187,14 @@ def test_a_viewer_key_hides_every_action(browser: Browser, keyed_demo: str) -> N
     page.close()
 
 
-def post(base: str, path: str) -> object:
-    request = urllib.request.Request(f"{base}{path}", method="POST")
+def post(base: str, path: str, body: object = None) -> dict[str, object]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{base}{path}", data=data, method="POST")
+    if data is not None:
+        request.add_header("content-type", "application/json")
     with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
+        answer: dict[str, object] = json.loads(response.read())
+    return answer
 
 
 def test_closures_are_drawn_and_made_from_the_map(page: Page, demo: str) -> None:
@@ -288,7 +292,7 @@ def test_orders_are_reprioritised_and_cancelled_from_the_page(browser: Browser, 
     changes its priority (a prompt) and cancels it (a confirmation) in the orders panel."""
     post(demo, "/api/v1/fleet/pause")
     try:
-        order = post_json(demo, "/api/v1/orders", {"from": "RMW-WAFER", "to": "PECVD-1-IN"})
+        order = post(demo, "/api/v1/orders", {"from": "RMW-WAFER", "to": "PECVD-1-IN"})
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.on("dialog", lambda d: d.accept("7") if d.type == "prompt" else d.accept())
         page.goto(f"{demo}/")
@@ -348,11 +352,3 @@ def test_the_layout_fits_the_screen(browser: Browser, demo: str, width: int, hei
     )
     assert right <= width
     page.close()
-
-
-def post_json(base: str, path: str, body: object) -> dict[str, object]:
-    request = urllib.request.Request(f"{base}{path}", data=json.dumps(body).encode(), method="POST")
-    request.add_header("content-type", "application/json")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        answer: dict[str, object] = json.loads(response.read())
-    return answer

@@ -90,3 +90,25 @@ async def test_a_failed_commit_acknowledges_nothing(
     async with httpx.AsyncClient(transport=transport, base_url="http://plant") as c:
         answer = await c.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})
     assert answer.status_code == 503 and "nothing was acknowledged" in answer.json()["detail"]
+
+
+async def test_a_clean_stop_commits_what_vehicle_events_queued(
+    plant: tuple[Simulation, FleetService], tmp_path: Path
+) -> None:
+    """Order changes from vehicle events are queued, not awaited; closing the service on a
+    clean stop commits them before storage closes."""
+    sim, service = plant
+    order = service.submit_order("ST-A", "ST-B")
+    await service.committed()  # as the API does before it answers
+    sim.run_for(60.0)  # the order is assigned and driven; its changes wait in the queue
+    newest = service.order(order.id)
+    assert newest is not None and newest.state is not OrderState.ACCEPTED
+    reader = OrderStore(tmp_path / "fleet.db")
+    before = reader.get(order.id)
+    assert before is not None and before.state is OrderState.ACCEPTED, "queued, not yet committed"
+    reader.close()
+    await service.close()
+    reopened = OrderStore(tmp_path / "fleet.db")
+    stored = reopened.get(order.id)
+    assert stored is not None and stored.state is newest.state and stored.history == newest.history
+    reopened.close()

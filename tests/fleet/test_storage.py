@@ -60,10 +60,11 @@ def test_call_and_order_commit_together(target: str) -> None:
     store.close()
 
 
-def test_save_many_keeps_the_newest_state(target: str) -> None:
+def test_one_write_of_several_changes_keeps_the_newest_state(target: str) -> None:
     store = OrderStore(target)
     first = _order(3)
-    store.save_many([first, first.transition(OrderState.ASSIGNED, 12.0, vehicle_id="AGV-02")], 12.0)
+    changes = [first, first.transition(OrderState.ASSIGNED, 12.0, vehicle_id="AGV-02")]
+    store.transaction([store.orders_write(changes, 12.0)])
     saved = store.get("TO-000003")
     assert saved is not None and saved.state is OrderState.ASSIGNED and saved.vehicle_id == "AGV-02"
     store.close()
