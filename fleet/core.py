@@ -38,11 +38,21 @@ from fleet.events import (
     VehicleChanged,
     VehicleStatus,
 )
-from fleet.model import OrderState, Task, TaskKind, TaskPhase, Transition, TransportOrder, Vehicle, order_number
+from fleet.model import (
+    Decision,
+    OrderState,
+    Task,
+    TaskKind,
+    TaskPhase,
+    Transition,
+    TransportOrder,
+    Vehicle,
+    order_number,
+)
 from fleet.routing import TimedRouter
 from fleet.traffic import TrafficManager, lane_resource
 from maps import FacilityMap
-from planners.assignment import AssignmentPlan
+from planners.assignment import LATENESS_PER_COMPLETION, AssignmentPlan
 from planners.graph import NoPathError, compile_map
 from planners.precedence import Walk, project
 
@@ -841,8 +851,8 @@ class Controller:
                 moved_from = order.vehicle_id if order.state is OrderState.ASSIGNED else None
                 if moved_from is not None:
                     self.stats.reassignments += 1
-                why = self._why_assigned(order, vid, decision.queues[vid], decision.plan, moved_from)
-                self._move(order, OrderState.ASSIGNED, vehicle_id=vid, reason=why)
+                why, terms = self._why_assigned(order, vid, decision.queues[vid], decision.plan, moved_from)
+                self._move(order, OrderState.ASSIGNED, vehicle_id=vid, reason=why, decision=terms)
         for vid, queue in decision.queues.items():
             v = self.vehicles[vid]
             if v.queue != queue:
@@ -886,21 +896,30 @@ class Controller:
         queue: tuple[str, ...],
         plan: AssignmentPlan | None,
         moved_from: str | None,
-    ) -> str:
-        """The decision in words, for the order's history: expected finish, place in the queue,
-        due time, and why it moved if it did."""
+    ) -> tuple[str, Decision | None]:
+        """The decision in words, for the order's history (expected finish, place in the queue,
+        due time, why it moved if it did), and its terms in the plan's objective."""
         parts = [f"assigned to {vehicle_id}"]
         done_in = plan.completion_s.get(order.id) if plan is not None else None
+        terms = None
         if done_in is not None:
+            now = self.clock.now()
             place = queue.index(order.id) + 1 if order.id in queue else 1
             parts.append(f": done in about {done_in / 60:.1f} min, {_ordinal(place)} in its queue")
+            late = 0.0
             if order.due_at is not None:
-                slack = order.due_at - (self.clock.now() + done_in)
+                slack = order.due_at - (now + done_in)
+                late = max(0.0, -slack)
                 parts.append(f", {slack / 60:.1f} min before due" if slack >= 0 else f", {-slack / 60:.1f} min late")
+            weight = 1 + self.dispatcher.effective_priority(order, now)
+            objective = weight * (done_in + late * LATENESS_PER_COMPLETION)
+            terms = Decision(
+                vehicle_id, now, round(done_in, 1), place, round(late, 1), weight, round(objective, 1), moved_from
+            )
         if moved_from is not None:
             margin = self.config.dispatch.keep_margin
             parts.append(f"; moved from {moved_from}: the new plan is better by more than {margin:.0%}")
-        return "".join(parts)
+        return "".join(parts), terms
 
     def _availability(self, v: Vehicle) -> VehicleAvailability:
         """Where and when the vehicle can start new work, from its current commitment."""
@@ -1009,9 +1028,18 @@ class Controller:
     # ---- state changes ----------------------------------------------------------------------
 
     def _move(
-        self, order: TransportOrder, state: OrderState, vehicle_id: str | None = None, reason: str | None = None
+        self,
+        order: TransportOrder,
+        state: OrderState,
+        vehicle_id: str | None = None,
+        reason: str | None = None,
+        decision: Decision | None = None,
     ) -> TransportOrder:
+        """The order's next state, published once; a new assignment carries its `decision`,
+        any other move keeps none (it is about the vehicle the order has)."""
         moved = order.transition(state, self.clock.now(), vehicle_id=vehicle_id, reason=reason)
+        if decision is not None or state is OrderState.ACCEPTED:
+            moved = replace(moved, decision=decision)
         self._put_order(moved)
         return moved
 

@@ -132,18 +132,26 @@ class Dispatcher:
         types = self._map.vehicle_type_by_id
         tasks = []
         for o in pending:
-            allowed = frozenset(a.vehicle.id for a in able if o.load_type in types[a.vehicle.type_id].load_types)
+            pick, drop = g.index[stations[o.pickup].node], g.index[stations[o.dropoff].node]
+            allowed = frozenset(
+                a.vehicle.id
+                for a in able
+                if o.load_type in types[a.vehicle.type_id].load_types and self._enough_battery(a, pick, drop)
+            )
             tasks.append(
                 OrderTask(
                     id=o.id,
-                    pickup=g.index[stations[o.pickup].node],
-                    dropoff=g.index[stations[o.dropoff].node],
+                    pickup=pick,
+                    dropoff=drop,
                     pickup_service_s=stations[o.pickup].service_time_s,
                     dropoff_service_s=stations[o.dropoff].service_time_s,
                     priority=urgency[o.id],
                     due_in_s=None if o.due_at is None else max(0.0, o.due_at - now),
                     allowed_vehicles=None if len(allowed) == len(able) else allowed,
-                    current_vehicle=o.vehicle_id if o.state is OrderState.ASSIGNED else None,
+                    # A vehicle no longer allowed (battery, load) gives the order up: it is no plan to keep.
+                    current_vehicle=o.vehicle_id
+                    if o.state is OrderState.ASSIGNED and o.vehicle_id in allowed
+                    else None,
                 )
             )
         slots = [VehicleSlot(a.vehicle.id, g.index[a.node], a.available_in_s) for a in able]
@@ -196,6 +204,24 @@ class Dispatcher:
         return decisions
 
     # ---- helpers --------------------------------------------------------------------------
+
+    def _enough_battery(self, a: VehicleAvailability, pickup: int, dropoff: int) -> bool:
+        """Whether the vehicle, from where it becomes free, can drive to the pick-up, to the
+        drop-off and on to the nearest charger and still have its reserve. Distance is bounded by
+        travel time at the vehicle's top speed (lanes are no faster), so the estimate errs on the
+        safe side. Earlier orders in its queue are not counted: the dispatcher checks again at
+        every run, and the recharge phase sends a low vehicle to charge when it is idle."""
+        g, vtype = self._graph, self._map.vehicle_type_by_id[a.vehicle.type_id]
+        if not self._map.chargers:
+            return True  # nothing to reach: the reserve check of `_can_work` is all there is
+        chargers = [g.index[c.node] for c in self._map.chargers]
+        start = g.index[a.node]
+        seconds = float(g.travel_time[start, pickup] + g.travel_time[pickup, dropoff])
+        seconds += min(float(g.travel_time[dropoff, c]) for c in chargers)
+        if not np.isfinite(seconds):
+            return False
+        needed = seconds * vtype.max_speed * vtype.consumption_wh_per_m / vtype.battery_capacity_wh
+        return a.vehicle.battery - needed >= self.config.reserve_battery
 
     def _can_work(self, v: Vehicle) -> bool:
         if not v.available or v.paused or v.battery < self.config.reserve_battery:

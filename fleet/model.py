@@ -87,6 +87,32 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class Decision:
+    """Why the dispatcher gave an order to a vehicle: the order's terms in the plan it chose."""
+
+    vehicle_id: str
+    at: float
+    completion_s: float  # expected, from the decision to the drop-off done
+    queue_position: int  # 1: the vehicle's next order
+    lateness_s: float  # expected past the due time (0: on time or no due time)
+    priority_weight: int  # 1 + priority, as the solver weighs completion time
+    objective: float  # this order's term: weight x (completion + lateness at the solver's rate)
+    moved_from: str | None = None  # the vehicle it had before, when the new plan moved it
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "vehicle_id": self.vehicle_id,
+            "at": self.at,
+            "completion_s": self.completion_s,
+            "queue_position": self.queue_position,
+            "lateness_s": self.lateness_s,
+            "priority_weight": self.priority_weight,
+            "objective": self.objective,
+            "moved_from": self.moved_from,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class TransportOrder:
     """Move one load from a pick-up station to a drop-off station."""
 
@@ -101,6 +127,7 @@ class TransportOrder:
     vehicle_id: str | None = None
     reason: str | None = None
     history: tuple[Transition, ...] = field(default_factory=tuple)
+    decision: Decision | None = None  # the dispatcher's last assignment of it, with its terms
 
     def __post_init__(self) -> None:
         if self.pickup == self.dropoff:

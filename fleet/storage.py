@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
 from fleet.migrations import AUDIT, CALLS, MAPS, ORDERS, migrate
-from fleet.model import OrderState, Transition, TransportOrder, order_number
+from fleet.model import Decision, OrderState, Transition, TransportOrder, order_number
 
 Write = Callable[[Connection], None]  # one write, run inside a transaction
 
@@ -75,6 +75,7 @@ def order_to_row(order: TransportOrder) -> dict[str, Any]:
         "vehicle_id": order.vehicle_id,
         "reason": order.reason,
         "history": [[t.at, t.state.value, t.vehicle_id, t.reason] for t in order.history],
+        "decision": order.decision.as_dict() if order.decision else None,
     }
 
 
@@ -91,6 +92,7 @@ def order_from_row(row: dict[str, Any]) -> TransportOrder:
         vehicle_id=row["vehicle_id"],
         reason=row["reason"],
         history=tuple(Transition(at, OrderState(s), v, r) for at, s, v, r in row["history"]),
+        decision=Decision(**row["decision"]) if row.get("decision") else None,  # rows before decisions: none
     )
 
 

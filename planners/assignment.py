@@ -23,6 +23,7 @@ _SCALE = 10  # solver time unit: 0.1 s
 _UNREACHABLE = 10**7  # solver cost standing in for "no path", in solver units
 _COMPLETION_WEIGHT = 10  # completion time dominates travel in the solver objective
 _LATENESS_WEIGHT = 100  # per solver unit late at pick-up w.r.t. the due time
+LATENESS_PER_COMPLETION = _LATENESS_WEIGHT / _COMPLETION_WEIGHT  # a second late weighs as this many of completion
 
 
 class StopKind(StrEnum):
@@ -122,7 +123,7 @@ def evaluate_routes(
         order = by_id[oid]
         late = max(0.0, done - order.due_in_s) if order.due_in_s is not None else 0.0
         # The solver's weights, in its units: completion time plus lateness at the stiffer rate.
-        objective += order.weight * (done + late * _LATENESS_WEIGHT / _COMPLETION_WEIGHT)
+        objective += order.weight * (done + late * LATENESS_PER_COMPLETION)
     return completion, objective
 
 

@@ -57,6 +57,19 @@ class TransitionOut(BaseModel):
     reason: str | None
 
 
+class DecisionOut(BaseModel):
+    """The dispatcher's last assignment of the order and its terms in the plan it chose."""
+
+    vehicle_id: str
+    at: float
+    completion_s: float = Field(description="expected seconds from the decision to the drop-off done")
+    queue_position: int = Field(description="1: the vehicle's next order")
+    lateness_s: float = Field(description="expected seconds past the due time (0: on time or none)")
+    priority_weight: int = Field(description="1 + priority (11 + 1 once the order waited beyond the bound)")
+    objective: float = Field(description="this order's term in the plan: weight x (completion + 10 x lateness)")
+    moved_from: str | None = Field(description="the vehicle it had before, when the new plan moved it")
+
+
 class OrderOut(BaseModel):
     id: str
     pickup: str
@@ -70,6 +83,7 @@ class OrderOut(BaseModel):
     due_at: float | None
     lateness_s: float | None = Field(description="seconds finished after due_at (negative: early); None while open")
     history: list[TransitionOut]
+    decision: DecisionOut | None = Field(default=None, description="its last assignment and why (none: unassigned)")
 
     @classmethod
     def of(cls, order: TransportOrder) -> OrderOut:
@@ -88,6 +102,7 @@ class OrderOut(BaseModel):
             history=[
                 TransitionOut(at=t.at, state=t.state, vehicle_id=t.vehicle_id, reason=t.reason) for t in order.history
             ],
+            decision=DecisionOut.model_validate(order.decision.as_dict()) if order.decision else None,
         )
 
 

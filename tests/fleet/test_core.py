@@ -176,6 +176,14 @@ def test_each_assignment_says_why(controller: Controller) -> None:
     assert "2nd in its queue" in reasons[first.id] + reasons[second.id]
     assert "min before due" in reasons[first.id]
     assert reasons[second.id].endswith("min late"), "due 10 s after submission: cannot be met"
+    # The same decision as terms of the plan: the order late by its due time carries lateness,
+    # its objective term is weight x (completion + 10 x lateness), the queue places are 1 and 2.
+    a, b = controller.orders[first.id].decision, controller.orders[second.id].decision
+    assert a is not None and b is not None and a.vehicle_id == b.vehicle_id == "AGV-01"
+    assert {a.queue_position, b.queue_position} == {1, 2}
+    assert a.lateness_s == 0.0 and b.lateness_s > 0
+    assert abs(b.objective - b.priority_weight * (b.completion_s + 10 * b.lateness_s)) < 1  # rounded terms
+    assert a.completion_s > 0 and a.priority_weight == 1 and a.moved_from is None
 
 
 def test_a_lone_vehicle_is_planned_and_shows_base_and_horizon(controller: Controller) -> None:

@@ -73,3 +73,39 @@ def test_the_greedy_baseline_dispatches_too(small_map: FacilityMap) -> None:
     sim.run_for(900)
     assert all(sim.controller.orders[o.id].state is OrderState.FINISHED for o in orders)
     assert sim.oracle.collisions == []
+
+
+def test_no_vehicle_is_sent_on_an_order_it_could_not_finish_and_still_reach_a_charger(
+    small_map: FacilityMap,
+) -> None:
+    """Two carts, the one nearer the pick-up with a battery just above its reserve (enough for
+    about 6 m): the order goes to the other one. With both batteries full it goes to the nearer
+    one, so the rule, not the distance, decided."""
+
+    def taker(near_battery: float) -> str | None:
+        core = Controller(small_map, SimClock())
+        core.add_vehicle("AGV-NEAR", "cart", "PA1", battery=near_battery)
+        core.add_vehicle("AGV-FAR", "cart", "SC", battery=1.0)
+        order = core.submit_order("ST-A", "ST-B")
+        core.handle(Tick())
+        return core.orders[order.id].vehicle_id
+
+    assert taker(near_battery=1.0) == "AGV-NEAR"
+    reserve = Controller(small_map, SimClock()).config.dispatch.reserve_battery
+    assert taker(near_battery=reserve + 0.001) == "AGV-FAR"
+
+
+def test_an_order_on_a_vehicle_that_may_no_longer_take_it_is_given_up(small_map: FacilityMap) -> None:
+    """An order assigned (not started) to a cart whose battery has since fallen too low for it is
+    no plan to keep: it goes to the cart that can finish it."""
+    from fleet.dispatcher import VehicleAvailability
+
+    core = Controller(small_map, SimClock())
+    reserve = core.config.dispatch.reserve_battery
+    core.add_vehicle("AGV-NEAR", "cart", "PA1", battery=reserve + 0.001)
+    core.add_vehicle("AGV-FAR", "cart", "SC", battery=1.0)
+    order = core.submit_order("ST-A", "ST-B").transition(OrderState.ASSIGNED, 0.0, vehicle_id="AGV-NEAR")
+    fleet = [VehicleAvailability(v, v.node, 0.0, v.node) for v in core.vehicles.values()]
+    decision = core.dispatcher.dispatch([order], fleet, frozenset(), now=0.0)
+    assert decision.queues == {"AGV-NEAR": (), "AGV-FAR": (order.id,)}
+    assert decision.plan is not None and decision.plan.solver != "kept"

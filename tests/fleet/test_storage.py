@@ -47,6 +47,18 @@ def test_round_trip_across_reopen(target: str) -> None:
     again.close()
 
 
+def test_a_decision_is_kept_with_its_order(target: str) -> None:
+    from dataclasses import replace
+
+    from fleet.model import Decision
+
+    order = replace(_order(8, OrderState.ASSIGNED), decision=Decision("AGV-01", 11.0, 90.5, 2, 0.0, 4, 362.0, "AGV-02"))
+    store = OrderStore(target)
+    store.save(order, 11.0)
+    assert store.get(order.id) == order
+    store.close()
+
+
 def test_call_and_order_commit_together(target: str) -> None:
     """A second call with the same key is refused by the database and leaves no second order."""
     store = OrderStore(target)
