@@ -229,35 +229,66 @@ def solve_assignment(
 
     The search is greedy descent from the better of the greedy plan and the plan as it stands
     (orders kept on their `current_vehicle`); it is deterministic whenever it ends before the
-    time budget (set `solution_limit` to bound the work independently of the machine). A plan
-    that moves orders replaces the one standing only if it serves as many orders and its
-    objective is lower by more than `keep_margin` (a fraction): re-solving every few seconds
-    must not shuffle orders between vehicles for nothing.
+    time budget (set `solution_limit` to bound the work independently of the machine).
+
+    When orders stand on vehicles, the plan that moves nothing is optimised first (assigned
+    orders pinned to their vehicles, free to change place in its queue; new orders anywhere),
+    with half the budget; a plan that moves orders replaces it only if it serves as many orders
+    and its objective is lower by more than `keep_margin` (a fraction). Comparing like with
+    like matters: against the plan as it stands, with new orders merely appended, nearly every
+    re-solve looks better by the margin, and orders shuffle between vehicles at every run.
     """
     fresh = greedy_plan(orders, vehicles, travel)
     if not orders or not vehicles:
         return fresh
     standing = greedy_plan(orders, vehicles, travel, keep_current=True)
     start = standing if standing.objective <= fresh.objective else fresh
-    best = start
-    routes = _RoutingModel(orders, vehicles, travel).solve(start, time_budget_s, solution_limit)
-    if routes is not None:
-        completion, objective = evaluate_routes(routes, orders, vehicles, travel)
-        if objective <= start.objective:
-            unassigned = tuple(o.id for o in orders if o.id not in completion)
-            best = AssignmentPlan(routes, completion, objective, unassigned, solver="or-tools")
-    if any(o.current_vehicle for o in orders) and len(best.unassigned) >= len(standing.unassigned):
-        moves = any(o.current_vehicle and o.id not in best.orders_of(o.current_vehicle) for o in orders)
-        if moves and best.objective > standing.objective * (1 - keep_margin):
-            return replace(standing, solver="kept")
-    return best
+    known = {v.id for v in vehicles}
+    standing_on = {o.id: o.current_vehicle for o in orders if o.current_vehicle in known}
+    if standing_on:
+        half = None if solution_limit is None else max(1, solution_limit // 2)
+        kept = _improve(orders, vehicles, travel, standing, time_budget_s / 2, half, pinned=True)
+        free = _improve(orders, vehicles, travel, _better(kept, start), time_budget_s / 2, half)
+        if len(free.unassigned) < len(kept.unassigned):
+            return free
+        moves = any(oid not in free.orders_of(vid) for oid, vid in standing_on.items())
+        if moves and free.objective > kept.objective * (1 - keep_margin):
+            return replace(kept, solver="kept")
+        return free
+    return _improve(orders, vehicles, travel, start, time_budget_s, solution_limit)
+
+
+def _better(a: AssignmentPlan, b: AssignmentPlan) -> AssignmentPlan:
+    """The plan serving more orders, then the one with the lower objective."""
+    return min((a, b), key=lambda p: (len(p.unassigned), p.objective))
+
+
+def _improve(
+    orders: Sequence[OrderTask],
+    vehicles: Sequence[VehicleSlot],
+    travel: TravelMatrix,
+    start: AssignmentPlan,
+    time_budget_s: float,
+    solution_limit: int | None,
+    pinned: bool = False,
+) -> AssignmentPlan:
+    """OR-Tools from `start`; `start` itself when the search finds nothing better."""
+    routes = _RoutingModel(orders, vehicles, travel, pinned).solve(start, time_budget_s, solution_limit)
+    if routes is None:
+        return start
+    completion, objective = evaluate_routes(routes, orders, vehicles, travel)
+    unassigned = tuple(o.id for o in orders if o.id not in completion)
+    solved = AssignmentPlan(routes, completion, objective, unassigned, solver="or-tools")
+    return solved if _better(solved, start) is solved else start
 
 
 class _RoutingModel:
     """Routing nodes: 0..V-1 vehicle starts, V the shared free end, then pick-up and drop-off per order."""
 
-    def __init__(self, orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot], travel: TravelMatrix) -> None:
-        self.orders, self.vehicles = orders, vehicles
+    def __init__(
+        self, orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot], travel: TravelMatrix, pinned: bool = False
+    ) -> None:
+        self.orders, self.vehicles, self.pinned = orders, vehicles, pinned
         n_v = len(vehicles)
         self.end = n_v
         graph_node = [v.node for v in vehicles] + [-1]
@@ -307,8 +338,11 @@ class _RoutingModel:
             routing.solver().Add(routing.VehicleVar(pick) == routing.VehicleVar(drop))
             routing.solver().Add(time.CumulVar(pick) <= time.CumulVar(drop))
             routing.AddDisjunction([pick, drop], unserved_penalty, 2)
-            if order.allowed_vehicles is not None:
-                allowed = [k for k, v in enumerate(self.vehicles) if v.id in order.allowed_vehicles]
+            allowed_ids = order.allowed_vehicles
+            if self.pinned and any(v.id == order.current_vehicle for v in self.vehicles):
+                allowed_ids = frozenset({order.current_vehicle or ""})
+            if allowed_ids is not None:
+                allowed = [k for k, v in enumerate(self.vehicles) if v.id in allowed_ids]
                 # -1 keeps "unperformed" possible; the Span-taking SetAllowedVehiclesForIndex is not wrapped.
                 routing.VehicleVar(pick).SetValues([-1, *allowed])
                 routing.VehicleVar(drop).SetValues([-1, *allowed])

@@ -158,6 +158,25 @@ def test_a_new_order_keeps_the_standing_assignments(plant_map: FacilityMap, grap
         assert all(o.id in second.orders_of(o.current_vehicle) for o in again if o.current_vehicle), seed
 
 
+def test_a_batch_of_new_orders_is_placed_without_shuffling_the_standing_ones(
+    plant_map: FacilityMap, graph: CompiledGraph
+) -> None:
+    """Six new orders at once on top of twelve standing ones: the new ones are placed well (the
+    plan beats appending them greedily) and, with the 5 % margin, standing orders move only
+    when that beats the best plan that keeps them by the margin, which on these instances it
+    never does. (Measured against the plan with new orders merely appended, as before, the
+    solver moved 4 to 7 standing orders on 8 of these 10 seeds.)"""
+    for seed in range(10):
+        orders, vehicles = random_instance(plant_map, graph, seed=seed, n_orders=18, n_vehicles=5)
+        first = solve_assignment(orders[:12], vehicles, graph.travel_time, solution_limit=2000)
+        again = [*with_current(orders[:12], first), *orders[12:]]
+        appended = greedy_plan(again, vehicles, graph.travel_time, keep_current=True)
+        second = solve_assignment(again, vehicles, graph.travel_time, solution_limit=2000, keep_margin=0.05)
+        assert validate_plan(second, again, vehicles) == []
+        assert second.objective <= appended.objective + 1e-6
+        assert all(o.id in second.orders_of(o.current_vehicle) for o in again if o.current_vehicle), seed
+
+
 def test_the_due_order_is_served_in_time_when_possible(plant_map: FacilityMap, graph: CompiledGraph) -> None:
     """One vehicle, two jobs. Without due times the solver does first the one that keeps the
     total completion time least; give the other a due time only met if it goes first: it goes
