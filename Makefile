@@ -5,7 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 APT_PACKAGES := mosquitto chromium firefox-esr
 
-.PHONY: install demo test check lint format system-deps bench sim clean
+.PHONY: install demo test check lint format system-deps ros-env bench sim clean
+
+# ROS 2 Jazzy from PyPI wheels in a virtual environment of its own (var/ros, ignored by git), for
+# the simulated ROS robots and cells and the Rust rosbridge of the integration test. The wheels
+# install the bridge binary without its exec bit and lack librmw_implementation.so: a symlink to
+# the Fast DDS rmw library in a shim folder (tests/ros/stack.py puts it on LD_LIBRARY_PATH).
+ROS_DIR := var/ros
+ROS_VENV := $(ROS_DIR)/venv
+ROS_STAMP := $(ROS_VENV)/.installed-stamp
+ROS_PACKAGES := ros-jazzy-rclpy ros-jazzy-std-msgs ros-jazzy-geometry-msgs ros-jazzy-nav-msgs \
+	ros-jazzy-sensor-msgs ros-jazzy-std-srvs ros-jazzy-rmw-fastrtps-cpp rosbridge-server-rs
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,12 +25,23 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+$(ROS_STAMP): ros-constraints.txt
+	$(PYTHON) -m venv $(ROS_VENV)
+	$(ROS_VENV)/bin/pip install --quiet --upgrade pip
+	$(ROS_VENV)/bin/pip install --quiet -c ros-constraints.txt $(ROS_PACKAGES)
+	chmod +x $(ROS_VENV)/lib/python3*/site-packages/rosbridge_server_rs/rosbridge_server_rs_*
+	mkdir -p $(ROS_DIR)/shim
+	ln -sf $(abspath $(ROS_VENV))/lib/librmw_fastrtps_cpp.so $(ROS_DIR)/shim/librmw_implementation.so
+	touch $(ROS_STAMP)
+
+ros-env: $(ROS_STAMP)
+
 ## demo: the controller with the simulated solar-module plant and the API on http://127.0.0.1:8000
 demo: $(STAMP)
 	$(BIN)/fleet demo --map solar_module_plant --vehicles 12 --speed 1 --port 8000 --db var/fleet.db
 
 ## test: install what the tests need, then lint, type-check and run the whole suite
-test: $(STAMP) system-deps check
+test: $(STAMP) system-deps ros-env check
 	$(BIN)/pytest
 
 check: lint
@@ -34,12 +55,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Debian packages the integration tests use (MQTT broker, headless browsers), installed when missing.
+# Debian packages the integration tests use (MQTT broker, headless browsers, network namespaces
+# for ROS 2), installed when missing.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v firefox-esr >/dev/null 2>&1 || missing="$$missing firefox-esr"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=none; fi; \
 		if [ "$$SUDO" = none ]; then echo "warning: cannot install$$missing (not root, no sudo)"; \

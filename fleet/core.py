@@ -35,6 +35,7 @@ from fleet.events import (
     StartAction,
     StateReport,
     Tick,
+    TransferProblem,
     VehicleChanged,
     VehicleStatus,
 )
@@ -137,6 +138,7 @@ class Controller:
         self._last_deadlock_check = -math.inf
         self._known_cycles: set[frozenset[str]] = set()
         self._unservable: set[str] = set()  # open orders no vehicle in the fleet can carry (stated once)
+        self._held_by_cell: dict[str, str] = {}  # vehicle -> why its cell transfer holds it (for the operator)
         self.fleet_paused = False
         self._pause_sent: dict[str, bool] = {}
         self.closed_lanes: set[str] = set()
@@ -608,6 +610,8 @@ class Controller:
                 self._on_status(event)
             case LoadReported():
                 self._on_load(event)
+            case TransferProblem():
+                self._on_transfer_problem(event)
             case Tick():
                 self._on_tick()
         self._wake_turn_waiters()
@@ -656,6 +660,8 @@ class Controller:
     # ---- queries ----------------------------------------------------------------------------
 
     def wait_reason(self, vehicle_id: str) -> str | None:
+        if vehicle_id in self._held_by_cell:
+            return self._held_by_cell[vehicle_id]
         reason = self.traffic.waiting.get(vehicle_id)
         return reason.describe() if reason else None
 
@@ -681,7 +687,18 @@ class Controller:
         if self.traffic.at_goal(v.id):
             self._arrived(v.id)
 
+    def _on_transfer_problem(self, event: TransferProblem) -> None:
+        """The cell did not transfer: the vehicle keeps its action running (it stays at the
+        station, the load where it is) and the operator is told to retry or abort."""
+        v = self.vehicles[event.vehicle_id]
+        order_id = v.task.order_id if v.task else None
+        why = f"{event.reason}; retry or abort the transfer at {event.station_id}"
+        self._held_by_cell[v.id] = why
+        self._alarm("transfer-failed", f"{v.id}: {why}", v.id, order_id)
+        self._put_vehicle(v)  # its wait reason changed
+
     def _on_action_finished(self, event: ActionFinished) -> None:
+        self._held_by_cell.pop(event.vehicle_id, None)
         v = self.vehicles[event.vehicle_id]
         task = v.task
         if task is None or task.phase is not TaskPhase.ACTION:

@@ -94,6 +94,16 @@ class LoadReported:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferProblem:
+    """The robot cell at `station_id` failed or did not finish the transfer of the vehicle's
+    pick or drop (`fleet.cells`): the vehicle holds there until the operator retries or aborts."""
+
+    vehicle_id: str
+    station_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Time passed; the core runs its timers (dispatch, deadlock check)."""
 
@@ -107,6 +117,7 @@ Event = (
     | DriveCancelled
     | VehicleStatus
     | LoadReported
+    | TransferProblem
     | Tick
 )
 

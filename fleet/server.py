@@ -17,9 +17,10 @@ import gc
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fastapi import FastAPI
 
@@ -27,7 +28,9 @@ from fleet.api import create_app
 from fleet.api.security import ApiKeys
 from fleet.clock import Clock, WallClock
 from fleet.core import Controller, ControllerConfig
-from fleet.events import Tick
+from fleet.events import Command, Event, Tick
+from fleet.ros.config import RosConfig
+from fleet.ros.gateway import RosGateway
 from fleet.service import FleetService
 from fleet.storage import OrderStore
 from fleet.vda5050.gateway import VdaGateway
@@ -38,32 +41,51 @@ from maps import FacilityMap, parse_map
 log = logging.getLogger(__name__)
 
 
+class Adapter(Protocol):
+    """A vehicle or peripheral adapter as the shell drives it (`VdaGateway`, `RosGateway`)."""
+
+    on_events: Callable[[], None] | None
+
+    def take_events(self) -> list[Event]: ...
+
+    def apply(self, commands: list[Command]) -> list[Command]: ...
+
+    def tick(self) -> None: ...
+
+
 @dataclass
 class Server:
-    """One controller process: core, storage, VDA 5050 gateway on MQTT."""
+    """One controller process: core, storage, and its adapters (VDA 5050 on MQTT, ROS 2 over
+    rosbridge). Each adapter takes the commands that are its own and passes the rest on."""
 
     service: FleetService
-    gateway: VdaGateway
-    bus: MqttBus
+    adapters: list[Adapter]
+    bus: MqttBus | None = None
+    ros: RosGateway | None = None
     tick_s: float = 0.1
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
-        """Until `stop`: vehicle events (as soon as they come) and ticks (at least every
+        """Until `stop`: adapter events (as soon as they come) and ticks (at least every
         `tick_s`) in, commits and commands out."""
         controller = self.service.controller
-        self.gateway.on_events = self._wake.set
+        for adapter in self.adapters:
+            adapter.on_events = self._wake.set
         while not self._stop.is_set():
             self._wake.clear()
-            for event in [*self.gateway.take_events(), Tick()]:
+            for adapter in self.adapters:
+                adapter.tick()
+            events = [e for adapter in self.adapters for e in adapter.take_events()]
+            for event in [*events, Tick()]:
                 try:
                     commands = controller.handle(event)
                 except Exception:  # one event the core trips on must not stop the plant's controller
                     log.exception("event %r failed; the controller goes on", event)
                     continue
                 self.service.record(commands)
-                self.gateway.apply(commands)
+                for adapter in self.adapters:
+                    commands = adapter.apply(commands)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.tick_s)
 
@@ -90,9 +112,11 @@ def build_server(
     config: ControllerConfig | None = None,
     master_config: MasterConfig | None = None,
     settle_s: float = 5.0,
+    ros: RosConfig | None = None,
 ) -> Server:
-    """A controller for `fmap` on `store` and the broker of `mqtt`. For `settle_s` seconds of its
-    clock after start it releases no path, while the vehicles report where they stand."""
+    """A controller for `fmap` on `store` and the broker of `mqtt` (and the ROS 2 robots and
+    cells of `ros`). For `settle_s` seconds of its clock after start it releases no path, while
+    the vehicles report where they stand."""
     clock = clock or WallClock()
     controller = Controller(fmap, clock, config, stopwatch=time.perf_counter)
     controller.hold_releases(clock.now() + settle_s)
@@ -106,7 +130,13 @@ def build_server(
     gateway.start()
     service.metric_sources.append(master.metrics)
     service.map_listeners.append(master.use_map)
-    return Server(service, gateway, bus)
+    adapters: list[Adapter] = [gateway]
+    ros_gateway = None
+    if ros is not None and (ros.robots or ros.cells):
+        ros_gateway = RosGateway(controller, ros)
+        service.cells = ros_gateway  # operators retry or abort its cells' transfers
+        adapters.insert(0, ros_gateway)  # first: picks and drops at cell stations are the cell's
+    return Server(service, adapters, bus, ros_gateway)
 
 
 def active_map(store: OrderStore, configured: FacilityMap) -> FacilityMap:
@@ -120,14 +150,20 @@ def create_server_app(server: Server, keys: ApiKeys | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await server.bus.start()
+        if server.bus is not None:
+            await server.bus.start()
+        if server.ros is not None:
+            server.ros.start()  # connects on this loop
         task = asyncio.create_task(server.run())
         try:
             yield
         finally:
             server.stop()
             await task
-            await server.bus.stop()
+            if server.ros is not None:
+                server.ros.stop()
+            if server.bus is not None:
+                await server.bus.stop()
             await server.service.close()
 
     return create_app(server.service, lifespan, keys)

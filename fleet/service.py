@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
+from typing import Protocol
 
 from fleet.alarms import AlarmBoard, RaisedAlarm
+from fleet.cells import CellHandshake
 from fleet.commits import CommitQueue
 from fleet.core import Controller
 from fleet.eventlog import EventLog
@@ -64,6 +66,19 @@ class CallConflict(ValueError):
         super().__init__(f"Idempotency-Key '{key}' was used for a different call")
 
 
+class CellControl(Protocol):
+    """What the operator can do about a robot cell's transfer (the ROS gateway, or another
+    transport's): retry it or give it up. Both raise KeyError for a station no cell serves and
+    ValueError when no transfer there waits for the operator."""
+
+    @property
+    def cells(self) -> Mapping[str, CellHandshake]: ...
+
+    def retry_transfer(self, station_id: str) -> None: ...
+
+    def abort_transfer(self, station_id: str, by: str) -> None: ...
+
+
 class FleetService:
     def __init__(self, controller: Controller, store: OrderStore) -> None:
         """Bind the core to its storage and take back the orders open when it last stopped."""
@@ -80,6 +95,7 @@ class FleetService:
         self.alarms = AlarmBoard()
         self._waits: dict[str, str] = {}
         self.shift = ShiftCounters()  # vehicle time by state, for the shift KPIs
+        self.cells: CellControl | None = None  # robot cells, when the shell has any
         controller.continue_numbering_after(store.last_number())
         controller.restore(store.load_open())
         self._flush_changes()
@@ -151,6 +167,21 @@ class FleetService:
     async def committed(self) -> None:
         """Return once every change made so far is in storage (API answers wait for this)."""
         await self.commits.committed()
+
+    def cell(self, station_id: str) -> CellHandshake | None:
+        """The handshake of the cell serving the station, if one does."""
+        return self.cells.cells.get(station_id) if self.cells is not None else None
+
+    def transfer(self, station_id: str, retry: bool, by: str) -> CellHandshake:
+        """The operator retries or aborts the failed transfer at a cell station (KeyError: no
+        cell there; ValueError: nothing waits for the operator)."""
+        if self.cells is None or station_id not in self.cells.cells:
+            raise KeyError(station_id)
+        if retry:
+            self.cells.retry_transfer(station_id)
+        else:
+            self.cells.abort_transfer(station_id, by)
+        return self.cells.cells[station_id]
 
     async def close(self) -> None:
         """On a clean stop: commit what is still queued (order changes from vehicle events),

@@ -174,9 +174,13 @@ def serve(
     speed: Annotated[float, typer.Option(help="clock speed, for plants simulated in other processes")] = 1.0,
     clock_anchor: Annotated[float | None, typer.Option(help="Unix time where a sped-up clock starts")] = None,
     settle_s: Annotated[float, typer.Option(help="wall seconds after start with no path released")] = 5.0,
+    ros_config: Annotated[
+        Path | None, typer.Option(help="YAML file of ROS 2 robots and robot cells reached through rosbridge")
+    ] = None,
 ) -> None:
     """Run the controller for a plant: VDA 5050 vehicles over MQTT (FLEET_MQTT_URL, default
-    mqtt://127.0.0.1:1883), orders in the database, the API and control room on HTTP."""
+    mqtt://127.0.0.1:1883), ROS 2 robots and cells through rosbridge (--ros-config), orders in
+    the database, the API and control room on HTTP."""
     import uvicorn
 
     from fleet.clock import ScaledClock, WallClock
@@ -188,9 +192,20 @@ def serve(
     mqtt = MqttSettings.from_env() or MqttSettings()
     clock = WallClock() if speed == 1.0 and clock_anchor is None else ScaledClock(speed, clock_anchor)
     settle = speed * settle_s  # the hold is in wall seconds, the core counts in its own
+    ros = None
+    if ros_config is not None:
+        from pydantic import ValidationError
+
+        from fleet.ros.config import load_ros_config
+
+        try:
+            ros = load_ros_config(ros_config)
+        except (OSError, ValidationError) as exc:
+            console.print(f"[red]{ros_config}: {exc}[/red]")
+            raise typer.Exit(2) from None
     store = OrderStore(db)
     fmap = active_map(store, fmap)
-    server = build_server(fmap, store, mqtt, clock, settle_s=settle)
+    server = build_server(fmap, store, mqtt, clock, settle_s=settle, ros=ros)
     restored = len(server.service.controller.open_orders())
     console.print(
         f"controller for {fmap.name} on http://{host}:{port}; MQTT {mqtt.url}; {restored} open orders restored"

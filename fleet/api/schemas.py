@@ -236,6 +236,15 @@ class CallOut(BaseModel):
     created_at: float
 
 
+class CellOut(BaseModel):
+    """A robot cell's current transfer: which vehicle, its state (requested, running, done,
+    failed, timed_out) and whether it waits for the operator to retry or abort."""
+
+    vehicle_id: str | None
+    state: str | None
+    waiting_for_operator: bool
+
+
 class StationOut(BaseModel):
     """A station with what is open there: orders picking up or dropping off, and its calls."""
 
@@ -245,6 +254,7 @@ class StationOut(BaseModel):
     load_types: list[str]
     open_orders: list[OrderOut]
     calls: list[CallOut] = Field(description="the newest calls the station made with an idempotency key")
+    cell: CellOut | None = Field(None, description="the robot cell serving the station, if one does")
 
 
 class KeyCreate(BaseModel):

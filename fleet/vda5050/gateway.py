@@ -64,8 +64,12 @@ class VdaGateway:
         events, self._events = self._events, []
         return events
 
-    def apply(self, commands: list[Command]) -> None:
-        """Send what the core decided to the vehicles it concerns."""
+    def tick(self) -> None:
+        """No timers of its own: VDA 5050 vehicles report state themselves."""
+
+    def apply(self, commands: list[Command]) -> list[Command]:
+        """Send what the core decided to the vehicles it concerns (unknown vehicles' commands
+        are dropped by the master); nothing is left for another adapter."""
         now = self.controller.clock.now()
         for cmd in commands:
             if isinstance(cmd, DriveNodes):
@@ -74,6 +78,7 @@ class VdaGateway:
             elif isinstance(cmd, StartAction | CancelDrive | PauseVehicle | InitPosition):
                 self.master.on_command(cmd, [], now)
         self.flush()
+        return []
 
     def flush(self) -> None:
         """Deliver until quiet: what is queued on the bus, then what the master says in answer."""

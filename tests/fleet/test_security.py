@@ -136,6 +136,7 @@ ACCESS = {
     "GET /api/v1/orders/{order_id}": "viewer+plc",
     "GET /api/v1/stations": "viewer+plc",
     "GET /api/v1/stations/{station_id}": "viewer+plc",
+    "POST /api/v1/stations/{station_id}/transfer/{decision}": "operator",
     "GET /api/v1/whoami": "viewer+plc",
     "POST /api/v1/orders": "operator",
     "PATCH /api/v1/orders/{order_id}": "operator",
@@ -183,6 +184,7 @@ PATH_VALUES = {
     "station_id": "ST-B",
     "key_id": "k-none",
     "map_id": "1",
+    "decision": "retry",
 }
 
 
