@@ -6,6 +6,7 @@ the controller's: it imports nothing of this project, only rclpy and standard me
 
     python sim/ros_nodes.py robot --ns amr1 --x 3 --y 11 [--speed 1.0]
     python sim/ros_nodes.py cell --ns cell_a [--transfer-s 1.0] [--fail-first 0]
+    python sim/ros_nodes.py robots --count 50 [--ns-prefix amr]   (for bench/ros_bridge.py)
 
 robot: a Nav2-like mobile base seen from outside. It takes geometry_msgs/PoseStamped goals on
 `goal_pose`, drives straight to the newest one at `--speed`, and publishes nav_msgs/Odometry on
@@ -13,6 +14,8 @@ robot: a Nav2-like mobile base seen from outside. It takes geometry_msgs/PoseSta
 cell: std_srvs/Trigger services `load` and `unload`; each accepted request gets a transfer id
 (the answer's message) and `<id> running`, then `<id> done` (or `failed: ...` for the first
 `--fail-first` requests) on the std_msgs/String topic `status`.
+robots: `--count` robots in one process (namespaces amr0, amr1, ...), each also echoing every
+goal at once on `goal_echo` (geometry_msgs/PoseStamped), so a benchmark can time the round trip.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ RATE_HZ = 20.0
 
 
 class SimRobot(Node):  # type: ignore[misc]  # rclpy lives in the ROS 2 environment
-    def __init__(self, ns: str, x: float, y: float, speed: float) -> None:
+    def __init__(self, ns: str, x: float, y: float, speed: float, echo: bool = False) -> None:
         super().__init__("sim_robot", namespace=ns)
+        self.echo = self.create_publisher(PoseStamped, "goal_echo", 10) if echo else None
         self.x, self.y, self.yaw, self.speed = x, y, 0.0, speed
         self.goal: tuple[float, float, float] | None = None
         self.battery = 0.9
@@ -43,6 +47,8 @@ class SimRobot(Node):  # type: ignore[misc]  # rclpy lives in the ROS 2 environm
         self.create_timer(1.0 / RATE_HZ, self._step)
 
     def _on_goal(self, msg: PoseStamped) -> None:
+        if self.echo is not None:
+            self.echo.publish(msg)
         q = msg.pose.orientation
         yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
         self.goal = (msg.pose.position.x, msg.pose.position.y, yaw)
@@ -115,8 +121,25 @@ def main() -> None:
     cell.add_argument("--ns", required=True)
     cell.add_argument("--transfer-s", type=float, default=1.0)
     cell.add_argument("--fail-first", type=int, default=0)
+    many = sub.add_parser("robots")
+    many.add_argument("--count", type=int, required=True)
+    many.add_argument("--ns-prefix", default="amr")
     args = parser.parse_args()
     rclpy.init()
+    if args.kind == "robots":
+        from rclpy.executors import SingleThreadedExecutor
+
+        executor = SingleThreadedExecutor()
+        robots = [SimRobot(f"{args.ns_prefix}{k}", float(k), 0.0, 1.0, echo=True) for k in range(args.count)]
+        for r in robots:
+            executor.add_node(r)
+        try:
+            executor.spin()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            rclpy.try_shutdown()
+        return
     node: Node = (
         SimRobot(args.ns, args.x, args.y, args.speed)
         if args.kind == "robot"

@@ -1,9 +1,10 @@
 """An in-process rosbridge for fast, deterministic tests: a fake, and it says so. It speaks the
 real rosbridge v2 protocol (JSON over WebSocket, served by autobahn on a free loopback port):
 advertise, unadvertise, publish, subscribe, unsubscribe, call_service answered with
-service_response, and status messages. Behind it there is no ROS graph, only the test's own
-handlers: what clients publish is recorded per topic and passed to `on_publish`, services are
-Python functions, and the test publishes to subscribers with `publish`.
+service_response, send_action_goal answered with action_result, and status messages. Behind it
+there is no ROS graph, only the test's own handlers: what clients publish is recorded per topic
+and passed to `on_publish`, services and actions are Python functions, and the test publishes
+to subscribers with `publish`.
 
 The integration test against a real ROS 2 graph is `tests/ros/test_ros_stack.py`.
 """
@@ -22,6 +23,7 @@ from tests.broker import free_port
 
 Message = dict[str, Any]
 ServiceHandler = Callable[[Message], tuple[bool, Message]]
+ActionHandler = Callable[[Message, Callable[[int], None]], None]  # (goal, finish with a GoalStatus value)
 
 
 class FakeRosbridge:
@@ -33,6 +35,8 @@ class FakeRosbridge:
         self.subscribers: dict[str, set[WebSocketServerProtocol]] = defaultdict(set)
         self.services: dict[str, ServiceHandler] = {}
         self.service_calls: list[tuple[str, Message]] = []
+        self.actions: dict[str, ActionHandler] = {}
+        self.action_goals: list[tuple[str, str, Message]] = []  # action, type, goal
         self.on_publish: Callable[[str, Message], None] | None = None
         self.ops: list[str] = []
         self._clients: set[WebSocketServerProtocol] = set()
@@ -92,6 +96,22 @@ class FakeRosbridge:
                 self.on_publish(message["topic"], message["msg"])
         elif op == "call_service":
             self._call(client, message)
+        elif op == "send_action_goal":
+            self._action(client, message)
+
+    def _action(self, client: WebSocketServerProtocol, message: Message) -> None:
+        name, goal = message["action"], message.get("args") or {}
+        self.action_goals.append((name, message.get("action_type", ""), goal))
+
+        def finish(status: int) -> None:
+            answer = {"op": "action_result", "id": message["id"], "action": name, "values": {}, "status": status}
+            client.sendMessage(json.dumps({**answer, "result": status == 4}).encode())
+
+        handler = self.actions.get(name)
+        if handler is None:
+            finish(6)
+        else:
+            handler(goal, finish)
 
     def _call(self, client: WebSocketServerProtocol, message: Message) -> None:
         name, args = message["service"], message.get("args") or {}

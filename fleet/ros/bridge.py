@@ -128,6 +128,24 @@ class RosBridge:
         roslibpy.Service(self._ros, service, srv_type).call(roslibpy.ServiceRequest(request), result, error)
         asyncio.get_running_loop().call_later(timeout_s, error, f"no answer within {timeout_s:.0f} s")
 
+    def send_goal(self, action: str, action_type: str, goal: Message, on_status: Callable[[object], None]) -> None:
+        """Send an action goal; `on_status` gets its final status (action_msgs/GoalStatus value:
+        4 succeeded, 5 canceled, 6 aborted), or "aborted" when the bridge refuses it."""
+        if not self.connected:
+            asyncio.get_running_loop().call_soon(on_status, "aborted")
+            return
+
+        def result(answer: Any) -> None:
+            status = answer.get("status") if isinstance(answer, dict) else None
+            on_status(getattr(status, "value", status))
+
+        def error(problem: Any) -> None:
+            log.warning("rosbridge %s refused a goal for %s: %s", self.url, action, problem)
+            on_status("aborted")
+
+        client = roslibpy.ActionClient(self._ros, action, action_type)
+        client.send_goal(roslibpy.Goal(goal), result, lambda _feedback: None, error)
+
     def close(self) -> None:
         self.on_connection = None
         factory = self._ros.factory

@@ -1,6 +1,7 @@
 """How a ROS 2 robot or robot cell is reached: a small file per plant, no code per robot.
 
-Only standard message types: geometry_msgs/PoseStamped goals (Nav2's `goal_pose` topic),
+Only standard message types: geometry_msgs/PoseStamped goals (Nav2's `goal_pose` topic, or its
+NavigateToPose action where the bridge carries actions: `navigate_action`),
 nav_msgs/Odometry or geometry_msgs/PoseWithCovarianceStamped for the pose, sensor_msgs/
 BatteryState, action_msgs/GoalStatusArray for the navigator's verdict (Nav2 publishes it on
 `navigate_to_pose/_action/status`); cells answer a std_srvs/Trigger service and report on a
@@ -49,6 +50,10 @@ class RosRobotConfig(_Strict):
     frame: str = "map"
     transform: Transform2D = Transform2D()
     goal_topic: str = "goal_pose"
+    # Where the bridge carries actions: goals as this action (Nav2's NavigateToPose), its result
+    # telling an abort; None sends them on `goal_topic` and reads `status_topic` instead.
+    navigate_action: str | None = None
+    navigate_action_type: str = "nav2_msgs/action/NavigateToPose"
     pose_topic: str = "odom"
     pose_type: Literal["nav_msgs/msg/Odometry", "geometry_msgs/msg/PoseWithCovarianceStamped"] = "nav_msgs/msg/Odometry"
     battery_topic: str | None = "battery_state"

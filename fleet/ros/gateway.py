@@ -19,7 +19,8 @@ from fleet.core import Controller
 from fleet.events import ActionKind, CancelDrive, Command, DriveNodes, Event, PauseVehicle, StartAction
 from fleet.ros.bridge import RosBridge
 from fleet.ros.config import RosCellConfig, RosConfig
-from fleet.ros.robot import Output, Publish, RosRobotLink
+from fleet.ros.convert import GOAL_STATUS as STATUS_WORDS
+from fleet.ros.robot import Output, Publish, RosRobotLink, SendGoal
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,13 @@ class RosGateway:
             timeout_s=min(10.0, c.timeout_s),
         )
 
+    def _send_goal(self, link: RosRobotLink, goal: SendGoal) -> None:
+        def result(status: object) -> None:
+            word = STATUS_WORDS.get(status, "unknown") if isinstance(status, int) else str(status)
+            self._emit(link.vehicle_id, link.on_goal_result(goal.token, word))
+
+        self._bridge(link.config.url).send_goal(goal.action, goal.action_type, goal.goal, result)
+
     def _on_pose(self, link: RosRobotLink, message: dict[str, Any]) -> Output:
         out = link.on_pose(message, self._now())
         v = self.controller.vehicles.get(link.vehicle_id)
@@ -195,10 +203,14 @@ class RosGateway:
     def _emit(self, robot_id: str | None, out: list[Any]) -> None:
         placed = self.controller.vehicles
         for item in out:
-            if isinstance(item, Publish):
-                url = self.robots[robot_id].config.url if robot_id in self.robots else None
-                if url is not None:
-                    self._bridge(url).publish(item.topic, item.msg_type, item.message)
+            if isinstance(item, Publish | SendGoal):
+                link = self.robots.get(robot_id or "")
+                if link is None:
+                    continue
+                if isinstance(item, Publish):
+                    self._bridge(link.config.url).publish(item.topic, item.msg_type, item.message)
+                else:
+                    self._send_goal(link, item)
                 continue
             vid = getattr(item, "vehicle_id", None)
             if vid is None or (vid in placed and placed[vid].placed):

@@ -7,6 +7,8 @@ traffic manager released. It gets the following goal when it is within `arrive_w
 the current one (and, at the end of what is released, when it is also nearly still), so it does
 not stop at every node on a free run. A goal not reached in time, or one the navigator aborts,
 is a `DriveRejected` (the core takes the robot out of service and re-plans its orders).
+Goals go on a topic (`goal_pose`, the navigator's status topic telling aborts) or, where the
+bridge carries actions, as NavigateToPose action goals (their result telling aborts).
 """
 
 from __future__ import annotations
@@ -40,7 +42,18 @@ class Publish:
     message: Message
 
 
-Output = list[Event | Publish]
+@dataclass(frozen=True, slots=True)
+class SendGoal:
+    """A goal for a ROS action (absolute name); its result comes back to `on_goal_result`
+    with `token`."""
+
+    action: str
+    action_type: str
+    goal: Message
+    token: int
+
+
+Output = list[Event | Publish | SendGoal]
 
 POSE_STAMPED = "geometry_msgs/msg/PoseStamped"
 
@@ -65,6 +78,7 @@ class RosRobotLink:
         self._cancelling = False
         self._action: tuple[ActionKind, float, float | None] | None = None  # kind, end time, until battery
         self._last_pose_at: float | None = None
+        self._goal_token = 0  # of the newest action goal sent
 
     @property
     def vehicle_id(self) -> str:
@@ -164,6 +178,16 @@ class RosRobotLink:
             return [DriveRejected(self.vehicle_id, f"the navigator {status} the goal {failed}")]
         return []
 
+    def on_goal_result(self, token: int, status: str) -> Output:
+        """The result of an action goal: an abort of the newest one fails the drive (goals we
+        replaced ourselves, by the next node or a pause, end cancelled or aborted: not ours to
+        count)."""
+        if token != self._goal_token or self._goal is None or self._paused or status not in ("aborted", "canceled"):
+            return []
+        failed, self._goal = self._goal, None
+        self._ahead.clear()
+        return [DriveRejected(self.vehicle_id, f"the navigator {status} the goal {failed}")]
+
     def tick(self, now: float) -> Output:
         """Timers: the goal's deadline, the end of an action."""
         out: Output = []
@@ -195,7 +219,7 @@ class RosRobotLink:
         c = self.config
         return math.hypot(n.x - x, n.y - y) / c.nominal_speed_mps * c.timeout_factor + c.timeout_slack_s
 
-    def _goal_message(self, node_id: str, now: float) -> Publish:
+    def _goal_message(self, node_id: str, now: float) -> Publish | SendGoal:
         n = self.map.node_by_id[node_id]
         heading_from = self.map.node_by_id[self.node] if self.node else None
         if heading_from is not None and (heading_from.x, heading_from.y) != (n.x, n.y):
@@ -204,9 +228,13 @@ class RosRobotLink:
             yaw = self.pose[2] if self.pose else 0.0
         return self._publish_goal(n.x, n.y, yaw, now)
 
-    def _publish_goal(self, x: float, y: float, yaw: float, now: float) -> Publish:
+    def _publish_goal(self, x: float, y: float, yaw: float, now: float) -> Publish | SendGoal:
         c = self.config
-        return Publish(c.topic(c.goal_topic), POSE_STAMPED, goal_pose(c.transform, c.frame, x, y, yaw, now))
+        pose = goal_pose(c.transform, c.frame, x, y, yaw, now)
+        if c.navigate_action is None:
+            return Publish(c.topic(c.goal_topic), POSE_STAMPED, pose)
+        self._goal_token += 1
+        return SendGoal(c.topic(c.navigate_action), c.navigate_action_type, {"pose": pose}, self._goal_token)
 
     def _arrived(self, node_id: str) -> bool:
         if self.pose is None:

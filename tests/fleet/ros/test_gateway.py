@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,17 @@ class FakeRobot:
 
     def _on_publish(self, topic: str, msg: dict[str, Any]) -> None:
         if topic == "/amr1/goal_pose":
-            p = msg["pose"]["position"]
-            self.at = (p["x"], p["y"], 0.0)
-            self.goals.append((p["x"], p["y"]))
+            self._go(msg)
+
+    def _go(self, pose: dict[str, Any]) -> None:
+        p = pose["pose"]["position"]
+        self.at = (p["x"], p["y"], 0.0)
+        self.goals.append((p["x"], p["y"]))
+
+    def navigate(self, goal: dict[str, Any], finish: Callable[[int], None]) -> None:
+        """Nav2's NavigateToPose through the bridge: there, then succeeded."""
+        self._go(goal["pose"])
+        asyncio.get_running_loop().call_later(0.2, finish, 4)
 
     async def run(self) -> None:
         while True:
@@ -78,11 +87,13 @@ def cell_service(bridge: FakeRosbridge, status_topic: str, outcomes: list[str]) 
 
 
 class Plant:
-    def __init__(self, fmap: FacilityMap, tmp_path: Path, bridge: FakeRosbridge) -> None:
+    def __init__(self, fmap: FacilityMap, tmp_path: Path, bridge: FakeRosbridge, action: str | None = None) -> None:
         self.bridge = bridge
         controller = Controller(fmap, ScaledClock(SPEED))
         self.service = FleetService(controller, OrderStore(tmp_path / "fleet.db"))
-        robot = RosRobotConfig(id="AMR-1", url=bridge.url, namespace="amr1", transform=FRAME, status_topic=None)
+        robot = RosRobotConfig(
+            id="AMR-1", url=bridge.url, namespace="amr1", transform=FRAME, status_topic=None, navigate_action=action
+        )
         cells = [
             RosCellConfig(
                 station=s,
@@ -105,19 +116,20 @@ class Plant:
             await asyncio.sleep(0.05)
 
 
-@pytest.fixture
-async def plant(small_map: FacilityMap, tmp_path: Path) -> AsyncIterator[Plant]:
+@asynccontextmanager
+async def running_plant(
+    fmap: FacilityMap, tmp_path: Path, action: str | None, aborts: bool = False
+) -> AsyncIterator[Plant]:
+    """The fake bridge, the fake robot and the controller's loop, until the robot is on the map."""
     bridge = FakeRosbridge()
     await bridge.start()
-    running = Plant(small_map, tmp_path, bridge)
+    running = Plant(fmap, tmp_path, bridge, action=action)
+    bridge.actions["/amr1/navigate_to_pose"] = (lambda goal, finish: finish(6)) if aborts else running.robot.navigate
     running.ros.start()
     tasks = [asyncio.create_task(running.robot.run()), asyncio.create_task(running.server.run())]
+    core = running.service.controller
     try:
-        await running.until(
-            lambda: (
-                "AMR-1" in running.service.controller.vehicles and running.service.controller.vehicles["AMR-1"].placed
-            )
-        )
+        await running.until(lambda: "AMR-1" in core.vehicles and core.vehicles["AMR-1"].placed)
         yield running
     finally:
         running.server.stop()
@@ -127,6 +139,12 @@ async def plant(small_map: FacilityMap, tmp_path: Path) -> AsyncIterator[Plant]:
         await asyncio.gather(*tasks, return_exceptions=True)
         await bridge.stop()
         await running.service.close()
+
+
+@pytest.fixture(params=[None, "navigate_to_pose"], ids=["topic-goals", "action-goals"])
+async def plant(small_map: FacilityMap, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Plant]:
+    async with running_plant(small_map, tmp_path, request.param) as running:
+        yield running
 
 
 async def test_a_ros_robot_picks_at_a_cell_and_delivers_at_another(plant: Plant) -> None:
@@ -141,7 +159,10 @@ async def test_a_ros_robot_picks_at_a_cell_and_delivers_at_another(plant: Plant)
     # Every goal was one map node, in the robot's own frame.
     nodes = {to_robot(FRAME, n.x, n.y, 0.0)[:2] for n in core.map.nodes}
     assert plant.robot.goals and all(any(math.dist(g, n) < 1e-6 for n in nodes) for g in plant.robot.goals)
-    assert bridge.advertised["/amr1/goal_pose"] == "geometry_msgs/msg/PoseStamped"
+    if plant.ros.robots["AMR-1"].config.navigate_action is None:
+        assert bridge.advertised["/amr1/goal_pose"] == "geometry_msgs/msg/PoseStamped" and not bridge.action_goals
+    else:
+        assert "/amr1/goal_pose" not in bridge.advertised and len(bridge.action_goals) == len(plant.robot.goals)
     assert core.vehicles["AMR-1"].battery == pytest.approx(0.8)
 
 
@@ -196,3 +217,15 @@ async def test_malformed_messages_are_dropped_without_effect(plant: Plant) -> No
     await plant.until(lambda: plant.ros.dropped >= 3)
     after = core.vehicles["AMR-1"]
     assert (after.node, after.online, after.in_service) == (before.node, before.online, before.in_service)
+
+
+async def test_an_aborted_navigation_goal_rejects_the_drive(small_map: FacilityMap, tmp_path: Path) -> None:
+    """Action goals: the navigator aborts one (result status 6): the robot is taken out of
+    service with an alarm and its order goes back to the dispatcher, as for a VDA 5050 refusal."""
+    async with running_plant(small_map, tmp_path, "navigate_to_pose", aborts=True) as plant:
+        core = plant.service.controller
+        order = plant.service.submit_order("ST-A", "ST-B")
+        await plant.until(lambda: any(a.code == "drive-rejected" for a in core.alarms))
+        assert not core.vehicles["AMR-1"].in_service
+        assert core.orders[order.id].state is OrderState.ACCEPTED
+        assert plant.bridge.action_goals[0][:2] == ("/amr1/navigate_to_pose", "nav2_msgs/action/NavigateToPose")

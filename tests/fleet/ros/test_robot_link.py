@@ -121,3 +121,25 @@ def test_actions_without_a_cell_take_the_service_time_and_charging_the_battery(s
     assert link.start_action(StartAction("AMR-1", ActionKind.CHARGE, "CH-1", until_battery=0.9), 20.0) == []
     assert link.on_battery({"percentage": 0.89}, 30.0) == []
     assert link.on_battery({"percentage": 0.91}, 40.0) == [ActionFinished("AMR-1", ActionKind.CHARGE)]
+
+
+def test_action_goals_count_only_the_newest_result(small_map: FacilityMap) -> None:
+    """With NavigateToPose goals, a goal replaced by the next node ends cancelled: not a
+    failure; an abort of the newest goal is."""
+    from fleet.ros.robot import SendGoal
+
+    config = RosRobotConfig(
+        id="AMR-1", url="ws://127.0.0.1:9090", namespace="amr1", transform=SHIFT, navigate_action="navigate_to_pose"
+    )
+    link = RosRobotLink(config, small_map)
+    link.on_pose(odom(0.0, 0.0), 0.0)
+    link.node = "A1"
+    (first,) = link.drive(("A2", "A3"), 0.0)
+    assert isinstance(first, SendGoal) and first.action == "/amr1/navigate_to_pose"
+    assert first.action_type == "nav2_msgs/action/NavigateToPose" and "pose" in first.goal
+    out = link.on_pose(odom(5.9, 0.0, speed=1.0), 1.0)
+    (second,) = [o for o in out if isinstance(o, SendGoal)]
+    assert link.on_goal_result(first.token, "canceled") == [], "replaced by us"
+    assert link.on_goal_result(second.token, "succeeded") == []
+    (rejected,) = link.on_goal_result(second.token, "aborted")
+    assert isinstance(rejected, DriveRejected) and "A3" in rejected.reason
