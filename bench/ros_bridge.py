@@ -13,7 +13,9 @@ every goal at once on `goal_echo`. The controller side is this process: roslibpy
   is back, for `--seconds`; round trip p50/p99 of those goals (under the state traffic);
 - the same closed loop over MQTT: a mosquitto started here, N VDA 5050-shaped echo clients
   (aiomqtt) answering each `order` message on their `state` topic at once, QoS 1 as the
-  controller's MQTT bus uses; the difference of the medians is the latency the bridge path adds.
+  controller's MQTT bus uses, once with paho's default sockets (Nagle on) and once with
+  TCP_NODELAY as the controller's bus sets it; the difference of the medians is the latency the
+  bridge path adds.
 """
 
 from __future__ import annotations
@@ -99,43 +101,48 @@ async def _bridge_run(n: int, seconds: float, workdir: Path) -> dict[str, float]
         stack.stop()
 
 
-async def _mqtt_run(n: int, seconds: float, workdir: Path) -> dict[str, float]:
+async def _mqtt_run(n: int, seconds: float, workdir: Path, nodelay: bool) -> dict[str, float]:
+    import socket
+
     import aiomqtt
 
     from tests.broker import Broker
 
-    broker = Broker(workdir)
+    broker = Broker(workdir, nodelay=True)  # as bench/vda5050_throughput.py and the README advise
     broker.start()
     try:
+        options = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),) if nodelay else ()
         state = json.dumps({"headerId": 0, "orderId": "o", "orderUpdateId": 0, "lastNodeId": "A1"}).encode()
 
         async def vehicle(k: int) -> None:
-            async with aiomqtt.Client("127.0.0.1", broker.port, identifier=f"bench-v{k}") as c:
+            async with aiomqtt.Client("127.0.0.1", broker.port, identifier=f"bench-v{k}", socket_options=options) as c:
                 await c.subscribe(f"uagv/v2/bench/V{k}/order", qos=1)
                 async for _message in c.messages:
-                    await c.publish(f"uagv/v2/bench/V{k}/state", state, qos=1)
+                    # Not awaited one by one: a QoS 1 publish waits for its PUBACK.
+                    pending.add(asyncio.create_task(c.publish(f"uagv/v2/bench/V{k}/state", state, qos=1)))
 
+        pending: set[asyncio.Task[None]] = set()
         vehicles = [asyncio.create_task(vehicle(k)) for k in range(n)]
         await asyncio.sleep(1.0)
         rtts: list[float] = []
-        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="bench-controller") as c:
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier="bench-controller", socket_options=options) as c:
             await c.subscribe("uagv/v2/bench/+/state", qos=1)
             order = json.dumps({"headerId": 0, "orderId": "o", "orderUpdateId": 0, "nodes": [], "edges": []}).encode()
             sent_at: dict[int, float] = {}
 
-            async def send(k: int) -> None:
+            def send(k: int) -> None:
                 sent_at[k] = time.monotonic()
-                await c.publish(f"uagv/v2/bench/V{k}/order", order, qos=1)
+                pending.add(asyncio.create_task(c.publish(f"uagv/v2/bench/V{k}/order", order, qos=1)))
 
             t0 = time.monotonic()
             for k in range(n):
-                await send(k)
+                send(k)
             async for message in c.messages:
                 k = int(str(message.topic).split("/")[3][1:])
                 rtts.append(time.monotonic() - sent_at.pop(k))
                 if time.monotonic() - t0 >= seconds:
                     break
-                await send(k)
+                send(k)
             elapsed = time.monotonic() - t0
         for task in vehicles:
             task.cancel()
@@ -154,11 +161,12 @@ async def _inside(counts: list[int], seconds: float) -> list[dict[str, float]]:
     for n in counts:
         with tempfile.TemporaryDirectory() as tmp:
             ros = await _bridge_run(n, seconds, Path(tmp))
-        with tempfile.TemporaryDirectory() as tmp:
-            mqtt = await _mqtt_run(n, seconds, Path(tmp))
-        rows.append(
-            {"robots": n, **{f"ros_{k}": v for k, v in ros.items()}, **{f"mqtt_{k}": v for k, v in mqtt.items()}}
-        )
+        row: dict[str, float] = {"robots": n, **{f"ros_{k}": v for k, v in ros.items()}}
+        for nodelay in (False, True):
+            with tempfile.TemporaryDirectory() as tmp:
+                mqtt = await _mqtt_run(n, seconds, Path(tmp), nodelay)
+            row |= {f"mqtt{'_nd' if nodelay else ''}_{k}": v for k, v in mqtt.items()}
+        rows.append(row)
     return rows
 
 
@@ -181,17 +189,18 @@ def main() -> None:
     if done.returncode != 0:
         raise SystemExit(done.stderr[-3000:])
     rows = json.loads(done.stdout.strip().splitlines()[-1])
-    print(
-        "| robots | state updates/s | goals/s (bridge) | round trip p50 / p99 ms (bridge) | goals/s (MQTT) "
-        "| round trip p50 / p99 ms (MQTT) | added by the bridge, p50 ms |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print("| robots | path | state updates/s | goals/s | round trip p50 / p99 ms | bridge p50 minus this p50 ms |")
+    print("|---:|---|---:|---:|---:|---:|")
     for r in rows:
+        n = r["robots"]
         print(
-            f"| {r['robots']} | {r['ros_states_per_s']:.0f} | {r['ros_goals_per_s']:.0f} "
-            f"| {r['ros_p50_ms']:.1f} / {r['ros_p99_ms']:.1f} | {r['mqtt_goals_per_s']:.0f} "
-            f"| {r['mqtt_p50_ms']:.1f} / {r['mqtt_p99_ms']:.1f} | {r['ros_p50_ms'] - r['mqtt_p50_ms']:.1f} |"
+            f"| {n} | rosbridge + DDS | {r['ros_states_per_s']:.0f} | {r['ros_goals_per_s']:.0f} "
+            f"| {r['ros_p50_ms']:.1f} / {r['ros_p99_ms']:.1f} | |"
         )
+        paths = (("mqtt", "mosquitto, Nagle on (paho's default)"), ("mqtt_nd", "mosquitto, TCP_NODELAY (our bus)"))
+        for key, name in paths:
+            goals, p50, p99 = r[key + "_goals_per_s"], r[key + "_p50_ms"], r[key + "_p99_ms"]
+            print(f"| {n} | {name} | | {goals:.0f} | {p50:.1f} / {p99:.1f} | {r['ros_p50_ms'] - p50:.1f} |")
 
 
 if __name__ == "__main__":

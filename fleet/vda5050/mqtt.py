@@ -77,6 +77,9 @@ class MqttSettings(BaseModel):
             keepalive=self.keepalive_s,
             tls_params=aiomqtt.TLSParameters(self.ca_file, self.cert_file, self.key_file) if tls else None,
             clean_session=True,
+            # paho leaves Nagle's algorithm on: with delayed ACKs, a command and its answer then
+            # took about 88 ms instead of 3 (bench/ros_bridge.py, 10 clients, QoS 1).
+            socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
 
 
