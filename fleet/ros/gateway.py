@@ -183,7 +183,7 @@ class RosGateway:
                 continue
             out = link.connection(up, "" if up else f"rosbridge {url} lost")
             if up and link.goal is not None:
-                out += link.pause(False, now)  # the goal again: it may have been lost with the bridge
+                out += link.resend(now)
             self._emit(link.vehicle_id, out)
 
     def _guard(self, source: str, handler: Callable[[dict[str, Any]], Output | list[Event]]) -> Callable[[Any], None]:

@@ -98,14 +98,21 @@ class RosRobotLink:
     def pause(self, paused: bool, now: float) -> Output:
         """Paused: a goal where the robot is now, so it stops there; resumed: the node again."""
         self._paused = paused
-        if paused and self._goal is not None and self.pose is not None:
+        return self.resend(now)
+
+    def resend(self, now: float) -> Output:
+        """The goal as it stands (also after the bridge came back: it may have been lost with
+        it): the stop goal while paused, else the node, whose fate alone counts from now on."""
+        if self._goal is None:
+            return self._next_goal(now)
+        if self._paused:
+            if self.pose is None:
+                return []
             x, y, yaw = self.pose
             return [self._publish_goal(x, y, yaw, now)]
-        if not paused and self._goal is not None:
-            self._goal_deadline = now + self._timeout_for(self._goal)
-            self._goal_ids_before = set(self._seen_goal_ids)  # the stop goal's fate is not ours
-            return [self._goal_message(self._goal, now)]
-        return self._next_goal(now)
+        self._goal_deadline = now + self._timeout_for(self._goal)
+        self._goal_ids_before = set(self._seen_goal_ids)
+        return [self._goal_message(self._goal, now)]
 
     def cancel(self, now: float) -> Output:
         """Stop at the node it is heading to and drop the rest (it answers `DriveCancelled`)."""

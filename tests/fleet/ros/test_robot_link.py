@@ -98,7 +98,9 @@ def test_pause_stops_where_it_is_and_resume_goes_on(small_map: FacilityMap) -> N
     link.on_pose(odom(2.0, 0.0, speed=1.0), 1.0)
     assert goals(link.pause(True, 1.5)) == [(2.0, 0.0)], "a goal where it stands"
     assert link.tick(500.0) == [], "no timeout while paused"
+    assert goals(link.resend(300.0)) == [(2.0, 0.0)], "a bridge back while paused: still stopped"
     assert goals(link.pause(False, 501.0)) == [(6.0, 0.0)]
+    assert goals(link.resend(502.0)) == [(6.0, 0.0)]
 
 
 def test_cancel_stops_at_the_next_node(small_map: FacilityMap) -> None:
