@@ -12,8 +12,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from fleet.api import create_app
+from fleet.api.security import ApiKeys
 from fleet.clock import ScaledClock
 from fleet.core import Controller
 from fleet.model import OrderState
@@ -177,7 +180,14 @@ async def test_a_failed_transfer_waits_for_the_operator_who_retries(plant: Plant
     assert why is not None and "gripper jam" in why and "retry or abort" in why
     await asyncio.sleep(0.5)
     assert core.orders[order.id].state is OrderState.LOADING
-    plant.service.transfer("ST-A", retry=True, by="operator")
+    transport = httpx.ASGITransport(app=create_app(plant.service, keys=ApiKeys()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+        station = (await api.get("/api/v1/stations/ST-A")).json()
+        assert station["cell"] == {"vehicle_id": "AMR-1", "state": "failed", "waiting_for_operator": True}
+        retried = await api.post("/api/v1/stations/ST-A/transfer/retry")
+        assert retried.status_code == 200 and retried.json()["state"] == "requested", retried.text
+        assert (await api.post("/api/v1/stations/ST-C/transfer/retry")).status_code == 404
+        assert (await api.post("/api/v1/stations/ST-A/transfer/later")).status_code == 422
     await plant.until(lambda: core.orders[order.id].state is OrderState.FINISHED)
     assert [name for name, _ in bridge.service_calls] == ["/cell_a/load", "/cell_a/load", "/cell_b/unload"]
     with pytest.raises(ValueError):
