@@ -123,6 +123,8 @@ def demo(
     ] = "var/fleet.db",
     protocol: Annotated[str, typer.Option(help="direct, or vda5050 (in-process bus)")] = "direct",
     open_api: Annotated[bool, typer.Option(help="no key needed at all (local experiments only)")] = False,
+    cells: Annotated[str, typer.Option(help="stations served by a simulated robot cell, comma-separated")] = "",
+    cell_failure_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="share of cell transfers that fail")] = 0.0,
 ) -> None:
     """Run the controller API with the simulated plant in real time (x speed).
 
@@ -139,10 +141,17 @@ def demo(
     from fleet.vda5050.mqtt import MqttSettings
     from sim.live import create_demo_app
 
-    _load(map_name)
+    fmap = _load(map_name)
+    cell_stations = tuple(s.strip() for s in cells.split(",") if s.strip())
+    unknown = [s for s in cell_stations if s not in fmap.station_by_id]
+    if unknown:
+        console.print(f"[red]--cells: no station {', '.join(unknown)} on {fmap.name}[/red]")
+        raise typer.Exit(2)
     mqtt = MqttSettings.from_env()
     keys, demo_key = demo_keys(ApiKeys.from_env(), open_api)
-    api = create_demo_app(map_name, vehicles, speed, orders_per_hour, seed, db, protocol, mqtt, keys)
+    api = create_demo_app(
+        map_name, vehicles, speed, orders_per_hour, seed, db, protocol, mqtt, keys, cell_stations, cell_failure_rate
+    )
     via = f"VDA 5050 over MQTT at {mqtt.url}" if mqtt else protocol
     console.print(f"controller on http://{host}:{port}  (vehicles: {via}; API docs: /docs)")
     if demo_key is not None:

@@ -50,6 +50,8 @@ def build_live_plant(
     db_path: str | Path,
     protocol: str = "direct",
     mqtt: MqttSettings | None = None,
+    cells: tuple[str, ...] = (),
+    cell_failure_rate: float = 0.0,
 ) -> tuple[Simulation, FleetService, MqttBus | None]:
     """A simulation starting at the current wall time, wired to a service with SQLite storage.
 
@@ -66,11 +68,14 @@ def build_live_plant(
         seed=seed,
         orders_per_hour=orders_per_hour,
         protocol="vda5050" if bus is not None else protocol,
+        cells=cells,
+        cell_failure_rate=cell_failure_rate,
     )
     sim = Simulation(fmap, config, start_time=time.time(), bus=bus, stopwatch=time.perf_counter)
     service = FleetService(sim.controller, store)
     sim.listeners.append(service.record)
     service.map_listeners.append(sim.use_map)
+    service.cells = sim.cells  # operators retry or abort the simulated cells' transfers
     if isinstance(sim.fleet, VdaFleet):
         service.metric_sources.append(sim.fleet.master.metrics)
         if bus is not None:
@@ -88,9 +93,14 @@ def create_demo_app(
     protocol: str = "direct",
     mqtt: MqttSettings | None = None,
     keys: ApiKeys | None = None,
+    cells: tuple[str, ...] = (),
+    cell_failure_rate: float = 0.0,
 ) -> FastAPI:
-    """The controller API with a simulated plant driving its vehicles at `speed` x real time."""
-    sim, service, bus = build_live_plant(map_name, vehicles, orders_per_hour, seed, db_path, protocol, mqtt)
+    """The controller API with a simulated plant driving its vehicles at `speed` x real time
+    (and simulated robot cells at the stations `cells`)."""
+    sim, service, bus = build_live_plant(
+        map_name, vehicles, orders_per_hour, seed, db_path, protocol, mqtt, cells, cell_failure_rate
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -21,6 +21,7 @@ from fleet.model import OrderState, TaskKind
 from fleet.vda5050.gateway import Bus
 from fleet.vda5050.master import MasterConfig, MasterControl
 from maps import FacilityMap
+from sim.cells import CellBehaviour, SimulatedCells
 from sim.demand import DemandGenerator
 from sim.faults import FaultInjector
 from sim.fleets import DirectFleet, SimFleet, VdaFleet
@@ -46,6 +47,9 @@ class SimConfig:
     faults_per_vehicle_hour: float = 0.0  # random slow-downs, pauses and stops (sim/faults.py)
     planned_traffic: bool = True  # False: vehicles only claim (ControllerConfig.planned_traffic)
     dispatcher: str = "ortools"  # or "greedy": nearest free vehicle (DispatchConfig.solver)
+    cells: tuple[str, ...] = ()  # stations served by a simulated robot cell (sim/cells.py)
+    cell_transfer_s: float = 20.0
+    cell_failure_rate: float = 0.0
 
     @property
     def demand_rate(self) -> float:
@@ -87,6 +91,13 @@ class Simulation:
         self.rejected = 0
         self.busy_vehicle_seconds = 0.0
         self.waiting_seconds: dict[str, float] = {}  # vehicle-seconds stopped, by what was in the way
+        unknown = [s for s in self.config.cells if s not in self.fmap.station_by_id]
+        if unknown:
+            raise ValueError(f"cells at stations not on the map: {', '.join(unknown)}")
+        behaviour = CellBehaviour(self.config.cell_transfer_s, self.config.cell_failure_rate)
+        self.cells = (
+            SimulatedCells(list(self.config.cells), behaviour, self.config.seed + 3) if self.config.cells else None
+        )
         self._feed(self.fleet.start(self.start_time))
         self._apply(self.controller.take_commands())
 
@@ -136,6 +147,8 @@ class Simulation:
                     self.rejected += 1
         self.faults.step(now, self.fleet.bodies)
         self._feed(self.fleet.step(dt, now))
+        if self.cells is not None:
+            self._feed(self.cells.step(now))
         self._feed([Tick()])
         self.oracle.check(now, self.vehicles, self.controller.traffic)
         busy = sum(1 for cv in self.controller.vehicles.values() if cv.task and cv.task.kind is TaskKind.ORDER)
@@ -158,6 +171,8 @@ class Simulation:
     def _apply(self, commands: list[Command]) -> None:
         for listener in self.listeners:
             listener(commands)
+        if self.cells is not None:  # picks and drops at cell stations are the cells' to do
+            commands = self.cells.apply(commands, self.clock.now())
         self.fleet.apply(commands, self.clock.now())
 
     def report(self, wall_seconds: float) -> KpiReport:

@@ -260,8 +260,10 @@ async function refresh() {
   fillVehicles(vehicles);
 }
 
-// Alarms not yet acknowledged, newest first; an operator acknowledges one with its button.
-function fillAlarms(alarms) {
+// Alarms not yet acknowledged, newest first; an operator acknowledges one with its button. A
+// robot cell's failed transfer (the vehicle waits at the station) also gets retry and abort,
+// for as long as that cell waits for the operator; `held` maps vehicle id -> cell station.
+function fillAlarms(alarms, held = {}) {
   document.getElementById("alarm-count").textContent = alarms.length ? `(${alarms.length} open)` : "";
   const body = document.querySelector("#alarms tbody");
   body.replaceChildren(...alarms.slice(0, 20).map((a) => {
@@ -270,13 +272,22 @@ function fillAlarms(alarms) {
     row.className = `alarm ${a.code}`;
     const time = new Date(a.raised_at * 1000).toLocaleTimeString();
     for (const text of [time, `${a.code}: ${a.message}`]) row.appendChild(document.createElement("td")).textContent = text;
-    const button = row.appendChild(document.createElement("td")).appendChild(document.createElement("button"));
-    button.className = "action";
-    button.textContent = "ack";
-    button.addEventListener("click", async () => {
-      await api(`/alarms/${a.id}/acknowledge`, { method: "POST" });
-      refreshOrders();
-    });
+    const cell = row.appendChild(document.createElement("td"));
+    const station = a.code === "transfer-failed" ? held[a.vehicle_id] : undefined;
+    const actions = station
+      ? [["retry", `/stations/${station}/transfer/retry`], ["abort", `/stations/${station}/transfer/abort`]]
+      : [];
+    for (const [label, path] of [...actions, ["ack", `/alarms/${a.id}/acknowledge`]]) {
+      const button = cell.appendChild(document.createElement("button"));
+      button.className = "action";
+      button.dataset.alarmAction = label;
+      button.textContent = label;
+      button.addEventListener("click", async () => {
+        if (label === "abort" && !confirm(`Abort the transfer at ${station}? The order fails.`)) return;
+        await api(path, { method: "POST" });
+        refreshOrders();
+      });
+    }
     return row;
   }));
 }
@@ -318,7 +329,13 @@ async function refreshOrders() {
     api("/orders?newest_first=true&limit=40"), api("/health"), api("/alarms?open_only=true&limit=100"),
   ]);
   fillOrders(recent, health);
-  fillAlarms(alarms);
+  const held = {};
+  if (alarms.some((a) => a.code === "transfer-failed")) {
+    for (const s of await api("/stations")) {
+      if (s.cell && s.cell.waiting_for_operator) held[s.cell.vehicle_id] = s.id;
+    }
+  }
+  fillAlarms(alarms, held);
 }
 
 function setupForm() {
