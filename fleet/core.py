@@ -34,6 +34,7 @@ from fleet.events import (
     PauseVehicle,
     StartAction,
     StateReport,
+    StopCharging,
     Tick,
     TransferProblem,
     VehicleChanged,
@@ -139,6 +140,7 @@ class Controller:
         self._known_cycles: set[frozenset[str]] = set()
         self._unservable: set[str] = set()  # open orders no vehicle in the fleet can carry (stated once)
         self._held_by_cell: dict[str, str] = {}  # vehicle -> why its cell transfer holds it (for the operator)
+        self._stopping_charge: set[str] = set()  # opportunity charges stopped for an order, until they end
         self.fleet_paused = False
         self._pause_sent: dict[str, bool] = {}
         self.closed_lanes: set[str] = set()
@@ -705,7 +707,10 @@ class Controller:
             self._alarm("unexpected-action", f"{v.id} finished {event.action.value} without a running action", v.id)
             return
         if event.action is ActionKind.CHARGE:
+            self._stopping_charge.discard(v.id)
             self._put_vehicle(replace(v, task=None))
+            if v.queue:
+                self._next_task(v.id)  # the order that interrupted the charge
             self._dispatch_wanted = True
             return
         assert task.order_id is not None
@@ -874,19 +879,37 @@ class Controller:
             v = self.vehicles[vid]
             if v.queue != queue:
                 self._put_vehicle(replace(v, queue=queue))
-            if self.vehicles[vid].idle and queue:
+            if not queue:
+                continue
+            if self.vehicles[vid].idle:
                 self._next_task(vid)
+            elif (task := self.vehicles[vid].task) is not None and task.kind is TaskKind.CHARGE and task.opportunity:
+                self._interrupt_charge(vid)
         self._state_unservable()
         for vid, charger_id in decision.charge.items():
             charger = next(c for c in self.map.chargers if c.id == charger_id)
-            self._put_vehicle(
-                replace(self.vehicles[vid], task=Task(TaskKind.CHARGE, charger.node, place_id=charger_id))
-            )
+            v = self.vehicles[vid]
+            opportunity = v.battery >= self.config.dispatch.charge_below
+            task = Task(TaskKind.CHARGE, charger.node, place_id=charger_id, opportunity=opportunity)
+            self._put_vehicle(replace(v, task=task))
             self._drive_to(vid, charger.node)
         for vid, spot_id in decision.park.items():
             spot = next(p for p in self.map.parking if p.id == spot_id)
             self._put_vehicle(replace(self.vehicles[vid], task=Task(TaskKind.PARK, spot.node, place_id=spot_id)))
             self._drive_to(vid, spot.node)
+
+    def _interrupt_charge(self, vehicle_id: str) -> None:
+        """An order for a vehicle charging in idle time: on its way to the charger it turns to
+        the order at once; at the charger the charge is stopped first (the order starts when
+        the vehicle reports the charge ended)."""
+        v = self.vehicles[vehicle_id]
+        assert v.task is not None
+        if v.task.phase is TaskPhase.TRAVEL:
+            self._put_vehicle(replace(v, task=None))
+            self._next_task(vehicle_id)
+        elif vehicle_id not in self._stopping_charge:
+            self._stopping_charge.add(vehicle_id)
+            self._outbox.append(StopCharging(vehicle_id))
 
     def _state_unservable(self) -> None:
         """An order no vehicle of the fleet (on the map, in service) can carry is not dropped: it

@@ -148,6 +148,14 @@ class StartAction:
 
 
 @dataclass(frozen=True, slots=True)
+class StopCharging:
+    """End the vehicle's charge now (an order needs it; VDA 5050: instant action stopCharging).
+    The vehicle's adapter answers with `ActionFinished` for the charge."""
+
+    vehicle_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class CancelDrive:
     """Stop the vehicle at the next node it can stop at and drop the rest of its path
     (VDA 5050: instant action cancelOrder). The vehicle answers with `DriveCancelled`."""
@@ -195,4 +203,14 @@ class Alarm:
     order_id: str | None = None
 
 
-Command = DriveNodes | StartAction | CancelDrive | PauseVehicle | InitPosition | OrderChanged | VehicleChanged | Alarm
+Command = (
+    DriveNodes
+    | StartAction
+    | StopCharging
+    | CancelDrive
+    | PauseVehicle
+    | InitPosition
+    | OrderChanged
+    | VehicleChanged
+    | Alarm
+)

@@ -178,6 +178,7 @@ class Task:
     phase: TaskPhase = TaskPhase.TRAVEL
     order_id: str | None = None
     place_id: str | None = None
+    opportunity: bool = False  # a charge in idle time, above the charge threshold: an order interrupts it
 
 
 @dataclass(frozen=True, slots=True)

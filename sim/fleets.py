@@ -17,6 +17,8 @@ import numpy as np
 
 from fleet.core import Controller
 from fleet.events import (
+    ActionFinished,
+    ActionKind,
     CancelDrive,
     Command,
     DriveCancelled,
@@ -26,6 +28,7 @@ from fleet.events import (
     PauseVehicle,
     StartAction,
     StateReport,
+    StopCharging,
 )
 from fleet.vda5050.gateway import Bus, VdaGateway
 from fleet.vda5050.master import MasterControl
@@ -81,6 +84,7 @@ class DirectFleet:
         ]
         self._by_id = {v.id: v for v in self.bodies}
         self._cancelling: set[str] = set()
+        self._charge_stopped: list[str] = []  # charges stopped from outside, reported at the next step
 
     def start(self, now: float) -> list[Event]:
         for v in self.bodies:
@@ -93,6 +97,8 @@ class DirectFleet:
         for v in self.bodies:
             if v.busy:
                 events += v.step(dt)
+        events += [ActionFinished(vid, ActionKind.CHARGE) for vid in self._charge_stopped]
+        self._charge_stopped = []
         for vid in sorted(self._cancelling):
             v = self._by_id[vid]
             if not v.moving and not v.path:
@@ -109,6 +115,11 @@ class DirectFleet:
                 self._by_id[cmd.vehicle_id].drive(cmd.nodes)
             elif isinstance(cmd, StartAction):
                 self._by_id[cmd.vehicle_id].start_action(cmd.action, cmd.place_id, cmd.until_battery)
+            elif isinstance(cmd, StopCharging):
+                body = self._by_id[cmd.vehicle_id]
+                if body.acting:  # else the charge ended by itself and said so already
+                    body.stop_action()
+                    self._charge_stopped.append(cmd.vehicle_id)
             elif isinstance(cmd, CancelDrive):
                 self._by_id[cmd.vehicle_id].cancel()
                 self._cancelling.add(cmd.vehicle_id)

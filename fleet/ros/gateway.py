@@ -16,7 +16,7 @@ from typing import Any
 
 from fleet.cells import CellHandshake, CellRequest, parse_cell_status
 from fleet.core import Controller
-from fleet.events import ActionKind, CancelDrive, Command, DriveNodes, Event, PauseVehicle, StartAction
+from fleet.events import ActionKind, CancelDrive, Command, DriveNodes, Event, PauseVehicle, StartAction, StopCharging
 from fleet.ros.bridge import RosBridge
 from fleet.ros.config import RosCellConfig, RosConfig
 from fleet.ros.convert import GOAL_STATUS as STATUS_WORDS
@@ -115,6 +115,8 @@ class RosGateway:
                 self._emit(link.vehicle_id, link.pause(cmd.paused, now))
             elif isinstance(cmd, CancelDrive):
                 self._emit(link.vehicle_id, link.cancel(now))
+            elif isinstance(cmd, StopCharging):
+                self._emit(link.vehicle_id, link.stop_charging())
             else:
                 rest.append(cmd)  # InitPosition: a ROS robot localises itself
         return rest

@@ -133,6 +133,13 @@ class RosRobotLink:
             self._action = (cmd.action, now + service, None)
         return self.tick(now)
 
+    def stop_charging(self) -> Output:
+        """An order needs the robot: its charge ends now."""
+        if self._action is None or self._action[0] is not ActionKind.CHARGE:
+            return []
+        self._action = None
+        return [ActionFinished(self.vehicle_id, ActionKind.CHARGE)]
+
     def connection(self, online: bool, reason: str = "") -> Output:
         if online == self.online:
             return []

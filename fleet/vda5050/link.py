@@ -87,6 +87,7 @@ class VehicleLink:
     _headers: dict[str, int] = field(default_factory=dict)
     _actions: dict[str, _PendingAction] = field(default_factory=dict)
     _charge_until: float | None = None
+    _charge_stopped: bool = False  # stopCharging sent: the next state ends the charge
     _rejected: set[str] = field(default_factory=set)
     _superseded_seen: set[tuple[str, str]] = field(default_factory=set)
     instant_status: dict[str, str] = field(default_factory=dict)  # instant actionId -> last reported status
@@ -199,6 +200,15 @@ class VehicleLink:
         params = {"x": n.x, "y": n.y, "theta": 0.0, "mapId": self.fmap.name, "lastNodeId": node_id}
         return self.instant("initPosition", now, params)
 
+    def stop_charging(self, now: float) -> InstantActions | None:
+        """stopCharging before the requested charge (an order needs the vehicle); the charge is
+        reported finished with the vehicle's next state. None if no charge of ours runs."""
+        if self._charge_until is None:
+            return None
+        self._charge_until = None
+        self._charge_stopped = True
+        return self.instant("stopCharging", now)
+
     def start_charging(self, until: float, now: float) -> InstantActions:
         self._charge_until = until
         message = self.instant("startCharging", now)
@@ -279,6 +289,9 @@ class VehicleLink:
                 self._loaded = loaded
                 events.append(LoadReported(self.vehicle_id, loaded))
         battery = state.battery_state.battery_charge / 100.0
+        if self._charge_stopped:
+            self._charge_stopped = False
+            events.append(ActionFinished(self.vehicle_id, ActionKind.CHARGE))
         if self._charge_until is not None and battery >= self._charge_until:
             self._charge_until = None
             replies.append(self.instant("stopCharging", now))

@@ -29,6 +29,7 @@ from fleet.events import (
     InitPosition,
     PauseVehicle,
     StartAction,
+    StopCharging,
 )
 from fleet.metrics import Sample
 from fleet.vda5050.link import VehicleLink
@@ -200,6 +201,11 @@ class MasterControl:
             link = self.links.get(command.vehicle_id)
             if link is not None:
                 self._send(link, "instantActions", to_wire(link.cancel(now)))
+        elif isinstance(command, StopCharging):
+            link = self.links.get(command.vehicle_id)
+            stop = link.stop_charging(now) if link is not None else None
+            if link is not None and stop is not None:
+                self._send(link, "instantActions", to_wire(stop))
         elif isinstance(command, StartAction):
             link = self.links.get(command.vehicle_id)
             if link is None:

@@ -109,3 +109,50 @@ def test_an_order_on_a_vehicle_that_may_no_longer_take_it_is_given_up(small_map:
     decision = core.dispatcher.dispatch([order], fleet, frozenset(), now=0.0)
     assert decision.queues == {"AGV-NEAR": (), "AGV-FAR": (order.id,)}
     assert decision.plan is not None and decision.plan.solver != "kept"
+
+
+def test_idle_vehicles_charge_in_idle_time_and_an_order_interrupts_it(plant_map: FacilityMap) -> None:
+    """Opportunity charging on the plant (four chargers): an idle cart at 60 % goes to charge
+    (one at 85 % does not); standing at the charger, an order stops its charge (StopCharging)
+    and it starts the order when the charge is reported ended; one on its way turns at once."""
+    from fleet.core import ControllerConfig
+    from fleet.dispatcher import DispatchConfig
+    from fleet.events import ActionFinished, ActionKind, StartAction, StopCharging
+    from fleet.model import TaskKind, TaskPhase
+
+    clock = SimClock()
+    core = Controller(plant_map, clock, ControllerConfig(dispatch=DispatchConfig(opportunity_below=0.8)))
+    charger = plant_map.chargers[0]
+    core.add_vehicle("AGV-AT", "amr-rack", charger.node, battery=0.6)
+    core.add_vehicle("AGV-FULL", "amr-rack", plant_map.parking[0].node, battery=0.85)
+    commands = core.handle(Tick())
+    at = core.vehicles["AGV-AT"]
+    assert at.task is not None and at.task.kind is TaskKind.CHARGE and at.task.opportunity
+    assert at.task.phase is TaskPhase.ACTION and any(isinstance(c, StartAction) for c in commands)
+    full = core.vehicles["AGV-FULL"]
+    assert full.task is None or full.task.kind is not TaskKind.CHARGE, "85 % is above the opportunity bound"
+    core.set_in_service("AGV-FULL", False)  # the order must go to the charging cart
+    order = core.submit_order("RMW-WAFER", "PECVD-1-IN")
+    clock.advance(3.0)
+    commands = core.handle(Tick())
+    assert StopCharging("AGV-AT") in commands
+    assert core.orders[order.id].vehicle_id == "AGV-AT" and core.orders[order.id].state is OrderState.ASSIGNED
+    clock.advance(1.0)
+    core.handle(ActionFinished("AGV-AT", ActionKind.CHARGE))
+    assert core.orders[order.id].state is OrderState.TO_PICKUP, "started once the charge ended"
+
+
+def test_opportunity_charging_leaves_the_last_free_charger(small_map: FacilityMap) -> None:
+    """One charger on the small map: an idle cart at 60 % does not take it (a cart below 30 %
+    may need it); below 30 % it does."""
+    from fleet.core import ControllerConfig
+    from fleet.dispatcher import DispatchConfig
+    from fleet.model import TaskKind
+
+    config = ControllerConfig(dispatch=DispatchConfig(opportunity_below=0.8))
+    for battery, charges in ((0.6, False), (0.25, True)):
+        core = Controller(small_map, SimClock(), config)
+        core.add_vehicle("AGV-01", "cart", "PA1", battery=battery)
+        core.handle(Tick())
+        task = core.vehicles["AGV-01"].task
+        assert (task is not None and task.kind is TaskKind.CHARGE) == charges, battery

@@ -194,6 +194,20 @@ def test_charging_stops_at_the_requested_charge(small_map: FacilityMap) -> None:
     assert ActionFinished("AGV-01", ActionKind.CHARGE) in events
 
 
+def test_a_charge_stopped_for_an_order_ends_with_the_next_state(small_map: FacilityMap) -> None:
+    lk = link(small_map)
+    order = lk.drive(("A2",), horizon=[], now=0.0)
+    assert lk.stop_charging(0.5) is None, "no charge of ours runs"
+    lk.start_charging(0.9, now=1.0)
+    stop = lk.stop_charging(2.0)
+    assert stop is not None and [a.action_type for a in stop.actions] == ["stopCharging"]
+    low = state_for(order, "A2", 2, batteryState={"batteryCharge": 50.0, "charging": True})
+    events, replies = lk.on_state(State.model_validate(low), 3.0)
+    assert ActionFinished("AGV-01", ActionKind.CHARGE) in events and replies == []
+    events, _ = lk.on_state(State.model_validate(low), 4.0)
+    assert not [e for e in events if isinstance(e, ActionFinished)], "once"
+
+
 @pytest.mark.parametrize(
     "payload",
     [
