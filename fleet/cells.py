@@ -16,10 +16,11 @@ and a std_msgs/String status topic); a cell over MQTT would carry the same value
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from fleet.events import ActionFinished, ActionKind, Event, TransferProblem
+from fleet.events import ActionFinished, ActionKind, Command, Event, StartAction, TransferProblem
 
 
 class TransferState(StrEnum):
@@ -180,3 +181,18 @@ class CellHandshake:
         assert t is not None
         t.state, t.reason = state, reason
         return [TransferProblem(t.vehicle_id, self.station_id, reason)]
+
+
+def split_transfers(
+    commands: list[Command], cells: Mapping[str, CellHandshake], now: float
+) -> tuple[list[CellRequest], list[Command]]:
+    """Picks and drops at stations a cell serves become transfer requests to that cell (the
+    cell does them, not the vehicle); every other command is returned for the vehicles."""
+    requests: list[CellRequest] = []
+    rest: list[Command] = []
+    for cmd in commands:
+        if isinstance(cmd, StartAction) and cmd.place_id in cells and cmd.action is not ActionKind.CHARGE:
+            requests.append(cells[cmd.place_id].request(cmd.vehicle_id, cmd.action, now))
+        else:
+            rest.append(cmd)
+    return requests, rest

@@ -61,7 +61,6 @@ class Server:
     service: FleetService
     adapters: list[Adapter]
     bus: MqttBus | None = None
-    ros: RosGateway | None = None
     tick_s: float = 0.1
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -92,6 +91,11 @@ class Server:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+
+    @property
+    def ros(self) -> RosGateway | None:
+        """The ROS 2 adapter among the adapters, if any (its bridges connect in the lifespan)."""
+        return next((a for a in self.adapters if isinstance(a, RosGateway)), None)
 
 
 def run_prefix() -> str:
@@ -131,12 +135,11 @@ def build_server(
     service.metric_sources.append(master.metrics)
     service.map_listeners.append(master.use_map)
     adapters: list[Adapter] = [gateway]
-    ros_gateway = None
     if ros is not None and (ros.robots or ros.cells):
         ros_gateway = RosGateway(controller, ros)
         service.cells = ros_gateway  # operators retry or abort its cells' transfers
         adapters.insert(0, ros_gateway)  # first: picks and drops at cell stations are the cell's
-    return Server(service, adapters, bus, ros_gateway)
+    return Server(service, adapters, bus)
 
 
 def active_map(store: OrderStore, configured: FacilityMap) -> FacilityMap:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from fleet.cells import CellHandshake, CellRequest, CellStatus
-from fleet.events import ActionKind, Command, Event, StartAction
+from fleet.cells import CellHandshake, CellRequest, CellStatus, split_transfers
+from fleet.events import Command, Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +34,9 @@ class SimulatedCells:
 
     def apply(self, commands: list[Command], now: float) -> list[Command]:
         """Picks and drops at cell stations start a transfer; the other commands are returned."""
-        rest: list[Command] = []
-        for cmd in commands:
-            if isinstance(cmd, StartAction) and cmd.place_id in self.cells and cmd.action is not ActionKind.CHARGE:
-                self._start(self.cells[cmd.place_id].request(cmd.vehicle_id, cmd.action, now), now)
-            else:
-                rest.append(cmd)
+        requests, rest = split_transfers(commands, self.cells, now)
+        for request in requests:
+            self._start(request, now)
         return rest
 
     def step(self, now: float) -> list[Event]:

@@ -108,25 +108,23 @@ class RosBridge:
         timeout_s: float = 10.0,
     ) -> None:
         """Call a service; exactly one of `on_result` and `on_error` is called, on the loop."""
-        done = False
+        loop = asyncio.get_running_loop()
+        if not self.connected:
+            loop.call_soon(on_error, "the bridge is not connected")
+            return
 
         def result(answer: Any) -> None:
-            nonlocal done
-            if not done:
-                done = True
+            if not timer.cancelled():
+                timer.cancel()
                 on_result(dict(answer))
 
         def error(problem: Any) -> None:
-            nonlocal done
-            if not done:
-                done = True
+            if not timer.cancelled():
+                timer.cancel()
                 on_error(str(problem))
 
-        if not self.connected:
-            asyncio.get_running_loop().call_soon(error, "the bridge is not connected")
-            return
+        timer = loop.call_later(timeout_s, error, f"no answer within {timeout_s:.0f} s")
         roslibpy.Service(self._ros, service, srv_type).call(roslibpy.ServiceRequest(request), result, error)
-        asyncio.get_running_loop().call_later(timeout_s, error, f"no answer within {timeout_s:.0f} s")
 
     def send_goal(self, action: str, action_type: str, goal: Message, on_status: Callable[[object], None]) -> None:
         """Send an action goal; `on_status` gets its final status (action_msgs/GoalStatus value:

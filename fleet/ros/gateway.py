@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from fleet.cells import CellHandshake, CellRequest, parse_cell_status
+from fleet.cells import CellHandshake, CellRequest, parse_cell_status, split_transfers
 from fleet.core import Controller
 from fleet.events import ActionKind, CancelDrive, Command, DriveNodes, Event, PauseVehicle, StartAction, StopCharging
 from fleet.ros.bridge import RosBridge
@@ -99,11 +99,11 @@ class RosGateway:
     def apply(self, commands: list[Command]) -> list[Command]:
         """Carry out the commands for ROS robots and cells; return the others."""
         now = self._now()
+        requests, commands = split_transfers(commands, self.cells, now)
+        for request in requests:
+            self._request_transfer(request)
         rest: list[Command] = []
         for cmd in commands:
-            if isinstance(cmd, StartAction) and cmd.place_id in self.cells and cmd.action is not ActionKind.CHARGE:
-                self._request_transfer(self.cells[cmd.place_id].request(cmd.vehicle_id, cmd.action, now))
-                continue
             link = self.robots.get(getattr(cmd, "vehicle_id", ""))
             if link is None:
                 rest.append(cmd)

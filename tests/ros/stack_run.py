@@ -78,7 +78,7 @@ async def run(workdir: Path) -> dict[str, object]:
         )
         ros = RosGateway(controller, config)
         service.cells = ros
-        server = Server(service, [ros], ros=ros)
+        server = Server(service, [ros])
         ros.start()
         loop_task = asyncio.create_task(server.run())
         try:
