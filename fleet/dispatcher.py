@@ -8,13 +8,25 @@ function; the core applies the decision. No I/O, no clock: `now` comes in the sn
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from fleet.model import OrderState, TaskKind, TransportOrder, Vehicle
 from maps import FacilityMap
-from planners.assignment import AssignmentPlan, OrderTask, VehicleSlot, greedy_plan, solve_assignment
+from planners.assignment import (
+    AssignmentPlan,
+    EnergyUse,
+    OrderTask,
+    Stop,
+    StopKind,
+    TravelMatrix,
+    VehicleSlot,
+    energy_use_for,
+    greedy_plan,
+    route_energy,
+    solve_assignment,
+)
 from planners.graph import CompiledGraph
 
 
@@ -72,6 +84,7 @@ class DispatchDecision:
     charge: dict[str, str] = field(default_factory=dict)  # vehicle -> charger id
     park: dict[str, str] = field(default_factory=dict)  # vehicle -> parking spot id
     plan: AssignmentPlan | None = None
+    problem: tuple[tuple[OrderTask, ...], tuple[VehicleSlot, ...]] | None = None  # what `plan` solved
 
 
 class Dispatcher:
@@ -79,8 +92,13 @@ class Dispatcher:
 
     def __init__(self, fmap: FacilityMap, graph: CompiledGraph, config: DispatchConfig) -> None:
         self._map = fmap
-        self._graph = graph
         self.config = config
+        self.use_graph(graph)
+
+    @property
+    def travel_time(self) -> TravelMatrix:
+        """The travel times the dispatcher plans with (graph node indices)."""
+        return self._graph.travel_time
 
     def effective_priority(self, order: TransportOrder, now: float) -> int:
         """The order's priority, or above every priority once it has waited `max_wait_s`."""
@@ -89,6 +107,11 @@ class Dispatcher:
     def use_graph(self, graph: CompiledGraph) -> None:
         """Travel times changed (lanes closed or opened)."""
         self._graph = graph
+        chargers = [graph.index[c.node] for c in self._map.chargers]
+        # Without chargers there is nothing to reach: the reserve check of `_can_work` is all there is.
+        self._energy: dict[str, EnergyUse] = (
+            {t.id: energy_use_for(t, graph.travel_time, chargers) for t in self._map.vehicle_types} if chargers else {}
+        )
 
     def dispatch(
         self,
@@ -100,20 +123,26 @@ class Dispatcher:
     ) -> DispatchDecision:
         if fleet_paused:
             return DispatchDecision({}, ())
-        queues, considered, plan = self.assign(orders, fleet, now)
+        queues, considered, plan, problem = self.assign(orders, fleet, now)
         idle = [a for a in fleet if a.vehicle.idle and a.vehicle.available and not queues.get(a.vehicle.id)]
         charge = self.recharge(idle, fleet, occupied_nodes)
         park = self.park([a for a in idle if a.vehicle.id not in charge], fleet, occupied_nodes)
-        return DispatchDecision(queues, considered, charge, park, plan)
+        return DispatchDecision(queues, considered, charge, park, plan, problem)
 
     # ---- phases ---------------------------------------------------------------------------
 
     def assign(
         self, orders: Sequence[TransportOrder], fleet: Sequence[VehicleAvailability], now: float = 0.0
-    ) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...], AssignmentPlan | None]:
+    ) -> tuple[
+        dict[str, tuple[str, ...]],
+        tuple[str, ...],
+        AssignmentPlan | None,
+        tuple[tuple[OrderTask, ...], tuple[VehicleSlot, ...]] | None,
+    ]:
         """Orders not yet started go to vehicles able to work, minimising weighted completion time.
 
-        Returns the queue per vehicle considered, the ids of the orders considered, and the plan.
+        Returns the queue per vehicle considered, the ids of the orders considered, the plan and
+        the problem it solves (orders and vehicles as the planner saw them).
         """
         g = self._graph
         able = [a for a in fleet if self._can_work(a.vehicle)]
@@ -132,26 +161,29 @@ class Dispatcher:
         queue_pos = {oid: k for a in able for k, oid in enumerate(a.vehicle.queue)}
         pending.sort(key=lambda o: queue_pos.get(o.id, len(queue_pos)))
         if not pending or not able:
-            return {}, (), None
+            return {}, (), None, None
         stations = self._map.station_by_id
         types = self._map.vehicle_type_by_id
+        slots = {a.vehicle.id: self._slot(a) for a in able}
         tasks = []
         for o in pending:
-            pick, drop = g.index[stations[o.pickup].node], g.index[stations[o.dropoff].node]
+            task = OrderTask(
+                id=o.id,
+                pickup=g.index[stations[o.pickup].node],
+                dropoff=g.index[stations[o.dropoff].node],
+                pickup_service_s=stations[o.pickup].service_time_s,
+                dropoff_service_s=stations[o.dropoff].service_time_s,
+                priority=urgency[o.id],
+                due_in_s=None if o.due_at is None else max(0.0, o.due_at - now),
+            )
             allowed = frozenset(
                 a.vehicle.id
                 for a in able
-                if o.load_type in types[a.vehicle.type_id].load_types and self._enough_battery(a, pick, drop)
+                if o.load_type in types[a.vehicle.type_id].load_types and self._fits(slots[a.vehicle.id], task)
             )
             tasks.append(
-                OrderTask(
-                    id=o.id,
-                    pickup=pick,
-                    dropoff=drop,
-                    pickup_service_s=stations[o.pickup].service_time_s,
-                    dropoff_service_s=stations[o.dropoff].service_time_s,
-                    priority=urgency[o.id],
-                    due_in_s=None if o.due_at is None else max(0.0, o.due_at - now),
+                replace(
+                    task,
                     allowed_vehicles=None if len(allowed) == len(able) else allowed,
                     # A vehicle no longer allowed (battery, load) gives the order up: it is no plan to keep.
                     current_vehicle=o.vehicle_id
@@ -159,20 +191,20 @@ class Dispatcher:
                     else None,
                 )
             )
-        slots = [VehicleSlot(a.vehicle.id, g.index[a.node], a.available_in_s) for a in able]
+        slot_list = list(slots.values())
         if self.config.solver == "greedy":
-            plan = greedy_plan(tasks, slots, g.travel_time, keep_current=True)
+            plan = greedy_plan(tasks, slot_list, g.travel_time, keep_current=True)
         else:
             plan = solve_assignment(
                 tasks,
-                slots,
+                slot_list,
                 g.travel_time,
                 self.config.time_budget_s,
                 solution_limit=self.config.solution_limit,
                 keep_margin=self.config.keep_margin,
             )
         queues = {a.vehicle.id: plan.orders_of(a.vehicle.id) for a in able}
-        return queues, tuple(o.id for o in pending), plan
+        return queues, tuple(o.id for o in pending), plan, (tuple(tasks), tuple(slot_list))
 
     def recharge(
         self, idle: Sequence[VehicleAvailability], fleet: Sequence[VehicleAvailability], occupied: frozenset[str]
@@ -215,23 +247,25 @@ class Dispatcher:
 
     # ---- helpers --------------------------------------------------------------------------
 
-    def _enough_battery(self, a: VehicleAvailability, pickup: int, dropoff: int) -> bool:
-        """Whether the vehicle, from where it becomes free, can drive to the pick-up, to the
-        drop-off and on to the nearest charger and still have its reserve. Distance is bounded by
-        travel time at the vehicle's top speed (lanes are no faster), so the estimate errs on the
-        safe side. Earlier orders in its queue are not counted: the dispatcher checks again at
-        every run, and the recharge phase sends a low vehicle to charge when it is idle."""
-        g, vtype = self._graph, self._map.vehicle_type_by_id[a.vehicle.type_id]
-        if not self._map.chargers:
-            return True  # nothing to reach: the reserve check of `_can_work` is all there is
-        chargers = [g.index[c.node] for c in self._map.chargers]
-        start = g.index[a.node]
-        seconds = float(g.travel_time[start, pickup] + g.travel_time[pickup, dropoff])
-        seconds += min(float(g.travel_time[dropoff, c]) for c in chargers)
-        if not np.isfinite(seconds):
-            return False
-        needed = seconds * vtype.max_speed * vtype.consumption_wh_per_m / vtype.battery_capacity_wh
-        return a.vehicle.battery - needed >= self.config.reserve_battery
+    def _slot(self, a: VehicleAvailability) -> VehicleSlot:
+        """The vehicle as the planner sees it. Energy: what the battery holds above the reserve,
+        less what the work it has yet to finish takes (bounded by driving all that time)."""
+        node = self._graph.index[a.node]
+        use = self._energy.get(a.vehicle.type_id)
+        if use is None:
+            return VehicleSlot(a.vehicle.id, node, a.available_in_s)
+        vtype = self._map.vehicle_type_by_id[a.vehicle.type_id]
+        above_reserve = (a.vehicle.battery - self.config.reserve_battery) * vtype.battery_capacity_wh
+        return VehicleSlot(
+            a.vehicle.id, node, a.available_in_s, energy_wh=above_reserve - use.driving(a.available_in_s), energy=use
+        )
+
+    def _fits(self, slot: VehicleSlot, task: OrderTask) -> bool:
+        """Whether the vehicle, once free, can serve the order alone and still reach a charger
+        with its reserve (the solver then checks its whole queue the same way)."""
+        stops = (Stop(task.id, StopKind.PICKUP), Stop(task.id, StopKind.DROPOFF))
+        need = route_energy(slot, stops, [task], self._graph.travel_time)
+        return bool(np.isfinite(self._graph.travel_time[slot.node, task.pickup])) and need <= slot.energy_wh
 
     def _can_work(self, v: Vehicle) -> bool:
         if not v.available or v.paused or v.battery < self.config.reserve_battery:

@@ -111,6 +111,10 @@ class VehicleType:
     consumption_wh_per_m: float
     load_capacity: int
     load_types: frozenset[str]
+    # Drawn whenever the vehicle is on and not charging (computers, sensors; also while it waits).
+    idle_power_w: float = 0.0
+    # Drawn on top of consumption_wh_per_m per metre driven per load carried.
+    load_consumption_wh_per_m: float = 0.0
 
     @property
     def radius(self) -> float:

@@ -82,6 +82,8 @@ class VehicleTypeIn(_Strict):
     consumption_wh_per_m: float = Field(default=0.5, ge=0)
     load_capacity: int = Field(default=1, ge=1)
     load_types: list[str] = Field(min_length=1)
+    idle_power_w: float = Field(default=0.0, ge=0)
+    load_consumption_wh_per_m: float = Field(default=0.0, ge=0)
 
 
 class MapFile(_Strict):
@@ -140,6 +142,8 @@ def map_from_wire(data: MapFile) -> FacilityMap:
                 consumption_wh_per_m=v.consumption_wh_per_m,
                 load_capacity=v.load_capacity,
                 load_types=frozenset(v.load_types),
+                idle_power_w=v.idle_power_w,
+                load_consumption_wh_per_m=v.load_consumption_wh_per_m,
             )
             for v in data.vehicle_types
         ),
@@ -161,6 +165,8 @@ def map_to_wire(fmap: FacilityMap) -> dict[str, Any]:
                 "consumption_wh_per_m": v.consumption_wh_per_m,
                 "load_capacity": v.load_capacity,
                 "load_types": sorted(v.load_types),
+                "idle_power_w": v.idle_power_w,
+                "load_consumption_wh_per_m": v.load_consumption_wh_per_m,
             }
             for v in fmap.vehicle_types
         ],

@@ -1,6 +1,11 @@
 """Assignment of transport orders to vehicles: OR-Tools pickup-and-delivery, a greedy baseline,
 an evaluator and a validator.
 
+Battery is a resource of the model: a vehicle with an `EnergyUse` may take only routes whose
+energy, including the drive from its last drop-off to the nearest charger, fits in its
+`energy_wh` (what it has above its reserve). The solver, the greedy baseline and the validator
+count energy the same way (`route_energy`).
+
 Objective: the priority-weighted sum of order completion times (drop-off service finished),
 counted from now. Travel adds a small tie-breaking term in the solver. Every plan the solver
 returns is warm-started from the greedy nearest-vehicle plan and then compared with it by
@@ -19,10 +24,13 @@ import numpy as np
 import numpy.typing as npt
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from maps import VehicleType
+
 _SCALE = 10  # solver time unit: 0.1 s
 _UNREACHABLE = 10**7  # solver cost standing in for "no path", in solver units
 _COMPLETION_WEIGHT = 10  # completion time dominates travel in the solver objective
 _LATENESS_WEIGHT = 100  # per solver unit late at pick-up w.r.t. the due time
+_ENERGY_SCALE = 10  # solver energy unit: 0.1 Wh
 LATENESS_PER_COMPLETION = _LATENESS_WEIGHT / _COMPLETION_WEIGHT  # a second late weighs as this many of completion
 
 
@@ -56,14 +64,58 @@ class OrderTask:
         return 1 + self.priority
 
 
+@dataclass(frozen=True, eq=False)
+class EnergyUse:
+    """How a vehicle type uses its battery, in Wh, on a graph whose travel times it is given.
+
+    Driving draws `drive_w` (top speed times consumption per metre: lanes are no faster, so
+    travel time bounds distance and the estimate errs on the safe side), plus `load_w` per load
+    for the direct leg from each pick-up to its drop-off (exact for one load at a time; with
+    several on board, the detours between are counted empty). `idle_w` is drawn all the time,
+    driving, serving or waiting. `to_charger_s[n]`: travel time from node n to the nearest
+    charger (inf: none reachable)."""
+
+    drive_w: float
+    load_w: float
+    idle_w: float
+    to_charger_s: npt.NDArray[np.float64]
+
+    def driving(self, seconds: float) -> float:
+        return seconds * (self.drive_w + self.idle_w) / 3600
+
+    def standing(self, seconds: float) -> float:
+        return seconds * self.idle_w / 3600
+
+    def loaded(self, seconds: float) -> float:
+        return seconds * self.load_w / 3600
+
+    def to_charger(self, node: int) -> float:
+        return self.driving(float(self.to_charger_s[node]))
+
+
+def energy_use_for(vtype: VehicleType, travel: TravelMatrix, chargers: Sequence[int]) -> EnergyUse:
+    """The energy model of a vehicle type on a graph with the given charger nodes."""
+    to_charger = travel[:, list(chargers)].min(axis=1) if chargers else np.full(len(travel), np.inf)
+    return EnergyUse(
+        drive_w=vtype.max_speed * vtype.consumption_wh_per_m * 3600,
+        load_w=vtype.max_speed * vtype.load_consumption_wh_per_m * 3600,
+        idle_w=vtype.idle_power_w,
+        to_charger_s=to_charger,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class VehicleSlot:
-    """A vehicle free to take work at node `node` in `available_in_s` seconds, carrying up to `capacity` loads."""
+    """A vehicle free to take work at node `node` in `available_in_s` seconds, carrying up to
+    `capacity` loads; with `energy`, it may use `energy_wh` on its route and the drive to a
+    charger after it."""
 
     id: str
     node: int
     available_in_s: float = 0.0
     capacity: int = 1
+    energy_wh: float = float("inf")
+    energy: EnergyUse | None = None
 
     def __post_init__(self) -> None:
         if self.available_in_s < 0:
@@ -127,10 +179,50 @@ def evaluate_routes(
     return completion, objective
 
 
-def validate_plan(plan: AssignmentPlan, orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot]) -> list[str]:
+def route_energy(
+    vehicle: VehicleSlot, stops: Sequence[Stop], orders: Sequence[OrderTask], travel: TravelMatrix
+) -> float:
+    """Wh the vehicle uses on its route and on the drive from the last drop-off to the nearest
+    charger (0 for an empty route, inf when a leg or the charger cannot be reached); 0 without
+    an energy model."""
+    use = vehicle.energy
+    if use is None or not stops:
+        return 0.0
+    by_id = {o.id: o for o in orders}
+    wh, at = 0.0, vehicle.node
+    for stop in stops:
+        order = by_id[stop.order_id]
+        pick = stop.kind is StopKind.PICKUP
+        node = order.pickup if pick else order.dropoff
+        wh += use.driving(float(travel[at, node]))
+        wh += use.standing(order.pickup_service_s if pick else order.dropoff_service_s)
+        if pick:
+            wh += use.loaded(float(travel[order.pickup, order.dropoff]))
+        at = node
+    return wh + use.to_charger(at)
+
+
+def validate_plan(
+    plan: AssignmentPlan,
+    orders: Sequence[OrderTask],
+    vehicles: Sequence[VehicleSlot],
+    travel: TravelMatrix | None = None,
+) -> list[str]:
     """Problems of a plan: orders served twice or never, drop-off before pick-up or on another vehicle,
-    capacity exceeded, vehicles not allowed for an order, unknown vehicles or orders. Empty when valid."""
+    capacity exceeded, vehicles not allowed for an order, unknown vehicles or orders, and (given
+    the travel times) a route that takes more energy than its vehicle has above its reserve,
+    counting the drive to a charger after it. Empty when valid."""
     problems: list[str] = []
+    if travel is not None:
+        for vehicle in vehicles:
+            stops = plan.routes.get(vehicle.id, ())
+            if vehicle.energy is not None and all(s.order_id in {o.id for o in orders} for s in stops):
+                need = route_energy(vehicle, stops, orders, travel)
+                if need > vehicle.energy_wh + 1e-6:
+                    problems.append(
+                        f"vehicle {vehicle.id}: route needs {need:.1f} Wh with the drive to a charger,"
+                        f" {vehicle.energy_wh:.1f} Wh above its reserve"
+                    )
     known_orders = {o.id for o in orders}
     allowed = {o.id: o.allowed_vehicles for o in orders}
     capacity = {v.id: v.capacity for v in vehicles}
@@ -174,44 +266,67 @@ def _finish(order: OrderTask, arrive: float, travel: TravelMatrix) -> float:
     return arrive + order.pickup_service_s + float(travel[order.pickup, order.dropoff]) + order.dropoff_service_s
 
 
+def _order_energy(vehicle: VehicleSlot, at: int, order: OrderTask, travel: TravelMatrix) -> float:
+    """Wh for the vehicle at node `at` to serve the order alone (without the drive to a charger)."""
+    stops = (Stop(order.id, StopKind.PICKUP), Stop(order.id, StopKind.DROPOFF))
+    use = vehicle.energy
+    if use is None:
+        return 0.0
+    return route_energy(replace(vehicle, node=at), stops, [order], travel) - use.to_charger(order.dropoff)
+
+
 def greedy_plan(
     orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot], travel: TravelMatrix, keep_current: bool = False
 ) -> AssignmentPlan:
     """Baseline: orders by priority then arrival, each to the vehicle that reaches its pick-up first,
-    served one at a time. With `keep_current`, orders stay with the vehicle they are assigned to
-    (in the sequence given) and only the others are placed: the plan as it stands."""
+    served one at a time, as far as the vehicle's energy goes. With `keep_current`, orders stay
+    with the vehicle they are assigned to (in the sequence given, while its energy lasts) and
+    only the others are placed: the plan as it stands."""
     free_at = {v.id: (v.available_in_s, v.node) for v in vehicles}
+    used = {v.id: 0.0 for v in vehicles}
+    slot = {v.id: v for v in vehicles}
     routes: dict[str, list[Stop]] = {v.id: [] for v in vehicles}
     unassigned = []
     placed: set[str] = set()
+
+    def fits(vid: str, order: OrderTask) -> float | None:
+        """Energy used after adding the order, or None when the vehicle could not then reach a charger."""
+        v, (_, at) = slot[vid], free_at[vid]
+        if v.energy is None:
+            return 0.0
+        after = used[vid] + _order_energy(v, at, order, travel)
+        return after if after + v.energy.to_charger(order.dropoff) <= v.energy_wh else None
+
+    def place(vid: str, order: OrderTask, arrive: float, energy: float) -> None:
+        free_at[vid] = (_finish(order, arrive, travel), order.dropoff)
+        used[vid] = energy
+        routes[vid].extend((Stop(order.id, StopKind.PICKUP), Stop(order.id, StopKind.DROPOFF)))
+        placed.add(order.id)
+
     if keep_current:
         for order in orders:
             vid = order.current_vehicle
-            if vid is None or vid not in free_at:
+            if vid is None or vid not in free_at or (energy := fits(vid, order)) is None:
                 continue
             t, at = free_at[vid]
-            free_at[vid] = (_finish(order, t + float(travel[at, order.pickup]), travel), order.dropoff)
-            routes[vid] += [Stop(order.id, StopKind.PICKUP), Stop(order.id, StopKind.DROPOFF)]
-            placed.add(order.id)
+            place(vid, order, t + float(travel[at, order.pickup]), energy)
     ranked = sorted(enumerate(orders), key=lambda p: (-p[1].priority, p[0]))
     for _, order in ranked:
         if order.id in placed:
             continue
-        best: tuple[float, str] | None = None
+        best: tuple[float, str, float] | None = None
         for v in vehicles:
             if order.allowed_vehicles is not None and v.id not in order.allowed_vehicles:
                 continue
             t, at = free_at[v.id]
             arrive = t + float(travel[at, order.pickup])
             reachable = np.isfinite(arrive) and np.isfinite(travel[order.pickup, order.dropoff])
-            if reachable and (best is None or arrive < best[0]):
-                best = (arrive, v.id)
+            if reachable and (best is None or arrive < best[0]) and (energy := fits(v.id, order)) is not None:
+                best = (arrive, v.id, energy)
         if best is None:
             unassigned.append(order.id)
             continue
-        arrive, vid = best
-        free_at[vid] = (_finish(order, arrive, travel), order.dropoff)
-        routes[vid] += [Stop(order.id, StopKind.PICKUP), Stop(order.id, StopKind.DROPOFF)]
+        place(best[1], order, best[0], best[2])
     frozen = {vid: tuple(stops) for vid, stops in routes.items()}
     completion, objective = evaluate_routes(frozen, orders, vehicles, travel)
     return AssignmentPlan(frozen, completion, objective, tuple(unassigned), solver="greedy")
@@ -306,6 +421,7 @@ class _RoutingModel:
         times += np.array(service)[:, None]
         times[:, self.end] = 0  # finishing is free: vehicles end where their last drop-off is
         self.transit = np.rint(times * _SCALE).astype(np.int64)
+        self._times_s, self._service_s, self._graph_node, self._travel = times, service, gn, travel
         self.manager = pywrapcp.RoutingIndexManager(size, n_v, list(range(n_v)), [self.end] * n_v)
         self.routing = pywrapcp.RoutingModel(self.manager)
         self._build()
@@ -330,6 +446,7 @@ class _RoutingModel:
         for k, vehicle in enumerate(self.vehicles):
             start = round(vehicle.available_in_s * _SCALE)
             time.CumulVar(routing.Start(k)).SetRange(start, start)
+        self._add_energy()
         unserved_penalty = 100 * horizon
         for i, order in enumerate(self.orders):
             pick = manager.NodeToIndex(self.pickup_node(i))
@@ -351,6 +468,52 @@ class _RoutingModel:
                 leg = self.transit[self.pickup_node(i), self.pickup_node(i) + 1]
                 latest_pick = max(0, int(order.due_in_s * _SCALE) - int(leg))
                 time.SetCumulVarSoftUpperBound(pick, latest_pick, _LATENESS_WEIGHT * order.weight)
+
+    def _add_energy(self) -> None:
+        """Battery as a dimension: energy per arc (drive, loaded leg, service), the drive to the
+        nearest charger on the arc into the end, capacity what each vehicle has above its reserve."""
+        uses = {id(v.energy): v.energy for v in self.vehicles if v.energy is not None}
+        if not uses:
+            return
+        drive_s = self._times_s - np.array(self._service_s)[:, None]
+        is_pick = np.zeros(len(self._graph_node), dtype=bool)
+        is_pick[self.end + 1 :: 2] = True
+        pick_leg = np.zeros(len(self._graph_node))
+        for i, o in enumerate(self.orders):
+            pick_leg[self.pickup_node(i)] = min(float(self._travel[o.pickup, o.dropoff]), _UNREACHABLE / _SCALE)
+        evaluators: dict[int, int] = {}
+        for key, use in uses.items():
+            wh = (
+                drive_s * (use.drive_w + use.idle_w) / 3600
+                + np.array([use.standing(t) for t in self._service_s])[:, None]
+                + np.array([use.loaded(t) for t in pick_leg])[:, None]
+            )
+            to_charger = np.minimum(use.to_charger_s, _UNREACHABLE / _SCALE)
+            wh[:, self.end] = 0.0  # an empty route costs nothing; a drop-off's arc into the end reaches a charger
+            for node in range(self.end + 2, len(self._graph_node), 2):
+                wh[node, self.end] = use.driving(float(to_charger[self._graph_node[node]]))
+            matrix = np.rint(wh * _ENERGY_SCALE).astype(np.int64)
+            evaluators[key] = self.routing.RegisterTransitMatrix(matrix.tolist())
+        unlimited = _UNREACHABLE * 1000
+
+        def capacity(v: VehicleSlot) -> int:
+            if v.energy is None or not np.isfinite(v.energy_wh):
+                return unlimited
+            return max(0, int(v.energy_wh * _ENERGY_SCALE))
+
+        no_use = self.routing.RegisterTransitMatrix([[0] * len(self._graph_node)] * len(self._graph_node))
+        self.routing.AddDimensionWithVehicleTransitAndCapacity(
+            [evaluators[id(v.energy)] if v.energy is not None else no_use for v in self.vehicles],
+            0,
+            [
+                max(0, int(v.energy_wh * _ENERGY_SCALE))
+                if v.energy is not None and np.isfinite(v.energy_wh)
+                else unlimited
+                for v in self.vehicles
+            ],
+            True,
+            "energy",
+        )
 
     def solve(
         self, warm: AssignmentPlan, time_budget_s: float, solution_limit: int | None

@@ -109,6 +109,8 @@ def build() -> dict[str, Any]:
             "battery_capacity_wh": 4800,
             "consumption_wh_per_m": 0.15,
             "load_capacity": 1,
+            "idle_power_w": 60,
+            "load_consumption_wh_per_m": 0.05,
             "load_types": ["pallet"],
         }
     ]

@@ -63,6 +63,7 @@ class SimVehicle:
         self.paused = False  # by the controller (VDA 5050 startPause)
         self.held = False  # by something the controller does not know of (a fault)
         self.speed_factor = 1.0  # below 1 when something slows the vehicle down
+        self.loads = 0  # carried now: picks finished minus drops finished
         self._action: tuple[ActionKind, float, float | None, float] | None = None  # kind, seconds left, until, power
 
     def use_map(self, fmap: FacilityMap) -> None:
@@ -117,6 +118,9 @@ class SimVehicle:
         return self._action is not None
 
     def step(self, dt: float) -> list[Event]:
+        charging = self._action is not None and self._action[0] is ActionKind.CHARGE
+        if not charging:  # the computers and sensors draw power whatever the vehicle does
+            self.battery_wh = max(0.0, self.battery_wh - self.type.idle_power_w * dt / 3600)
         if self.paused or self.held:
             self.speed = 0.0
             return []
@@ -138,6 +142,7 @@ class SimVehicle:
         left -= dt
         if left <= 1e-9:
             self._action = None
+            self.loads = max(0, self.loads + (1 if kind is ActionKind.PICK else -1))
             return [ActionFinished(self.id, kind)]
         self._action = (kind, left, until, power)
         return []
@@ -183,7 +188,8 @@ class SimVehicle:
     def _advance(self, geo: LaneGeometry, distance: float) -> None:
         self.progress += distance
         self.odometer += distance
-        self.battery_wh = max(0.0, self.battery_wh - distance * self.type.consumption_wh_per_m)
+        per_m = self.type.consumption_wh_per_m + self.loads * self.type.load_consumption_wh_per_m
+        self.battery_wh = max(0.0, self.battery_wh - distance * per_m)
         f = self.progress / geo.length
         self.x = geo.ax + f * (geo.bx - geo.ax)
         self.y = geo.ay + f * (geo.by - geo.ay)

@@ -156,3 +156,37 @@ def test_opportunity_charging_leaves_the_last_free_charger(small_map: FacilityMa
         core.handle(Tick())
         task = core.vehicles["AGV-01"].task
         assert (task is not None and task.kind is TaskKind.CHARGE) == charges, battery
+
+
+def test_a_vehicle_queues_only_what_its_battery_carries_to_a_charger(plant_map: FacilityMap) -> None:
+    """Battery as a resource of the solve, not only a filter: one cart with energy for either of
+    two orders but not for both (each checked alone, both pass) is given one; with a full
+    battery it is given both. Each plan passes the validator's energy check."""
+    from fleet.dispatcher import DispatchDecision, VehicleAvailability
+    from planners.assignment import Stop, StopKind, route_energy, validate_plan
+
+    def decide(battery: float) -> tuple[DispatchDecision, list[str]]:
+        core = Controller(plant_map, SimClock())
+        core.add_vehicle("AGV-01", "amr-rack", plant_map.parking[0].node, battery=battery)
+        orders = [core.submit_order("RMW-WAFER", "PECVD-1-IN"), core.submit_order("RMW-GLASS", "LAM-1-IN")]
+        fleet = [VehicleAvailability(v, v.node, 0.0, v.node) for v in core.vehicles.values()]
+        decision = core.dispatcher.dispatch(orders, fleet, frozenset(), now=0.0)
+        assert decision.plan is not None and decision.problem is not None
+        return decision, validate_plan(decision.plan, *decision.problem, core.dispatcher.travel_time)
+
+    full, problems = decide(1.0)
+    assert len(full.queues["AGV-01"]) == 2 and problems == []
+    assert full.problem is not None
+    tasks, (slot,) = full.problem
+    travel = Controller(plant_map, SimClock()).dispatcher.travel_time
+
+    def need(*ids: str) -> float:
+        return route_energy(slot, [Stop(i, k) for i in ids for k in (StopKind.PICKUP, StopKind.DROPOFF)], tasks, travel)
+
+    a, b = (t.id for t in tasks)
+    one, both = max(need(a), need(b)), min(need(a, b), need(b, a))
+    assert one < both
+    vtype = plant_map.vehicle_types[0]
+    reserve = Controller(plant_map, SimClock()).config.dispatch.reserve_battery
+    low, problems = decide(reserve + (one + both) / 2 / vtype.battery_capacity_wh)
+    assert len(low.queues["AGV-01"]) == 1 and problems == []

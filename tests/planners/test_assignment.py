@@ -14,7 +14,9 @@ from planners.assignment import (
     Stop,
     StopKind,
     VehicleSlot,
+    energy_use_for,
     greedy_plan,
+    route_energy,
     solve_assignment,
     validate_plan,
 )
@@ -200,3 +202,82 @@ def test_the_due_order_is_served_in_time_when_possible(plant_map: FacilityMap, g
     assert timed.orders_of("v") == (second, first)
     assert timed.completion_s[second] <= alone + 30
     assert validate_plan(timed, orders, vehicle) == []
+
+
+def energy_slots(
+    fmap: FacilityMap, g: CompiledGraph, vehicles: list[VehicleSlot], wh: list[float]
+) -> list[VehicleSlot]:
+    """The vehicles with the map's energy model and the given energy above their reserve."""
+    use = energy_use_for(fmap.vehicle_types[0], g.travel_time, [g.index[c.node] for c in fmap.chargers])
+    return [replace(v, energy=use, energy_wh=e) for v, e in zip(vehicles, wh, strict=True)]
+
+
+def test_battery_limits_what_a_vehicle_takes(plant_map: FacilityMap, graph: CompiledGraph) -> None:
+    """Two vehicles side by side, eight orders. With energy for one order but no two, v0 takes at
+    most what it can finish and still reach a charger; without the limit it takes its share.
+    Every plan passes the validator's energy check; the greedy baseline honours it too."""
+    orders, vehicles = random_instance(plant_map, graph, seed=3, n_orders=8, n_vehicles=2)
+    vehicles = [replace(v, node=vehicles[0].node, available_in_s=0.0) for v in vehicles]
+    unlimited = solve_assignment(orders, vehicles, graph.travel_time, solution_limit=2000)
+    assert len(unlimited.orders_of("v0")) >= 2, "without a limit v0 shares the work"
+    (probe,) = energy_slots(plant_map, graph, vehicles[:1], [0.0])
+
+    def serving(*ids: str) -> float:
+        stops = [Stop(i, k) for i in ids for k in (StopKind.PICKUP, StopKind.DROPOFF)]
+        return route_energy(probe, stops, orders, graph.travel_time)
+
+    two = min(serving(a.id, b.id) for a in orders for b in orders if a is not b)
+    assert min(serving(o.id) for o in orders) < 0.95 * two, "one order fits, no two do"
+    limited = energy_slots(plant_map, graph, vehicles, [0.95 * two, 1e6])
+    for plan in (
+        solve_assignment(orders, limited, graph.travel_time, solution_limit=2000),
+        greedy_plan(orders, limited, graph.travel_time),
+    ):
+        assert validate_plan(plan, orders, limited, graph.travel_time) == [], plan.solver
+        assert len(plan.orders_of("v0")) <= 1, plan.solver
+        assert not plan.unassigned, plan.solver
+        used = route_energy(limited[0], plan.routes["v0"], orders, graph.travel_time)
+        assert used <= limited[0].energy_wh
+
+
+def test_a_vehicle_without_energy_for_any_order_gets_none(plant_map: FacilityMap, graph: CompiledGraph) -> None:
+    orders, vehicles = random_instance(plant_map, graph, seed=5, n_orders=4, n_vehicles=1)
+    empty = energy_slots(plant_map, graph, vehicles, [1.0])
+    plan = solve_assignment(orders, empty, graph.travel_time)
+    assert set(plan.unassigned) == {o.id for o in orders}
+    assert validate_plan(plan, orders, empty, graph.travel_time) == []
+
+
+def test_validator_catches_a_route_beyond_the_battery(plant_map: FacilityMap, graph: CompiledGraph) -> None:
+    orders, vehicles = random_instance(plant_map, graph, seed=6, n_orders=3, n_vehicles=1)
+    full = energy_slots(plant_map, graph, vehicles, [1e6])
+    plan = greedy_plan(orders, full, graph.travel_time)
+    need = route_energy(full[0], plan.routes["v0"], orders, graph.travel_time)
+    assert need > 0
+    short = energy_slots(plant_map, graph, vehicles, [need - 1.0])
+    assert validate_plan(plan, orders, full, graph.travel_time) == []
+    found = validate_plan(plan, orders, short, graph.travel_time)
+    assert found and "route needs" in found[0] and "above its reserve" in found[0]
+
+
+def test_energy_counts_driving_loads_waiting_and_the_way_to_a_charger(
+    plant_map: FacilityMap, graph: CompiledGraph
+) -> None:
+    """One order by hand: drive and idle power on every leg, the loaded leg's extra, idle power
+    during both services, and the drive from the drop-off to the nearest charger."""
+    vtype = plant_map.vehicle_types[0]
+    assert vtype.idle_power_w > 0 and vtype.load_consumption_wh_per_m > 0, "the plant map models both"
+    s = plant_map.station_by_id
+    p, d = graph.index[s["RMW-WAFER"].node], graph.index[s["PECVD-3-IN"].node]
+    order = OrderTask("o", p, d, 20, 30)
+    (v,) = energy_slots(plant_map, graph, [VehicleSlot("v", graph.index[plant_map.parking[0].node])], [1e6])
+    t = graph.travel_time
+    charger = min(float(t[d, graph.index[c.node]]) for c in plant_map.chargers)
+    drive = vtype.max_speed * vtype.consumption_wh_per_m
+    expected = (
+        (t[v.node, p] + t[p, d] + charger) * (drive + vtype.idle_power_w / 3600)
+        + t[p, d] * vtype.max_speed * vtype.load_consumption_wh_per_m
+        + 50 * vtype.idle_power_w / 3600
+    )
+    stops = (Stop("o", StopKind.PICKUP), Stop("o", StopKind.DROPOFF))
+    assert route_energy(v, stops, [order], t) == pytest.approx(expected)

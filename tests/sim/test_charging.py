@@ -1,6 +1,7 @@
 """A day on the solar-module plant: charging keeps every cart well above empty for 24 simulated
 hours, and every order accepted is delivered (12 carts, 8 calls per cart-hour, then 30 minutes
-without calls). Measured: lowest battery 19 %, 2341 of 2341 orders finished; about 50 s."""
+without calls). Measured: lowest battery 18.6 % (idle power and load drain on), 2341 of 2341 orders
+finished; about 50 s."""
 
 from __future__ import annotations
 
