@@ -1,8 +1,9 @@
 """One-shot MAPF benchmark on the Moving AI maps in ../shared/benchmarks/mapf.
 
 Run: `python bench/mapf.py` (optional `--time-limit`, default 10 s per instance).
-For each map and agent count (the first N agents of the scenario) and each planner (LaCAM and PIBT
-with the swap rule; plain PIBT, as published, for comparison) it prints whether it solved it
+For each map and agent count (the first N agents of the scenario) and each planner (LaCAM; LaCAM's
+first solution refined by LNS for the rest of the limit, `planners/lns.py`; PIBT with the swap
+rule; plain PIBT, as published, for comparison) it prints whether it solved it
 within the time limit, the planning time, and the sum of costs and makespan relative to their
 lower bounds (sum of individual shortest paths; the longest individual shortest path). Every
 solution is checked with `validate_solution` before it counts. The shared scenario files hold
@@ -24,6 +25,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from maps.movingai import load_grid_map, load_scenario
+from planners.lns import refine
 from planners.mapf import GridGraph, MapfResult, lacam, pibt, validate_solution
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "mapf"
@@ -34,8 +36,17 @@ INSTANCES = [
     ("random-64-64-20", "random-64-64-20-even-10", (200, 500, 1000)),
 ]
 Planner = Callable[[GridGraph, list[int], list[int], float, int], MapfResult]
+
+
+def lacam_lns(graph: GridGraph, starts: list[int], goals: list[int], limit: float, seed: int) -> MapfResult:
+    """LaCAM's first solution, then LNS refinement for the rest of the time limit."""
+    first = lacam(graph, starts, goals, time_limit_s=limit, seed=seed)
+    return refine(graph, goals, first, limit - first.seconds, seed=seed)
+
+
 PLANNERS: dict[str, Planner] = {
     "LaCAM": lambda g, s, t, limit, seed: lacam(g, s, t, time_limit_s=limit, seed=seed),
+    "LaCAM+LNS": lacam_lns,
     "PIBT+swap": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed),
     "PIBT (plain)": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed, swap=False),
 }

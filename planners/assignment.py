@@ -358,11 +358,17 @@ def solve_assignment(
         return fresh
     standing = greedy_plan(orders, vehicles, travel, keep_current=True)
     start = standing if standing.objective <= fresh.objective else fresh
-    known = {v.id for v in vehicles}
-    standing_on = {o.id: o.current_vehicle for o in orders if o.current_vehicle in known}
+    # Standing orders are those the plan as it stands could keep (a vehicle's energy may not
+    # last for all of its queue): the others are placed anew like new orders.
+    standing_on = {
+        o.id: o.current_vehicle
+        for o in orders
+        if o.current_vehicle is not None and o.id in standing.orders_of(o.current_vehicle)
+    }
     if standing_on:
         half = None if solution_limit is None else max(1, solution_limit // 2)
-        kept = _improve(orders, vehicles, travel, standing, time_budget_s / 2, half, pinned=True)
+        pinnable = [o if o.id in standing_on else replace(o, current_vehicle=None) for o in orders]
+        kept = _improve(pinnable, vehicles, travel, standing, time_budget_s / 2, half, pinned=True)
         free = _improve(orders, vehicles, travel, _better(kept, start), time_budget_s / 2, half)
         if len(free.unassigned) < len(kept.unassigned):
             return free

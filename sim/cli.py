@@ -77,6 +77,9 @@ def sim(
     faults: Annotated[float, typer.Option(help="random slow-downs, pauses, stops per vehicle-hour")] = 0.0,
     protocol: Annotated[str, typer.Option(help="direct, or vda5050 (every command as a VDA 5050 message)")] = "direct",
     claims_only: Annotated[bool, typer.Option(help="traffic without planned turns (vehicles only claim)")] = False,
+    opportunity_charging: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="idle vehicles below this battery charge in idle time (0: off)")
+    ] = 0.0,
 ) -> None:
     """Simulate a shift faster than real time and print its KPIs."""
     fmap = _load(map_name)
@@ -88,6 +91,7 @@ def sim(
         faults_per_vehicle_hour=faults,
         protocol=protocol,
         planned_traffic=not claims_only,
+        opportunity_below=opportunity_charging,
     )
     columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:

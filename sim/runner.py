@@ -47,6 +47,7 @@ class SimConfig:
     faults_per_vehicle_hour: float = 0.0  # random slow-downs, pauses and stops (sim/faults.py)
     planned_traffic: bool = True  # False: vehicles only claim (ControllerConfig.planned_traffic)
     dispatcher: str = "ortools"  # or "greedy": nearest free vehicle (DispatchConfig.solver)
+    opportunity_below: float = 0.0  # DispatchConfig.opportunity_below: idle vehicles below it charge (0: off)
     cells: tuple[str, ...] = ()  # stations served by a simulated robot cell (sim/cells.py)
     cell_transfer_s: float = 20.0
     cell_failure_rate: float = 0.0
@@ -59,7 +60,10 @@ class SimConfig:
 def simulation_controller_config(cfg: SimConfig) -> ControllerConfig:
     return ControllerConfig(
         dispatch=DispatchConfig(
-            time_budget_s=cfg.solver_time_budget_s, solution_limit=cfg.solution_limit, solver=cfg.dispatcher
+            time_budget_s=cfg.solver_time_budget_s,
+            solution_limit=cfg.solution_limit,
+            solver=cfg.dispatcher,
+            opportunity_below=cfg.opportunity_below,
         ),
         offline_grace_s=cfg.offline_grace_s,
         planned_traffic=cfg.planned_traffic,

@@ -281,3 +281,24 @@ def test_energy_counts_driving_loads_waiting_and_the_way_to_a_charger(
     )
     stops = (Stop("o", StopKind.PICKUP), Stop("o", StopKind.DROPOFF))
     assert route_energy(v, stops, [order], t) == pytest.approx(expected)
+
+
+def test_a_queue_beyond_the_battery_keeps_what_it_can_and_gives_up_the_rest(
+    plant_map: FacilityMap, graph: CompiledGraph, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Two orders stand on v0, whose energy now lasts for the first only: the first stays on v0
+    (not moved for nothing), the second goes to v1, and the plan passes the energy check. The
+    warm start is one OR-Tools accepts (pinning the given-up order to v0 made it refuse the
+    start: "Vehicle 1 is not allowed at index 4" on stderr, and a search from scratch)."""
+    orders, vehicles = random_instance(plant_map, graph, seed=3, n_orders=2, n_vehicles=2)
+    vehicles = [replace(v, node=vehicles[0].node, available_in_s=0.0) for v in vehicles]
+    (probe,) = energy_slots(plant_map, graph, vehicles[:1], [0.0])
+    stops = [Stop(o.id, k) for o in orders for k in (StopKind.PICKUP, StopKind.DROPOFF)]
+    first = route_energy(probe, stops[:2], orders, graph.travel_time)
+    both = route_energy(probe, stops, orders, graph.travel_time)
+    limited = energy_slots(plant_map, graph, vehicles, [(first + both) / 2, 1e6])
+    standing = [replace(o, current_vehicle="v0") for o in orders]
+    plan = solve_assignment(standing, limited, graph.travel_time, solution_limit=2000, keep_margin=0.05)
+    assert validate_plan(plan, standing, limited, graph.travel_time) == []
+    assert plan.orders_of("v0") == (orders[0].id,) and plan.orders_of("v1") == (orders[1].id,)
+    assert "not allowed" not in capfd.readouterr().err

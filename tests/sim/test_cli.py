@@ -59,3 +59,12 @@ def test_the_demo_makes_a_key_when_none_is_configured() -> None:
     configured = ApiKeys.parse("viewer:v")
     assert demo_keys(configured, open_api=False) == (configured, None)
     assert demo_keys(ApiKeys(), open_api=True) == (ApiKeys(), None)
+
+
+def test_sim_takes_opportunity_charging_and_refuses_a_bound_outside_0_1() -> None:
+    from sim.runner import SimConfig, simulation_controller_config
+
+    assert simulation_controller_config(SimConfig(opportunity_below=0.8)).dispatch.opportunity_below == 0.8
+    assert simulation_controller_config(SimConfig()).dispatch.opportunity_below == 0.0, "off by default"
+    result = runner.invoke(app, ["sim", "--map", "small_test", "--vehicles", "1", "--opportunity-charging", "1.5"])
+    assert result.exit_code == 2 and "opportunity-charging" in result.output

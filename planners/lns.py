@@ -1,0 +1,216 @@
+"""Anytime refinement of a one-shot MAPF solution by large neighbourhood search.
+
+MAPF-LNS (Li, Chen, Harabor, Stuckey and Koenig, "Anytime Multi-Agent Path Finding via Large
+Neighborhood Search", IJCAI 2021): take a valid solution (LaCAM's or PIBT's first one), then,
+until the time is up, pick a few agents, delete their paths, and plan them again one by one
+with space-time A* around everybody else's path; keep the new paths if their sum of costs is
+lower, else put the old ones back. Every accepted state is a valid solution, so the search can
+be stopped at any moment. Neighbourhoods alternate between the agent delayed most (with the
+agents standing on its shortest path) and agents near one crossing cell.
+
+Costs are those of `MapfResult.sum_of_costs`: per agent, the time it reaches its goal for good.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+from collections.abc import Sequence
+
+from planners.mapf import Config, GridGraph, MapfResult
+
+Path = list[int]  # cell per time step, from the start until the goal is reached for good
+_INF = float("inf")
+_SLACK_STEPS = 64  # a replanned path may end this many steps after the longest one
+
+
+class _Reservations:
+    """Where the other agents are: cell per time, moves per time, and cells held for good by an
+    agent that has arrived (from its arrival on)."""
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[int, int], int] = {}  # (t, cell) -> agent
+        self.moves: set[tuple[int, int, int]] = set()  # (t, from, to): moving from->to between t-1 and t
+        self.parked: dict[int, int] = {}  # cell -> time from which it is held for good
+
+    def add(self, agent: int, path: Path) -> None:
+        for t, v in enumerate(path):
+            self.cells[(t, v)] = agent
+            if t:
+                self.moves.add((t, path[t - 1], v))
+        self.parked[path[-1]] = len(path) - 1
+
+    def remove(self, path: Path) -> None:
+        for t, v in enumerate(path):
+            del self.cells[(t, v)]
+            if t:
+                self.moves.discard((t, path[t - 1], v))
+        del self.parked[path[-1]]
+
+    def occupied(self, t: int, v: int) -> bool:
+        since = self.parked.get(v)
+        return (since is not None and t >= since) or (t, v) in self.cells
+
+    def free_after(self, v: int, horizon: int) -> int:
+        """The first time from which nobody but a parked agent is on `v` any more."""
+        last = -1
+        for t in range(horizon, -1, -1):
+            if (t, v) in self.cells:
+                last = t
+                break
+        return last + 1
+
+
+def _plan(
+    graph: GridGraph,
+    start: int,
+    goal: int,
+    distance: Sequence[float],
+    taken: _Reservations,
+    horizon: int,
+    deadline: float = float("inf"),
+) -> Path | None:
+    """Space-time A* from start to goal around the reservations: no vertex or swap conflict, not
+    through a cell held for good, arriving when nobody will come by the goal any more. None when
+    no such path exists within `horizon` steps, or at `deadline` (perf_counter)."""
+    if goal in taken.parked:
+        return None
+    settle = taken.free_after(goal, horizon)
+    tie = itertools.count()
+    # Among equal f the deeper state first (h is exact without others): far fewer expansions.
+    # h: steps to the goal, or the wait until it is free for good if that is longer.
+    queue: list[tuple[float, int, int, int, int]] = [(max(distance[start], settle), 0, next(tie), 0, start)]
+    parent: dict[tuple[int, int], tuple[int, int] | None] = {(0, start): None}
+    for expanded in itertools.count():
+        if not queue or (expanded % 512 == 0 and time.perf_counter() > deadline):
+            return None
+        _, _, _, t, v = heapq.heappop(queue)
+        if v == goal and t >= settle:
+            path = []
+            key: tuple[int, int] | None = (t, v)
+            while key is not None:
+                path.append(key[1])
+                key = parent[key]
+            return path[::-1]
+        if t >= horizon:
+            continue
+        for w in (*graph.neighbours[v], v):
+            nt = t + 1
+            if (nt, w) in parent or taken.occupied(nt, w) or (w != v and (nt, w, v) in taken.moves):
+                continue
+            h = distance[w]
+            if h == _INF:
+                continue
+            h = max(h, settle - nt)
+            parent[(nt, w)] = (t, v)
+            heapq.heappush(queue, (nt + h, -nt, next(tie), nt, w))
+    return None  # not reached: the loop ends by returning
+
+
+def paths_of(solution: Sequence[Config], goals: Sequence[int]) -> list[Path]:
+    """Per agent, its cells until it reaches its goal for good."""
+    paths = []
+    for agent, goal in enumerate(goals):
+        end = 0
+        for t in range(len(solution) - 1, 0, -1):
+            if solution[t - 1][agent] != goal:
+                end = t
+                break
+        paths.append([solution[t][agent] for t in range(end + 1)])
+    return paths
+
+
+def configurations(paths: Sequence[Path]) -> list[Config]:
+    """The solution as one configuration per step, each agent at its goal after its path."""
+    makespan = max((len(p) for p in paths), default=1)
+    return [tuple(p[min(t, len(p) - 1)] for p in paths) for t in range(makespan)]
+
+
+def refine(
+    graph: GridGraph,
+    goals: Sequence[int],
+    first: MapfResult,
+    time_limit_s: float,
+    neighbourhood: int = 8,
+    seed: int = 0,
+    max_rounds: int | None = None,
+) -> MapfResult:
+    """Lower the sum of costs of a solved `first` until `time_limit_s` has passed (counted from
+    the call) or after `max_rounds` neighbourhoods (the same result on any machine: tests);
+    returns the best valid solution found, `first` itself if none is better."""
+    began = time.perf_counter()
+    if not first.solved or len(goals) < 2:
+        return first
+    rng = random.Random(seed)
+    paths = paths_of(first.solution, goals)
+    n = len(paths)
+    distance = graph.distances_to(goals).tolist()
+    taken = _Reservations()
+    for agent, path in enumerate(paths):
+        taken.add(agent, path)
+    size = min(neighbourhood, n)
+    for round_ in itertools.count():
+        if time.perf_counter() - began > time_limit_s or (max_rounds is not None and round_ >= max_rounds):
+            break
+        chosen = (
+            _delayed_neighbourhood(paths, distance, taken, size, rng)
+            if round_ % 2
+            else _crossing(graph, paths, size, rng)
+        )
+        old = {a: paths[a] for a in chosen}
+        for a in chosen:
+            taken.remove(paths[a])
+        horizon = max(len(p) for p in paths) + _SLACK_STEPS
+        new: dict[int, Path] = {}
+        order = list(chosen)
+        rng.shuffle(order)
+        for a in order:
+            planned = _plan(graph, paths[a][0], goals[a], distance[a], taken, horizon, began + time_limit_s)
+            if planned is None:
+                break
+            new[a] = planned
+            taken.add(a, planned)
+        improved = len(new) == len(order) and sum(len(p) for p in new.values()) < sum(len(p) for p in old.values())
+        if not improved:
+            for a in new:
+                taken.remove(new[a])
+            for a in chosen:
+                taken.add(a, old[a])
+        else:
+            for a, path in new.items():
+                paths[a] = path
+    return MapfResult(configurations(paths), True, first.seconds + time.perf_counter() - began)
+
+
+def _delayed_neighbourhood(
+    paths: Sequence[Path], distance: Sequence[Sequence[float]], taken: _Reservations, size: int, rng: random.Random
+) -> list[int]:
+    """One of the five agents delayed most against their shortest paths, at random, and the
+    agents on its path's cells one step before, at or after it passes."""
+    delay = [len(p) - 1 - distance[a][p[0]] for a, p in enumerate(paths)]
+    agent = rng.choice(sorted(range(len(paths)), key=lambda a: -delay[a])[:5])
+    chosen = [agent]
+    for t, v in enumerate(paths[agent]):
+        for tt in (t - 1, t, t + 1):
+            other = taken.cells.get((tt, v))
+            if other is not None and other not in chosen:
+                chosen.append(other)
+                if len(chosen) == size:
+                    return chosen
+    rest = [a for a in range(len(paths)) if a not in chosen]
+    return chosen + rng.sample(rest, min(size - len(chosen), len(rest)))
+
+
+def _crossing(graph: GridGraph, paths: Sequence[Path], size: int, rng: random.Random) -> list[int]:
+    """Agents whose paths pass a random cell with three or more neighbours (or any cell)."""
+    crossings = [v for v, ns in enumerate(graph.neighbours) if len(ns) >= 3] or list(range(len(graph.neighbours)))
+    cell = rng.choice(crossings)
+    near = {cell, *graph.neighbours[cell]}
+    chosen = [a for a, p in enumerate(paths) if near.intersection(p)]
+    rng.shuffle(chosen)
+    if len(chosen) < size:
+        rest = [a for a in range(len(paths)) if a not in chosen]
+        chosen += rng.sample(rest, min(size - len(chosen), len(rest)))
+    return chosen[:size]
