@@ -73,7 +73,7 @@ def print_table(
         f"one vehicle alone finishes {per_vehicle_bound:.1f}/h"
     )
     columns = ("vehicles", "finished/h", "bound/h", "ratio", "per vehicle-h", "wait min per vehicle-h")
-    for col in (*columns, "collisions", "deadlocks (resolved / not)", "wall s"):
+    for col in (*columns, "routes without a plan", "collisions", "deadlocks (resolved / not)", "wall s"):
         table.add_column(col, justify="right")
     for n, report in zip(args.vehicles, reports, strict=True):
         bound = per_vehicle_bound * n
@@ -85,6 +85,7 @@ def print_table(
             f"{report.finished_per_hour / bound:.2f}" if bound else "-",
             f"{report.finished_per_hour / n:.2f}",
             f"{waiting:.1f}",
+            f"{report.routes_unplanned / report.routes_planned:.0%}" if report.routes_planned else "-",
             str(report.collisions),
             f"{report.deadlocks} ({report.deadlocks_resolved} / {report.deadlocks_unresolved})",
             f"{report.wall_seconds:.0f}",

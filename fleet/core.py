@@ -71,6 +71,7 @@ class ControllerConfig:
     planned_traffic: bool = True  # routes planned in time (SIPP), turns taken in the planned order
     clear_s: float = 1.0  # margin around each planned node occupation
     replan_late_s: float = 30.0  # a vehicle this late for its next planned turn is planned again
+    idle_stay_s: float = 30.0  # how long plans expect a vehicle with no route onward to stand on a through node
     replan_every_s: float = 10.0  # at most this often per vehicle (late, or driving without a plan)
 
 
@@ -108,6 +109,7 @@ class ControllerStats:
     reassignments: int = 0
     dispatch_s: float = 0.0  # compute time spent dispatching, by the injected stopwatch
     routes_planned: int = 0
+    routes_unplanned: int = 0  # of those, SIPP found no plan: the vehicle drives on claims alone
     planning_s: float = 0.0  # compute time spent planning routes (SIPP), by the injected stopwatch
 
 
@@ -488,6 +490,7 @@ class Controller:
         if plan is not None:
             self.traffic.set_route(vehicle_id, [p.node for p in plan], [a.depart for a in plan[:-1]])
         else:
+            self.stats.routes_unplanned += self.config.planned_traffic and start != goal
             self.traffic.set_route(vehicle_id, self._path(vehicle_id, start, goal))
 
     def _walk(self, vehicle_id: str, now: float) -> Walk:
@@ -501,10 +504,17 @@ class Controller:
 
     def _stay(self, v: Vehicle, goal: str) -> float:
         """How long the vehicle is expected to stand at the end of its route: a station's
-        service time for a pick or drop, for good otherwise (parking, charging, idle)."""
+        service time for a pick or drop, `idle_stay_s` on a through node with no route onward,
+        for good otherwise (parking, charging)."""
         task = v.task
         if task is not None and task.kind is TaskKind.ORDER and task.goal == goal:
             return self._service_at.get(goal, math.inf) + 2 * self.config.clear_s
+        if goal not in self._no_through and (task is None or task.goal != goal):
+            # Without work, or given work and not routed yet, on a node others drive through: it
+            # leaves soon (its route comes, or it is moved aside for whoever waits for it).
+            # Projected as standing for good, it would make every route through its node
+            # unplannable, and at density most vehicles would drive on claims alone.
+            return self.config.idle_stay_s
         return math.inf
 
     def can_move(self, v: Vehicle) -> bool:

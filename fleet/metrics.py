@@ -58,6 +58,14 @@ def controller_samples(c: Controller) -> list[Sample]:
     )
     out.append(
         Sample(
+            "fleet_routes_unplanned_total",
+            "counter",
+            "Routes SIPP found no plan for (driven on claims alone).",
+            c.stats.routes_unplanned,
+        )
+    )
+    out.append(
+        Sample(
             "fleet_route_planning_seconds_total",
             "counter",
             "Compute time spent planning routes.",

@@ -292,6 +292,7 @@ def _print_report(report: KpiReport, map_name: str, seed: int) -> None:
         ("collisions", report.collisions),
         ("claim violations", report.claim_violations),
         ("orders moved between vehicles", report.reassignments),
+        ("routes planned in time / of them no plan", f"{report.routes_planned} / {report.routes_unplanned}"),
         ("deadlocks detected", report.deadlocks),
         ("deadlocks resolved", report.deadlocks_resolved),
         ("deadlocks left unresolved", report.deadlocks_unresolved),

@@ -27,6 +27,8 @@ class KpiReport:
     deadlocks_resolved: int  # broken by routing a vehicle around or aside
     deadlocks_unresolved: int  # found unbreakable (an alarm each)
     wall_seconds: float
+    routes_planned: int = 0  # routes planned in time (SIPP)
+    routes_unplanned: int = 0  # of those, no plan found: driven on claims alone
     waiting_s_by_cause: dict[str, float] = field(default_factory=dict)  # node / lane / zone
 
     @property

@@ -203,6 +203,8 @@ class Simulation:
             collisions=len(self.oracle.collisions),
             claim_violations=len(self.oracle.claim_violations),
             reassignments=self.controller.stats.reassignments,
+            routes_planned=self.controller.stats.routes_planned,
+            routes_unplanned=self.controller.stats.routes_unplanned,
             deadlocks=self.controller.stats.deadlocks,
             deadlocks_resolved=self.controller.stats.deadlocks_resolved,
             deadlocks_unresolved=self.controller.stats.deadlocks_unresolved,

@@ -204,6 +204,7 @@ async def test_metrics(client: httpx.AsyncClient, plant: tuple[Simulation, Fleet
         "the test plant has no stopwatch: compute time reads 0, runs stay reproducible"
     )
     assert f"fleet_routes_planned_total {sim.controller.stats.routes_planned}" in body
+    assert f"fleet_routes_unplanned_total {sim.controller.stats.routes_unplanned}" in body
     assert sim.controller.stats.routes_planned > 0
 
 

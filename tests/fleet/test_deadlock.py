@@ -3,8 +3,10 @@ and raised as an alarm when nobody can move. Idle vehicles in someone's way move
 
 from __future__ import annotations
 
+import math
+
 from fleet.clock import SimClock
-from fleet.core import Controller
+from fleet.core import Controller, ControllerConfig
 from fleet.events import ActionFinished, Alarm, Command, DriveNodes, NodeReached, StartAction, Tick
 from fleet.metrics import controller_samples, render
 from fleet.model import OrderState, TaskKind, TaskPhase
@@ -92,11 +94,11 @@ def test_an_unbreakable_circular_wait_raises_one_alarm_and_is_retried(small_map:
     assert core.traffic.wait_cycles() == []
 
 
-def test_an_idle_vehicle_on_a_station_moves_aside_for_a_delivery(small_map: FacilityMap) -> None:
+def _delivery_past_an_idle_cart(fmap: FacilityMap, config: ControllerConfig) -> Controller:
     """Every parking spot is held by a cart out of service, so the idle AGV-X stays on ST-B's
-    node after its last job; AGV-Y's order to ST-B can only finish if AGV-X is sent off the way."""
+    node after its last job; AGV-Y delivers to ST-B. Runs until the order is finished (or 300 s)."""
     clock = SimClock()
-    core = Controller(small_map, clock)
+    core = Controller(fmap, clock, config)
     for vid, node in (("AGV-X", "SB"), ("AGV-Y", "CH"), ("AGV-P1", "PA1"), ("AGV-P2", "PA2"), ("AGV-P3", "PA3")):
         core.add_vehicle(vid, "cart", node)
     for vid in ("AGV-P1", "AGV-P2", "AGV-P3"):
@@ -116,8 +118,26 @@ def test_an_idle_vehicle_on_a_station_moves_aside_for_a_delivery(small_map: Faci
             break
         clock.advance(1.0)
         commands += core.take_commands() + core.handle(Tick())
-    assert core.orders[order.id].state is OrderState.FINISHED
-    assert core.orders[order.id].vehicle_id == "AGV-Y"
+    return core
+
+
+def test_an_idle_vehicle_on_a_station_moves_aside_for_a_delivery(small_map: FacilityMap) -> None:
+    """AGV-Y's order to ST-B can only finish if the idle AGV-X is sent off the way."""
+    core = _delivery_past_an_idle_cart(small_map, ControllerConfig())
+    (order,) = core.orders.values()
+    assert order.state is OrderState.FINISHED
+    assert order.vehicle_id == "AGV-Y"
     assert core.stats.moved_aside == 1
     assert core.vehicles["AGV-X"].node != "SB"
     assert core.vehicles["AGV-X"].node not in {s.node for s in small_map.stations}
+
+
+def test_a_route_past_an_idle_vehicle_is_planned(small_map: FacilityMap) -> None:
+    """Plans expect an idle vehicle on a through node to leave (it is given work or moved aside),
+    so AGV-Y's routes get planned turns; projected as standing there for good (the rule before),
+    its route to ST-B cannot be planned and it drives on claims alone."""
+    planned = _delivery_past_an_idle_cart(small_map, ControllerConfig())
+    assert planned.stats.routes_planned >= 2 and planned.stats.routes_unplanned == 0
+    for_good = _delivery_past_an_idle_cart(small_map, ControllerConfig(idle_stay_s=math.inf))
+    assert for_good.stats.routes_unplanned >= 1
+    assert all(o.state is OrderState.FINISHED for o in for_good.orders.values()), "claims still get it there"
