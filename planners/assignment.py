@@ -213,17 +213,17 @@ def validate_plan(
     the travel times) a route that takes more energy than its vehicle has above its reserve,
     counting the drive to a charger after it. Empty when valid."""
     problems: list[str] = []
+    known_orders = {o.id for o in orders}
     if travel is not None:
         for vehicle in vehicles:
             stops = plan.routes.get(vehicle.id, ())
-            if vehicle.energy is not None and all(s.order_id in {o.id for o in orders} for s in stops):
+            if vehicle.energy is not None and all(s.order_id in known_orders for s in stops):
                 need = route_energy(vehicle, stops, orders, travel)
                 if need > vehicle.energy_wh + 1e-6:
                     problems.append(
                         f"vehicle {vehicle.id}: route needs {need:.1f} Wh with the drive to a charger,"
                         f" {vehicle.energy_wh:.1f} Wh above its reserve"
                     )
-    known_orders = {o.id for o in orders}
     allowed = {o.id: o.allowed_vehicles for o in orders}
     capacity = {v.id: v.capacity for v in vehicles}
     picked_by: dict[str, str] = {}
@@ -482,8 +482,6 @@ class _RoutingModel:
         if not uses:
             return
         drive_s = self._times_s - np.array(self._service_s)[:, None]
-        is_pick = np.zeros(len(self._graph_node), dtype=bool)
-        is_pick[self.end + 1 :: 2] = True
         pick_leg = np.zeros(len(self._graph_node))
         for i, o in enumerate(self.orders):
             pick_leg[self.pickup_node(i)] = min(float(self._travel[o.pickup, o.dropoff]), _UNREACHABLE / _SCALE)
