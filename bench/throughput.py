@@ -7,6 +7,7 @@ per hour under the same demand. For each fleet size it prints orders finished pe
 ratio to the bound, finished per vehicle-hour, waiting time per vehicle-hour, collisions and
 circular waits, and the fleet size beyond which throughput stops growing (the first size whose
 next step adds less than 5 %); by default for planned traffic and for claims only (`--traffic`).
+`--max-working N` runs every fleet with admission control (DispatchConfig.max_working_vehicles).
 """
 
 from __future__ import annotations
@@ -27,10 +28,22 @@ from sim.runner import SimConfig, run_simulation
 
 
 def simulate(
-    map_name: str, vehicles: int, hours: float, seed: int, per_vehicle: float, planned: bool, progress: Progress
+    map_name: str,
+    vehicles: int,
+    hours: float,
+    seed: int,
+    per_vehicle: float,
+    planned: bool,
+    progress: Progress,
+    max_working: int | None = None,
 ) -> KpiReport:
     config = SimConfig(
-        vehicles=vehicles, hours=hours, seed=seed, orders_per_hour=per_vehicle * vehicles, planned_traffic=planned
+        vehicles=vehicles,
+        hours=hours,
+        seed=seed,
+        orders_per_hour=per_vehicle * vehicles,
+        planned_traffic=planned,
+        max_working_vehicles=max_working,
     )
     mode = "planned" if planned else "claims only"
     bar = progress.add_task(f"{vehicles} vehicles, {mode}", total=hours * 3600)
@@ -49,6 +62,9 @@ def main() -> None:
     parser.add_argument(
         "--traffic", choices=("planned", "claims", "both"), default="both", help="traffic mode(s) to measure"
     )
+    parser.add_argument(
+        "--max-working", type=int, default=None, help="admission control: at most this many vehicles work at once"
+    )
     args = parser.parse_args()
     modes = {"planned": [True], "claims": [False], "both": [True, False]}[args.traffic]
     console = Console(width=150)
@@ -56,7 +72,16 @@ def main() -> None:
         alone = simulate(args.map, 1, args.hours, args.seed, args.orders_per_vehicle_hour, True, progress)
         runs = {
             planned: [
-                simulate(args.map, n, args.hours, args.seed, args.orders_per_vehicle_hour, planned, progress)
+                simulate(
+                    args.map,
+                    n,
+                    args.hours,
+                    args.seed,
+                    args.orders_per_vehicle_hour,
+                    planned,
+                    progress,
+                    args.max_working,
+                )
                 for n in args.vehicles
             ]
             for planned in modes
@@ -68,8 +93,9 @@ def main() -> None:
 def print_table(
     console: Console, args: argparse.Namespace, per_vehicle_bound: float, reports: list[KpiReport], mode: str
 ) -> None:
+    limit = f", at most {args.max_working} working" if args.max_working else ""
     table = Table(
-        title=f"throughput on {args.map}, {mode}, {args.hours:g} h, seed {args.seed}; "
+        title=f"throughput on {args.map}, {mode}{limit}, {args.hours:g} h, seed {args.seed}; "
         f"one vehicle alone finishes {per_vehicle_bound:.1f}/h"
     )
     columns = ("vehicles", "finished/h", "bound/h", "ratio", "per vehicle-h", "wait min per vehicle-h")

@@ -80,6 +80,9 @@ def sim(
     opportunity_charging: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="idle vehicles below this battery charge in idle time (0: off)")
     ] = 0.0,
+    max_working: Annotated[
+        int | None, typer.Option(min=1, help="at most this many vehicles work on orders at once (default: all)")
+    ] = None,
 ) -> None:
     """Simulate a shift faster than real time and print its KPIs."""
     fmap = _load(map_name)
@@ -92,6 +95,7 @@ def sim(
         protocol=protocol,
         planned_traffic=not claims_only,
         opportunity_below=opportunity_charging,
+        max_working_vehicles=max_working,
     )
     columns = (TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:

@@ -48,6 +48,7 @@ class SimConfig:
     planned_traffic: bool = True  # False: vehicles only claim (ControllerConfig.planned_traffic)
     dispatcher: str = "ortools"  # or "greedy": nearest free vehicle (DispatchConfig.solver)
     opportunity_below: float = 0.0  # DispatchConfig.opportunity_below: idle vehicles below it charge (0: off)
+    max_working_vehicles: int | None = None  # DispatchConfig.max_working_vehicles (None: no limit)
     cells: tuple[str, ...] = ()  # stations served by a simulated robot cell (sim/cells.py)
     cell_transfer_s: float = 20.0
     cell_failure_rate: float = 0.0
@@ -64,6 +65,7 @@ def simulation_controller_config(cfg: SimConfig) -> ControllerConfig:
             solution_limit=cfg.solution_limit,
             solver=cfg.dispatcher,
             opportunity_below=cfg.opportunity_below,
+            max_working_vehicles=cfg.max_working_vehicles,
         ),
         offline_grace_s=cfg.offline_grace_s,
         planned_traffic=cfg.planned_traffic,

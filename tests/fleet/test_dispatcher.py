@@ -190,3 +190,23 @@ def test_a_vehicle_queues_only_what_its_battery_carries_to_a_charger(plant_map: 
     reserve = Controller(plant_map, SimClock()).config.dispatch.reserve_battery
     low, problems = decide(reserve + (one + both) / 2 / vtype.battery_capacity_wh)
     assert len(low.queues["AGV-01"]) == 1 and problems == []
+
+
+def test_no_more_vehicles_work_at_once_than_the_limit(plant_map: FacilityMap) -> None:
+    """Admission control: three idle carts, three orders, a limit of two working vehicles: two
+    carts get work, the third none (the third order waits); without the limit all three work."""
+    from fleet.dispatcher import DispatchConfig, VehicleAvailability
+
+    def working(limit: int | None) -> set[str]:
+        core = Controller(plant_map, SimClock())
+        for k, spot in enumerate(plant_map.parking[:3], start=1):
+            core.add_vehicle(f"AGV-{k:02d}", "amr-rack", spot.node)
+        orders = [core.submit_order("RMW-WAFER", "PECVD-1-IN") for _ in range(3)]
+        core.dispatcher.config = replace(core.dispatcher.config, max_working_vehicles=limit)
+        fleet = [VehicleAvailability(v, v.node, 0.0, v.node) for v in core.vehicles.values()]
+        decision = core.dispatcher.dispatch(orders, fleet, frozenset(), now=0.0)
+        return {vid for vid, queue in decision.queues.items() if queue}
+
+    assert working(None) == {"AGV-01", "AGV-02", "AGV-03"}
+    assert working(2) == {"AGV-01", "AGV-02"}, "the first ones of the fleet, the same each run"
+    assert DispatchConfig().max_working_vehicles is None, "no limit unless configured"

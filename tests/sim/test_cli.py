@@ -66,5 +66,6 @@ def test_sim_takes_opportunity_charging_and_refuses_a_bound_outside_0_1() -> Non
 
     assert simulation_controller_config(SimConfig(opportunity_below=0.8)).dispatch.opportunity_below == 0.8
     assert simulation_controller_config(SimConfig()).dispatch.opportunity_below == 0.0, "off by default"
+    assert simulation_controller_config(SimConfig(max_working_vehicles=5)).dispatch.max_working_vehicles == 5
     result = runner.invoke(app, ["sim", "--map", "small_test", "--vehicles", "1", "--opportunity-charging", "1.5"])
     assert result.exit_code == 2 and "opportunity-charging" in result.output
