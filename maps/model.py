@@ -115,6 +115,9 @@ class VehicleType:
     idle_power_w: float = 0.0
     # Drawn on top of consumption_wh_per_m per metre driven per load carried.
     load_consumption_wh_per_m: float = 0.0
+    # None: the vehicle changes direction while it drives (curves, omnidirectional). A rate: it
+    # stops at each node where its direction changes and turns on the spot (differential drive).
+    turn_rate_deg_s: float | None = None
 
     @property
     def radius(self) -> float:

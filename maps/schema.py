@@ -84,6 +84,7 @@ class VehicleTypeIn(_Strict):
     load_types: list[str] = Field(min_length=1)
     idle_power_w: float = Field(default=0.0, ge=0)
     load_consumption_wh_per_m: float = Field(default=0.0, ge=0)
+    turn_rate_deg_s: float | None = Field(default=None, gt=0)
 
 
 class MapFile(_Strict):
@@ -144,6 +145,7 @@ def map_from_wire(data: MapFile) -> FacilityMap:
                 load_types=frozenset(v.load_types),
                 idle_power_w=v.idle_power_w,
                 load_consumption_wh_per_m=v.load_consumption_wh_per_m,
+                turn_rate_deg_s=v.turn_rate_deg_s,
             )
             for v in data.vehicle_types
         ),
@@ -167,6 +169,7 @@ def map_to_wire(fmap: FacilityMap) -> dict[str, Any]:
                 "load_types": sorted(v.load_types),
                 "idle_power_w": v.idle_power_w,
                 "load_consumption_wh_per_m": v.load_consumption_wh_per_m,
+                **({"turn_rate_deg_s": v.turn_rate_deg_s} if v.turn_rate_deg_s is not None else {}),
             }
             for v in fmap.vehicle_types
         ],

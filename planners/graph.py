@@ -1,14 +1,16 @@
 """The facility map compiled once into arrays: directed edges, travel times, all-pairs tables.
 
 Travel time on a lane is length / speed, with speed the least of the lane's limit, the speed-limit
-zones the lane crosses and the vehicle type's top speed. Acceleration is left out of the tables
-(they rank options; the simulator and the vehicles drive the real profile).
+zones the lane crosses and the vehicle type's top speed. Acceleration and turning on the spot are
+left out of the tables (they rank options; the simulator and the vehicles drive the real profile;
+SIPP adds the turns to its timed plans, `turn_seconds`).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -50,6 +52,7 @@ class CompiledGraph:
     predecessor: IntArray
     lane_between: dict[tuple[int, int], str]
     seconds_between: dict[tuple[int, int], float]
+    turn_rate_deg_s: float | None = None  # the vehicle type turns on the spot at this rate (None: while driving)
 
     def time(self, a: str, b: str) -> float:
         return float(self.travel_time[self.index[a], self.index[b]])
@@ -102,6 +105,22 @@ class CompiledGraph:
 
     def edge_seconds(self, a: str, b: str) -> float:
         return self.seconds_between.get((self.index[a], self.index[b]), float("inf"))
+
+    def turn_seconds(self, before: str | None, at: str, after: str) -> float:
+        """Seconds a vehicle that turns on the spot stands at `at` turning from the direction
+        before->at to at->after (0 for one that turns while driving, or with no direction yet)."""
+        if self.turn_rate_deg_s is None or before is None:
+            return 0.0
+        return turn_angle_deg(self.xy[self.index[before]], self.xy[self.index[at]], self.xy[self.index[after]]) / (
+            self.turn_rate_deg_s
+        )
+
+
+def turn_angle_deg(a: FloatArray, b: FloatArray, c: FloatArray) -> float:
+    """The change of direction, 0 to 180 degrees, from a->b to b->c."""
+    h1 = math.atan2(b[1] - a[1], b[0] - a[0])
+    h2 = math.atan2(c[1] - b[1], c[0] - b[0])
+    return abs(math.degrees(math.remainder(h2 - h1, 2 * math.pi)))
 
 
 def lane_speeds(fmap: FacilityMap, top_speed: float) -> dict[str, float]:
@@ -161,4 +180,5 @@ def compile_map(
         predecessor=pred.astype(np.int32),
         lane_between={p: best[p][2] for p in pairs_sorted},
         seconds_between={p: best[p][1] for p in pairs_sorted},
+        turn_rate_deg_s=vtype.turn_rate_deg_s,
     )

@@ -200,10 +200,12 @@ def sipp(
             # from the moment it leaves this one.
             leave_by = here_end - clear - seconds
             lane = lane_key(state.node, nxt)
+            # A vehicle that turns on the spot stands here while it turns towards the next lane.
+            turned = state.arrive + graph.turn_seconds(state.parent.node if state.parent else None, state.node, nxt)
             for j, (g_begin, g_end) in enumerate(table.gaps(node_key(nxt))):
                 if g_end <= state.arrive + seconds + clear or (nxt, j) in done:
                     continue
-                depart = table.free_from(lane, max(state.arrive, g_begin + clear), seconds)
+                depart = table.free_from(lane, max(turned, g_begin + clear), seconds)
                 if depart > leave_by + _EPS:
                     break  # later intervals of nxt need an even later departure
                 arrive = depart + seconds
@@ -296,7 +298,10 @@ def validate_plans(
         for visit in plan:
             if visit.depart < visit.arrive - _EPS:
                 problems.append(f"vehicle {agent}: leaves {visit.node} before arriving")
-        for a, b in itertools.pairwise(plan):
+        for k, (a, b) in enumerate(itertools.pairwise(plan)):
+            turn = graph.turn_seconds(plan[k - 1].node if k else None, a.node, b.node)
+            if a.depart < a.arrive + turn - _EPS:
+                problems.append(f"vehicle {agent}: leaves {a.node} before it has turned on the spot")
             seconds = graph.edge_seconds(a.node, b.node)
             if not math.isfinite(seconds):
                 problems.append(f"vehicle {agent}: no lane from {a.node} to {b.node}")

@@ -16,6 +16,7 @@ from maps import FacilityMap, VehicleType
 from planners.graph import lane_speeds
 
 _CREEP = 0.05  # m/s floor of the braking profile so a vehicle really arrives in finite steps
+_STRAIGHT_RAD = math.radians(1.0)  # a change of direction below this needs no turn on the spot
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,9 @@ class SimVehicle:
         self.held = False  # by something the controller does not know of (a fault)
         self.speed_factor = 1.0  # below 1 when something slows the vehicle down
         self.loads = 0  # carried now: picks finished minus drops finished
+        rate = vtype.turn_rate_deg_s
+        self._turn_rate = None if rate is None else math.radians(rate)  # rad/s on the spot; None: turns while driving
+        self.turning_s = 0.0  # time spent turning on the spot
         self._action: tuple[ActionKind, float, float | None, float] | None = None  # kind, seconds left, until, power
 
     def use_map(self, fmap: FacilityMap) -> None:
@@ -159,11 +163,11 @@ class SimVehicle:
                 self.segment = (self.node, self.path[0])
                 self.progress = 0.0
             geo = self._geometry[self.segment]
-            to_stop = (
-                geo.length
-                - self.progress
-                + sum(self._geometry[(p, q)].length for p, q in zip(self.path, list(self.path)[1:], strict=False))
-            )
+            if self.progress == 0.0 and self._turn_rate is not None:
+                budget = self._turn(geo.heading, budget)
+                if budget <= 1e-12:
+                    break
+            to_stop = geo.length - self.progress + self._length_to_next_stop()
             braking = max(math.sqrt(2 * a * max(to_stop, 0.0)), _CREEP)
             target = min(geo.speed, self.type.max_speed, braking) * self.speed_factor
             self.speed = min(self.speed + a * budget, target) if self.speed < target else target
@@ -184,6 +188,35 @@ class SimVehicle:
                     self.speed = 0.0
                     break
         return events
+
+    def _turn(self, heading: float, budget: float) -> float:
+        """Turn on the spot towards `heading` for at most `budget` seconds; the time left."""
+        assert self._turn_rate is not None
+        diff = math.remainder(heading - self.heading, 2 * math.pi)
+        if abs(diff) < _STRAIGHT_RAD:
+            self.heading = heading
+            return budget
+        self.speed = 0.0
+        step = self._turn_rate * budget
+        if step < abs(diff):
+            self.heading += math.copysign(step, diff)
+            self.turning_s += budget
+            return 0.0
+        self.heading = heading
+        self.turning_s += abs(diff) / self._turn_rate
+        return budget - abs(diff) / self._turn_rate
+
+    def _length_to_next_stop(self) -> float:
+        """Metres beyond the current lane to where the vehicle must stand still: the end of its
+        path, or, if it turns on the spot, the first node where its direction changes."""
+        assert self.segment is not None
+        length, heading, at = 0.0, self._geometry[self.segment].heading, self.segment[1]
+        for nxt in list(self.path)[1:]:
+            geo = self._geometry[(at, nxt)]
+            if self._turn_rate is not None and abs(math.remainder(geo.heading - heading, 2 * math.pi)) >= _STRAIGHT_RAD:
+                break
+            length, heading, at = length + geo.length, geo.heading, nxt
+        return length
 
     def _advance(self, geo: LaneGeometry, distance: float) -> None:
         self.progress += distance

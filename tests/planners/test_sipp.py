@@ -144,3 +144,27 @@ def test_prioritised_plans_on_the_warehouse_restart_until_all_are_planned() -> N
     assert result.solved
     plans = [p for p in result.plans if p is not None]
     assert validate_plans(graph, near, CLEAR, starts, goals, plans) == []
+
+
+def test_a_vehicle_that_turns_on_the_spot_is_planned_to_stand_while_it_turns(small_map_data: dict[str, Any]) -> None:
+    """The cart turns on the spot at 45 deg/s: its plan A2 -> A3 -> M1 stands 2 s at A3 (90
+    degrees), the validator takes it, and refuses the plan of a cart that turns while it drives
+    (no stand at the corner) for this one. A straight run has no stand."""
+    data = {**small_map_data, "vehicle_types": [{**small_map_data["vehicle_types"][0], "turn_rate_deg_s": 45.0}]}
+    turning = map_from_wire(MapFile.model_validate(data))
+    near = near_elements(turning, turning.vehicle_types[0].radius)
+    spinning, plain = compile_map(turning), compile_map(load_map("small_test"))
+    for graph in (spinning, plain):
+        result = plan_prioritised(graph, near, CLEAR, ["A2"], ["M1"])
+        assert result.solved
+    (turned,) = plan_prioritised(spinning, near, CLEAR, ["A2"], ["M1"]).plans
+    (driven,) = plan_prioritised(plain, near, CLEAR, ["A2"], ["M1"]).plans
+    assert turned is not None and driven is not None
+    assert [v.node for v in turned] == ["A2", "A3", "M1"]
+    corner = turned[1]
+    assert corner.depart - corner.arrive == pytest.approx(2.0)
+    assert validate_plans(spinning, near, CLEAR, ["A2"], ["M1"], [turned]) == []
+    problems = validate_plans(spinning, near, CLEAR, ["A2"], ["M1"], [driven])
+    assert problems == ["vehicle 0: leaves A3 before it has turned on the spot"]
+    (straight,) = plan_prioritised(spinning, near, CLEAR, ["A1"], ["A3"]).plans
+    assert straight is not None and all(v.depart == v.arrive for v in straight[1:-1])

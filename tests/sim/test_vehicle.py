@@ -41,3 +41,43 @@ def test_load_action_takes_the_station_service_time(small_map: FacilityMap) -> N
         events += v.step(0.5)
     assert events == []  # 14.5 s of 15 s
     assert v.step(0.5) == [ActionFinished("V", ActionKind.PICK)]
+
+
+def _time_to_reach(v: SimVehicle, node: str, dt: float = 0.1) -> tuple[float, list[tuple[float, float, float, float]]]:
+    """Seconds until the vehicle reports `node`, and its (x, y, heading, speed) after each step."""
+    trace = []
+    for k in range(1, 2000):
+        events = v.step(dt)
+        trace.append((v.x, v.y, v.heading, v.speed))
+        if NodeReached("V", node) in events:
+            return k * dt, trace
+    raise AssertionError(f"never reached {node}")
+
+
+def test_a_vehicle_that_turns_on_the_spot_stops_and_turns_at_a_corner(small_map: FacilityMap) -> None:
+    """A2 -> A3 -> M1 bends 90 degrees at A3. A cart turning on the spot at 45 deg/s stands at A3
+    for 2 s, its heading sweeping from east to north, and arrives later than one that turns
+    while it drives by at least those 2 s; on the straight lane before, both drive alike."""
+    from dataclasses import replace
+
+    vtype = small_map.vehicle_types[0]
+    assert vtype.turn_rate_deg_s is None
+    plain = cart(small_map, "A2")
+    spinner = SimVehicle(
+        "V",
+        replace(vtype, turn_rate_deg_s=45.0),
+        small_map,
+        lane_geometry_for(small_map, vtype.max_speed),
+        "A2",
+        1.0,
+    )
+    for v in (plain, spinner):
+        v.drive(("A3", "M1"))
+    plain_s, _ = _time_to_reach(plain, "M1")
+    spinner_s, trace = _time_to_reach(spinner, "M1")
+    assert spinner_s >= plain_s + 2.0 - 0.2
+    at_corner = [(h, s) for x, y, h, s in trace if (x, y) == (12.0, 0.0)]
+    assert all(s == 0.0 for _, s in at_corner[1:]), "it does not drive while it turns"
+    headings = [round(h, 3) for h, _ in at_corner]
+    assert len(set(headings)) > 5, "the heading sweeps while it stands"
+    assert len(at_corner) * 0.1 == pytest.approx(2.0, abs=0.3)
