@@ -79,7 +79,7 @@ def main() -> None:
                 failures += not ok
                 hours = r.simulated_hours * vehicles
                 waits = ", ".join(f"{k} {v / 60 / hours:.1f}" for k, v in r.waiting_s_by_cause.items())
-                table.add_row(
+                row = (
                     map_name,
                     str(vehicles),
                     str(seed),
@@ -94,6 +94,8 @@ def main() -> None:
                     f"{r.wall_seconds:.0f}",
                     "yes" if ok else "NO",
                 )
+                table.add_row(*row)
+                progress.console.print("  ".join(row))  # each run as it ends: long runs may be cut off
     console.print(table)
     console.print(f"{failures} run(s) failed")
 
