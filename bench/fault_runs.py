@@ -36,11 +36,17 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=8.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--faults", type=float, default=2.0, help="faults per vehicle-hour")
-    parser.add_argument("--case", nargs="+", default=None, help="map:vehicles, e.g. warehouse:30 (default: all)")
+    parser.add_argument(
+        "--case",
+        nargs="+",
+        default=None,
+        help="map:vehicles[:calls per hour], e.g. warehouse:30 or solar_module_plant:60:240 (default: all)",
+    )
     parser.add_argument("--warehouse-calls", type=float, default=150.0, help="calls per hour on the warehouse")
     parser.add_argument("--max-drain-min", type=float, default=120.0, help="longest drain after the shift")
     args = parser.parse_args()
-    cases = [(c.split(":")[0], int(c.split(":")[1])) for c in args.case] if args.case else CASES
+    parsed = [c.split(":") for c in args.case] if args.case else [[m, str(n)] for m, n in CASES]
+    cases = [(p[0], int(p[1]), float(p[2]) if len(p) > 2 else None) for p in parsed]
     console = Console(width=160)
     table = Table(title=f"{args.hours:g} h shifts, then a drain, {args.faults:g} faults/vehicle-h")
     columns = ("map", "vehicles", "seed", "accepted", "finished", "open at shift end", "open after drain", "drain min")
@@ -51,9 +57,9 @@ def main() -> None:
     table.add_column("pass")
     failures = 0
     with Progress(console=console, transient=True) as progress:
-        for map_name, vehicles in cases:
+        for map_name, vehicles, demand in cases:
             fmap = load_map(map_name)
-            calls = args.warehouse_calls if map_name == "warehouse" else None
+            calls = demand if demand is not None else args.warehouse_calls if map_name == "warehouse" else None
             for seed in args.seeds:
                 config = SimConfig(
                     vehicles=vehicles,
