@@ -126,13 +126,30 @@ def clear_idle_blockers(core: Controller) -> None:
         return
     holders = {w.holder for w in core.traffic.stopped_waits().values()}
     for vid in sorted(holders & core.vehicles.keys()):
-        v = core.vehicles[vid]
-        if v.task is not None or not v.available or v.paused or not core.traffic.at_goal(vid):
-            continue
-        for path in _aside_paths(core, vid):
-            if _try_route(core, vid, path):
-                core.stats.moved_aside += 1
-                break
+        _move_aside(core, vid, depth=3)
+
+
+def _move_aside(core: Controller, vehicle_id: str, depth: int) -> bool:
+    """Move an idle vehicle to a free node out of the way. One boxed in by other idle vehicles
+    (its way out held by a vehicle standing idle there, which nobody waits for because nobody
+    has asked to pass) gets them moved first, up to `depth` deep; it follows at the next check.
+    Seen with 60 carts on the plant, 45 parking spots all taken: an idle cart on a station node,
+    its exit held by another idle cart, and a delivery to that station waiting for ever."""
+    v = core.vehicles[vehicle_id]
+    if v.task is not None or not v.available or v.paused or not core.traffic.at_goal(vehicle_id):
+        return False
+    for path in _aside_paths(core, vehicle_id):
+        if _try_route(core, vehicle_id, path):
+            core.stats.moved_aside += 1
+            return True
+    if depth == 0:
+        return False
+    here = core.traffic.released_end(vehicle_id)
+    for nxt, _ in core.graph.successors[here]:
+        other = core.traffic.holder(node_resource(nxt))
+        if other is not None and other != vehicle_id and other in core.vehicles and _move_aside(core, other, depth - 1):
+            return True
+    return False
 
 
 def replan_off_plan(core: Controller) -> None:

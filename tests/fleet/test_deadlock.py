@@ -94,12 +94,16 @@ def test_an_unbreakable_circular_wait_raises_one_alarm_and_is_retried(small_map:
     assert core.traffic.wait_cycles() == []
 
 
-def _delivery_past_an_idle_cart(fmap: FacilityMap, config: ControllerConfig) -> Controller:
+def _delivery_past_an_idle_cart(
+    fmap: FacilityMap, config: ControllerConfig, also_idle: tuple[tuple[str, str], ...] = ()
+) -> Controller:
     """Every parking spot is held by a cart out of service, so the idle AGV-X stays on ST-B's
-    node after its last job; AGV-Y delivers to ST-B. Runs until the order is finished (or 300 s)."""
+    node after its last job; AGV-Y delivers to ST-B; `also_idle` carts stand idle where given.
+    Runs until the order is finished (or 300 s)."""
     clock = SimClock()
     core = Controller(fmap, clock, config)
-    for vid, node in (("AGV-X", "SB"), ("AGV-Y", "CH"), ("AGV-P1", "PA1"), ("AGV-P2", "PA2"), ("AGV-P3", "PA3")):
+    carts = (("AGV-X", "SB"), ("AGV-Y", "CH"), ("AGV-P1", "PA1"), ("AGV-P2", "PA2"), ("AGV-P3", "PA3"), *also_idle)
+    for vid, node in carts:
         core.add_vehicle(vid, "cart", node)
     for vid in ("AGV-P1", "AGV-P2", "AGV-P3"):
         core.set_in_service(vid, False)
@@ -141,3 +145,14 @@ def test_a_route_past_an_idle_vehicle_is_planned(small_map: FacilityMap) -> None
     for_good = _delivery_past_an_idle_cart(small_map, ControllerConfig(idle_stay_s=math.inf))
     assert for_good.stats.routes_unplanned >= 1
     assert all(o.state is OrderState.FINISHED for o in for_good.orders.values()), "claims still get it there"
+
+
+def test_an_idle_vehicle_boxed_in_by_another_idle_one_gets_out(small_map: FacilityMap) -> None:
+    """As above, and the only way out of ST-B's node (to A4) is held by AGV-Z, idle too, that
+    nobody waits for: AGV-Z is moved aside first, then AGV-X, and the delivery finishes. (Seen
+    with 60 carts on the plant and every parking spot taken: the order waited for ever.)"""
+    core = _delivery_past_an_idle_cart(small_map, ControllerConfig(), also_idle=(("AGV-Z", "A4"),))
+    (order,) = core.orders.values()
+    assert order.state is OrderState.FINISHED
+    assert core.stats.moved_aside == 2
+    assert core.vehicles["AGV-Z"].node != "A4" and core.vehicles["AGV-X"].node != "SB"
