@@ -18,8 +18,6 @@ from planners.assignment import (
     AssignmentPlan,
     EnergyUse,
     OrderTask,
-    Stop,
-    StopKind,
     TravelMatrix,
     VehicleSlot,
     energy_use_for,
@@ -70,6 +68,7 @@ class DispatchConfig:
 
 
 STARVED_PRIORITY = 11  # above the API's highest (10)
+Problem = tuple[tuple[OrderTask, ...], tuple[VehicleSlot, ...]]  # the orders and vehicles a plan was solved for
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +88,7 @@ class DispatchDecision:
     charge: dict[str, str] = field(default_factory=dict)  # vehicle -> charger id
     park: dict[str, str] = field(default_factory=dict)  # vehicle -> parking spot id
     plan: AssignmentPlan | None = None
-    problem: tuple[tuple[OrderTask, ...], tuple[VehicleSlot, ...]] | None = None  # what `plan` solved
+    problem: Problem | None = None  # what `plan` solved
 
 
 class Dispatcher:
@@ -138,12 +137,7 @@ class Dispatcher:
 
     def assign(
         self, orders: Sequence[TransportOrder], fleet: Sequence[VehicleAvailability], now: float = 0.0
-    ) -> tuple[
-        dict[str, tuple[str, ...]],
-        tuple[str, ...],
-        AssignmentPlan | None,
-        tuple[tuple[OrderTask, ...], tuple[VehicleSlot, ...]] | None,
-    ]:
+    ) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...], AssignmentPlan | None, Problem | None]:
         """Orders not yet started go to vehicles able to work, minimising weighted completion time.
 
         Returns the queue per vehicle considered, the ids of the orders considered, the plan and
@@ -268,8 +262,7 @@ class Dispatcher:
     def _fits(self, slot: VehicleSlot, task: OrderTask) -> bool:
         """Whether the vehicle, once free, can serve the order alone and still reach a charger
         with its reserve (the solver then checks its whole queue the same way)."""
-        stops = (Stop(task.id, StopKind.PICKUP), Stop(task.id, StopKind.DROPOFF))
-        need = route_energy(slot, stops, [task], self._graph.travel_time)
+        need = route_energy(slot, task.stops, [task], self._graph.travel_time)
         return bool(np.isfinite(self._graph.travel_time[slot.node, task.pickup])) and need <= slot.energy_wh
 
     def _admitted(self, fleet: Sequence[VehicleAvailability]) -> list[VehicleAvailability]:
@@ -281,12 +274,11 @@ class Dispatcher:
         cap = self.config.max_working_vehicles
         if cap is None or len(fleet) <= cap:
             return list(fleet)
-        busy = [
-            a
-            for a in fleet
-            if a.vehicle.queue or (a.vehicle.task is not None and a.vehicle.task.kind is TaskKind.ORDER)
-        ]
-        idle = [a for a in fleet if a not in busy]
+        busy: list[VehicleAvailability] = []
+        idle: list[VehicleAvailability] = []
+        for a in fleet:
+            working = a.vehicle.queue or (a.vehicle.task is not None and a.vehicle.task.kind is TaskKind.ORDER)
+            (busy if working else idle).append(a)
         return busy + idle[: max(0, cap - len(busy))]
 
     def _can_work(self, v: Vehicle) -> bool:

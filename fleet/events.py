@@ -203,14 +203,6 @@ class Alarm:
     order_id: str | None = None
 
 
-Command = (
-    DriveNodes
-    | StartAction
-    | StopCharging
-    | CancelDrive
-    | PauseVehicle
-    | InitPosition
-    | OrderChanged
-    | VehicleChanged
-    | Alarm
-)
+# What a vehicle's adapter carries out; the rest of `Command` is for the shells and the operator.
+VehicleCommand = DriveNodes | StartAction | StopCharging | CancelDrive | PauseVehicle | InitPosition
+Command = VehicleCommand | OrderChanged | VehicleChanged | Alarm

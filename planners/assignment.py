@@ -63,6 +63,11 @@ class OrderTask:
     def weight(self) -> int:
         return 1 + self.priority
 
+    @property
+    def stops(self) -> tuple[Stop, Stop]:
+        """Its pick-up and drop-off, served one after the other."""
+        return Stop(self.id, StopKind.PICKUP), Stop(self.id, StopKind.DROPOFF)
+
 
 @dataclass(frozen=True, eq=False)
 class EnergyUse:
@@ -180,11 +185,15 @@ def evaluate_routes(
 
 
 def route_energy(
-    vehicle: VehicleSlot, stops: Sequence[Stop], orders: Sequence[OrderTask], travel: TravelMatrix
+    vehicle: VehicleSlot,
+    stops: Sequence[Stop],
+    orders: Sequence[OrderTask],
+    travel: TravelMatrix,
+    to_charger: bool = True,
 ) -> float:
-    """Wh the vehicle uses on its route and on the drive from the last drop-off to the nearest
-    charger (0 for an empty route, inf when a leg or the charger cannot be reached); 0 without
-    an energy model."""
+    """Wh the vehicle uses on its route and (with `to_charger`) on the drive from the last
+    drop-off to the nearest charger (0 for an empty route, inf when a leg or the charger cannot
+    be reached); 0 without an energy model."""
     use = vehicle.energy
     if use is None or not stops:
         return 0.0
@@ -199,7 +208,7 @@ def route_energy(
         if pick:
             wh += use.loaded(float(travel[order.pickup, order.dropoff]))
         at = node
-    return wh + use.to_charger(at)
+    return wh + use.to_charger(at) if to_charger else wh
 
 
 def validate_plan(
@@ -266,15 +275,6 @@ def _finish(order: OrderTask, arrive: float, travel: TravelMatrix) -> float:
     return arrive + order.pickup_service_s + float(travel[order.pickup, order.dropoff]) + order.dropoff_service_s
 
 
-def _order_energy(vehicle: VehicleSlot, at: int, order: OrderTask, travel: TravelMatrix) -> float:
-    """Wh for the vehicle at node `at` to serve the order alone (without the drive to a charger)."""
-    stops = (Stop(order.id, StopKind.PICKUP), Stop(order.id, StopKind.DROPOFF))
-    use = vehicle.energy
-    if use is None:
-        return 0.0
-    return route_energy(replace(vehicle, node=at), stops, [order], travel) - use.to_charger(order.dropoff)
-
-
 def greedy_plan(
     orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot], travel: TravelMatrix, keep_current: bool = False
 ) -> AssignmentPlan:
@@ -294,13 +294,13 @@ def greedy_plan(
         v, (_, at) = slot[vid], free_at[vid]
         if v.energy is None:
             return 0.0
-        after = used[vid] + _order_energy(v, at, order, travel)
+        after = used[vid] + route_energy(replace(v, node=at), order.stops, [order], travel, to_charger=False)
         return after if after + v.energy.to_charger(order.dropoff) <= v.energy_wh else None
 
     def place(vid: str, order: OrderTask, arrive: float, energy: float) -> None:
         free_at[vid] = (_finish(order, arrive, travel), order.dropoff)
         used[vid] = energy
-        routes[vid].extend((Stop(order.id, StopKind.PICKUP), Stop(order.id, StopKind.DROPOFF)))
+        routes[vid].extend(order.stops)
         placed.add(order.id)
 
     if keep_current:

@@ -151,13 +151,15 @@ def refine(
     for agent, path in enumerate(paths):
         taken.add(agent, path)
     size = min(neighbourhood, n)
+    # Cells with three or more neighbours (any cell on a map without them).
+    crossings = [v for v, ns in enumerate(graph.neighbours) if len(ns) >= 3] or list(range(len(graph.neighbours)))
     for round_ in itertools.count():
         if time.perf_counter() - began > time_limit_s or (max_rounds is not None and round_ >= max_rounds):
             break
         chosen = (
             _delayed_neighbourhood(paths, distance, taken, size, rng)
             if round_ % 2
-            else _crossing(graph, paths, size, rng)
+            else _crossing(graph, crossings, paths, size, rng)
         )
         old = {a: paths[a] for a in chosen}
         for a in chosen:
@@ -203,9 +205,10 @@ def _delayed_neighbourhood(
     return chosen + rng.sample(rest, min(size - len(chosen), len(rest)))
 
 
-def _crossing(graph: GridGraph, paths: Sequence[Path], size: int, rng: random.Random) -> list[int]:
-    """Agents whose paths pass a random cell with three or more neighbours (or any cell)."""
-    crossings = [v for v, ns in enumerate(graph.neighbours) if len(ns) >= 3] or list(range(len(graph.neighbours)))
+def _crossing(
+    graph: GridGraph, crossings: Sequence[int], paths: Sequence[Path], size: int, rng: random.Random
+) -> list[int]:
+    """Agents whose paths pass near one of the `crossings` cells, picked at random."""
     cell = rng.choice(crossings)
     near = {cell, *graph.neighbours[cell]}
     chosen = [a for a, p in enumerate(paths) if near.intersection(p)]

@@ -7,6 +7,7 @@ It is the simulator's in-process vehicle adapter: it takes the core's commands (
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from dataclasses import dataclass
@@ -211,7 +212,7 @@ class SimVehicle:
         path, or, if it turns on the spot, the first node where its direction changes."""
         assert self.segment is not None
         length, heading, at = 0.0, self._geometry[self.segment].heading, self.segment[1]
-        for nxt in list(self.path)[1:]:
+        for nxt in itertools.islice(self.path, 1, None):
             geo = self._geometry[(at, nxt)]
             if self._turn_rate is not None and abs(math.remainder(geo.heading - heading, 2 * math.pi)) >= _STRAIGHT_RAD:
                 break

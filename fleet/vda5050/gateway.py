@@ -14,16 +14,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from fleet.core import Controller
-from fleet.events import (
-    CancelDrive,
-    Command,
-    DriveNodes,
-    Event,
-    InitPosition,
-    PauseVehicle,
-    StartAction,
-    StopCharging,
-)
+from fleet.events import Command, DriveNodes, Event, VehicleCommand
 from fleet.vda5050.master import MasterControl, Outgoing, VehicleAppeared
 
 CONTROLLER_CLIENT = "controller"
@@ -84,7 +75,7 @@ class VdaGateway:
             if isinstance(cmd, DriveNodes):
                 _, horizon = self.controller.traffic.remaining(cmd.vehicle_id)
                 self.master.on_command(cmd, horizon, now)
-            elif isinstance(cmd, StartAction | StopCharging | CancelDrive | PauseVehicle | InitPosition):
+            elif isinstance(cmd, VehicleCommand):
                 self.master.on_command(cmd, [], now)
         self.flush()
         return []

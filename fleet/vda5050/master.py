@@ -203,8 +203,7 @@ class MasterControl:
                 self._send(link, "instantActions", to_wire(link.cancel(now)))
         elif isinstance(command, StopCharging):
             link = self.links.get(command.vehicle_id)
-            stop = link.stop_charging(now) if link is not None else None
-            if link is not None and stop is not None:
+            if link is not None and (stop := link.stop_charging(now)) is not None:
                 self._send(link, "instantActions", to_wire(stop))
         elif isinstance(command, StartAction):
             link = self.links.get(command.vehicle_id)

@@ -162,8 +162,9 @@ def test_a_vehicle_queues_only_what_its_battery_carries_to_a_charger(plant_map: 
     """Battery as a resource of the solve, not only a filter: one cart with energy for either of
     two orders but not for both (each checked alone, both pass) is given one; with a full
     battery it is given both. Each plan passes the validator's energy check."""
-    from fleet.dispatcher import DispatchDecision, VehicleAvailability
-    from planners.assignment import Stop, StopKind, route_energy, validate_plan
+    from fleet.dispatcher import DispatchConfig, DispatchDecision, VehicleAvailability
+    from planners.assignment import OrderTask, route_energy, validate_plan
+    from planners.graph import compile_map
 
     def decide(battery: float) -> tuple[DispatchDecision, list[str]]:
         core = Controller(plant_map, SimClock())
@@ -177,18 +178,16 @@ def test_a_vehicle_queues_only_what_its_battery_carries_to_a_charger(plant_map: 
     full, problems = decide(1.0)
     assert len(full.queues["AGV-01"]) == 2 and problems == []
     assert full.problem is not None
-    tasks, (slot,) = full.problem
-    travel = Controller(plant_map, SimClock()).dispatcher.travel_time
+    (a, b), (slot,) = full.problem
+    travel = compile_map(plant_map).travel_time
 
-    def need(*ids: str) -> float:
-        return route_energy(slot, [Stop(i, k) for i in ids for k in (StopKind.PICKUP, StopKind.DROPOFF)], tasks, travel)
+    def need(*tasks: OrderTask) -> float:
+        return route_energy(slot, [s for t in tasks for s in t.stops], [a, b], travel)
 
-    a, b = (t.id for t in tasks)
     one, both = max(need(a), need(b)), min(need(a, b), need(b, a))
     assert one < both
     vtype = plant_map.vehicle_types[0]
-    reserve = Controller(plant_map, SimClock()).config.dispatch.reserve_battery
-    low, problems = decide(reserve + (one + both) / 2 / vtype.battery_capacity_wh)
+    low, problems = decide(DispatchConfig().reserve_battery + (one + both) / 2 / vtype.battery_capacity_wh)
     assert len(low.queues["AGV-01"]) == 1 and problems == []
 
 

@@ -41,7 +41,8 @@ def test_paths_and_configurations_round_trip() -> None:
     assert first.solved
     goals = (b, a)
     paths = paths_of(first.solution, goals)
-    assert [len(p) - 1 for p in paths] and sum(len(p) - 1 for p in paths) == first.sum_of_costs(goals)
+    assert sum(len(p) - 1 for p in paths) == first.sum_of_costs(goals)
+    assert all(p[-1] == goal for p, goal in zip(paths, goals, strict=True))
     again = configurations(paths)
     assert validate_solution(g, (a, b), goals, again) == []
 
