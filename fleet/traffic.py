@@ -27,7 +27,7 @@ import bisect
 import itertools
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from shapely.geometry import Point
@@ -323,27 +323,19 @@ class TrafficManager:
         """Waits of vehicles that stand still for them (nothing released ahead)."""
         return {v: w for v, w in self.waiting.items() if self._routes[v].released == self._routes[v].position}
 
-    def wait_cycles(self) -> list[list[str]]:
-        """Circular waits among stopped vehicles (each waits for a resource the next one holds).
+    def wait_cycles(self, also: Mapping[str, Collection[str]] | None = None) -> list[list[str]]:
+        """Circular waits among stopped vehicles (each waits for a resource the next one holds),
+        as the vehicle sets of the wait-for graph's strongly connected components.
 
         A vehicle that still has released nodes ahead is driving and will free what it holds
-        behind it, so its wait is not (yet) part of a deadlock.
+        behind it, so its wait is not (yet) part of a deadlock. `also` adds waits the traffic
+        manager cannot see: an idle vehicle that must make way but whose every exit is held
+        waits for all the holders (the caller knows who must make way).
         """
-        waits_for = {
-            v: w.holder for v, w in self.waiting.items() if self._routes[v].released == self._routes[v].position
-        }
-        cycles: list[list[str]] = []
-        seen: set[str] = set()
-        for start in sorted(waits_for):
-            path: list[str] = []
-            v: str | None = start
-            while v is not None and v not in seen and v not in path:
-                path.append(v)
-                v = waits_for.get(v)
-            if v is not None and v in path:
-                cycles.append(path[path.index(v) :])
-            seen.update(path)
-        return cycles
+        waits_for: dict[str, set[str]] = {v: {w.holder} for v, w in self.stopped_waits().items()}
+        for v, holders in (also or {}).items():
+            waits_for.setdefault(v, set()).update(holders)
+        return [c for c in _components(waits_for) if len(c) > 1 or c[0] in waits_for.get(c[0], ())]
 
     # ---- internals -------------------------------------------------------------------------
 
@@ -393,3 +385,45 @@ class TrafficManager:
         del route.nodes[: route.position]
         route.released -= route.position
         route.position = 0
+
+
+def _components(edges: Mapping[str, Collection[str]]) -> list[list[str]]:
+    """Strongly connected components of a directed graph (Tarjan's algorithm, iterative so a
+    long chain of waits cannot exhaust the stack), each sorted, in sorted order."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges.get(root, ()))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, successors = work[-1]
+            w = next(successors, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(edges.get(w, ())))))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                component: list[str] = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.append(w)
+                    if w == v:
+                        break
+                found.append(sorted(component))
+    return sorted(found)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fleet.model import TaskPhase
-from fleet.traffic import node_resource
+from fleet.traffic import lane_resource, node_resource
 
 if TYPE_CHECKING:
     from fleet.core import Controller
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def check_deadlocks(core: Controller) -> None:
     """Find circular waits and break each by getting one of its vehicles moving; a cycle that
     cannot be broken raises an alarm once and is tried again at every check."""
-    cycles = {frozenset(c) for c in core.traffic.wait_cycles()}
+    cycles = {frozenset(c) for c in core.traffic.wait_cycles(boxed_in(core))}
     unresolved: set[frozenset[str]] = set()
     for cycle in sorted(cycles, key=sorted):
         new = cycle not in core._known_cycles
@@ -39,6 +39,28 @@ def check_deadlocks(core: Controller) -> None:
                 core.stats.deadlocks_unresolved += 1
                 core._alarm("deadlock", f"circular wait between {members} cannot be broken", sorted(cycle)[0])
     core._known_cycles = unresolved
+
+
+def boxed_in(core: Controller) -> dict[str, set[str]]:
+    """Idle vehicles that others wait for and that cannot make way because every exit from
+    where they stand is held, each with the holders: a wait the traffic manager cannot see,
+    since the idle vehicle has asked for nothing. Seen with 60 carts on the plant: a delivery
+    waited for an idle cart on the station, whose only exit was held by a cart on its way to
+    parking that waited, through two more, for the delivery: a cycle nobody detected."""
+    boxed: dict[str, set[str]] = {}
+    holders = {w.holder for w in core.traffic.stopped_waits().values()}
+    for vid in sorted(holders & core.vehicles.keys()):
+        v = core.vehicles[vid]
+        if v.task is not None or not core.traffic.at_goal(vid):
+            continue
+        here = core.traffic.released_end(vid)
+        ahead = [
+            core.traffic.holder(lane_resource(here, nxt)) or core.traffic.holder(node_resource(nxt))
+            for nxt, _ in core.graph.successors[here]
+        ]
+        if ahead and all(h is not None and h != vid for h in ahead):
+            boxed[vid] = {h for h in ahead if h is not None}
+    return boxed
 
 
 def _blocked_for(core: Controller, vehicle_id: str) -> Callable[[str, str], bool]:
@@ -83,12 +105,13 @@ def _break_cycle(core: Controller, cycle: frozenset[str]) -> str | None:
     return None
 
 
-def _aside_paths(core: Controller, vehicle_id: str, limit: int = 3) -> list[list[str]]:
+def _aside_paths(
+    core: Controller, vehicle_id: str, limit: int = 3, avoid: frozenset[str] = frozenset()
+) -> list[list[str]]:
     """Paths, nearest first, to free nodes that are off the routes of everyone waiting for
-    the vehicle, are not stations and not where another vehicle is heading, over steps the
-    vehicle could claim now."""
-    waiters = [w for w, reason in core.traffic.waiting.items() if reason.holder == vehicle_id]
-    in_the_way = {n for w in waiters for n in core.traffic.route_nodes(w)}
+    the vehicle and off `avoid`, are not stations and not where another vehicle is heading,
+    over steps the vehicle could claim now."""
+    in_the_way = set(avoid) | _in_the_way_of(core, vehicle_id)
     in_the_way |= {core.traffic.route_goal(v) for v in core.vehicles if v != vehicle_id and core.vehicles[v].placed}
     here = core.traffic.released_end(vehicle_id)
     found: list[list[str]] = []
@@ -104,6 +127,12 @@ def _aside_paths(core: Controller, vehicle_id: str, limit: int = 3) -> list[list
             if len(found) == limit:
                 break
     return found
+
+
+def _in_the_way_of(core: Controller, vehicle_id: str) -> set[str]:
+    """The route nodes of every vehicle waiting for this one."""
+    waiters = [w for w, reason in core.traffic.waiting.items() if reason.holder == vehicle_id]
+    return {n for w in waiters for n in core.traffic.route_nodes(w)}
 
 
 def _try_route(core: Controller, vehicle_id: str, route: list[str]) -> bool:
@@ -129,27 +158,46 @@ def clear_idle_blockers(core: Controller) -> None:
         _move_aside(core, vid, depth=3)
 
 
-def _move_aside(core: Controller, vehicle_id: str, depth: int) -> bool:
-    """Move an idle vehicle to a free node out of the way. One boxed in by other idle vehicles
-    (its way out held by a vehicle standing idle there, which nobody waits for because nobody
-    has asked to pass) gets them moved first, up to `depth` deep; it follows at the next check.
+def _move_aside(core: Controller, vehicle_id: str, depth: int, avoid: frozenset[str] = frozenset()) -> bool:
+    """Move an idle vehicle to a free node out of the way (and off `avoid`). One boxed in by
+    other idle vehicles (nobody waits for them, as nobody has asked to pass) gets them moved
+    first, off the same ways, up to `depth` deep: the holders of the nodes where its search
+    for a free node was stopped, nearest first; it follows at the next check.
     Seen with 60 carts on the plant, 45 parking spots all taken: an idle cart on a station node,
-    its exit held by another idle cart, and a delivery to that station waiting for ever."""
+    its exit held by another idle cart, and a delivery to that station waiting for ever; and an
+    idle cart whose only free way led along the route of the cart waiting for it, to a third
+    idle cart two nodes on."""
     v = core.vehicles[vehicle_id]
     if v.task is not None or not v.available or v.paused or not core.traffic.at_goal(vehicle_id):
         return False
-    for path in _aside_paths(core, vehicle_id):
+    for path in _aside_paths(core, vehicle_id, avoid=avoid):
         if _try_route(core, vehicle_id, path):
             core.stats.moved_aside += 1
             return True
     if depth == 0:
         return False
-    here = core.traffic.released_end(vehicle_id)
-    for nxt, _ in core.graph.successors[here]:
-        other = core.traffic.holder(node_resource(nxt))
-        if other is not None and other != vehicle_id and other in core.vehicles and _move_aside(core, other, depth - 1):
+    avoid = avoid | _in_the_way_of(core, vehicle_id)
+    for other in _holders_around(core, vehicle_id):
+        if other in core.vehicles and _move_aside(core, other, depth - 1, avoid):
             return True
     return False
+
+
+def _holders_around(core: Controller, vehicle_id: str) -> list[str]:
+    """Who holds the nodes and lanes where the vehicle's free way ends, nearest first."""
+    found: dict[str, None] = {}
+
+    def blocked(a: str, b: str) -> bool:
+        if core.traffic.free_for(vehicle_id, a, b):
+            return False
+        holder = core.traffic.holder(lane_resource(a, b)) or core.traffic.holder(node_resource(b))
+        if holder is not None and holder != vehicle_id:
+            found[holder] = None
+        return True
+
+    for _ in core.graph.paths_from(core.traffic.released_end(vehicle_id), blocked):
+        pass
+    return list(found)
 
 
 def replan_off_plan(core: Controller) -> None:

@@ -3,14 +3,16 @@ and raised as an alarm when nobody can move. Idle vehicles in someone's way move
 
 from __future__ import annotations
 
+import itertools
 import math
 
+from fleet import unjam
 from fleet.clock import SimClock
 from fleet.core import Controller, ControllerConfig
 from fleet.events import ActionFinished, Alarm, Command, DriveNodes, NodeReached, StartAction, Tick
 from fleet.metrics import controller_samples, render
 from fleet.model import OrderState, TaskKind, TaskPhase
-from maps import FacilityMap
+from maps import FacilityMap, parse_map
 
 # Four carts around the east half of the small map, each wanting the node the next one holds:
 # AGV-1 at A6 heads for the charger through the corridor to A3 (AGV-2's), AGV-2 at A3 for P-3 past
@@ -156,3 +158,95 @@ def test_an_idle_vehicle_boxed_in_by_another_idle_one_gets_out(small_map: Facili
     assert order.state is OrderState.FINISHED
     assert core.stats.moved_aside == 2
     assert core.vehicles["AGV-Z"].node != "A4" and core.vehicles["AGV-X"].node != "SB"
+
+
+def test_a_circular_wait_through_a_boxed_in_idle_vehicle_is_seen_and_broken(small_map: FacilityMap) -> None:
+    """AGV-X stands idle on ST-B's node, its only exit A4 held by AGV-Z; AGV-Y must pass
+    through ST-B (its route is set so, as a detour would) and waits for AGV-X. AGV-Z waits for
+    AGV-W, AGV-W for AGV-V and AGV-V (to the charger by M1 and A3) for AGV-Y. AGV-X has asked
+    for nothing, so the traffic manager alone sees a chain, not a cycle (seen with 60 carts on
+    the plant: one order never finished); counted as waiting for AGV-Z, the cycle is found and
+    broken, and everyone gets where they were going."""
+    clock = SimClock()
+    core = Controller(small_map, clock)
+    for vid, node in (("AGV-X", "SB"), ("AGV-Y", "A3"), ("AGV-Z", "A4"), ("AGV-W", "A5"), ("AGV-V", "A6")):
+        core.add_vehicle(vid, "cart", node)
+    goals = {"AGV-Y": (TaskKind.PARK, "P-3"), "AGV-Z": (TaskKind.PARK, "P-2"), "AGV-W": (TaskKind.PARK, "P-1")}
+    goals["AGV-V"] = (TaskKind.CHARGE, "CH-1")
+    for vid, (kind, place) in goals.items():
+        core.send_to(vid, kind, place)
+    core.traffic.set_route("AGV-Y", ["A3", "SB", "A4", "A5", "PA3"])
+    core._release("AGV-Y")
+    stopped = {v: w.holder for v, w in core.traffic.stopped_waits().items()}
+    assert stopped == {"AGV-Y": "AGV-X", "AGV-Z": "AGV-W", "AGV-W": "AGV-V", "AGV-V": "AGV-Y"}
+    assert core.traffic.wait_cycles() == [], "without AGV-X's wait, a chain"
+    assert unjam.boxed_in(core) == {"AGV-X": {"AGV-Z"}}
+    commands = core.take_commands()
+    clock.advance(1.0)
+    commands += core.handle(Tick())
+    assert (core.stats.deadlocks, core.stats.deadlocks_resolved, core.stats.deadlocks_unresolved) == (1, 1, 0)
+    (alarm,) = [c for c in commands if isinstance(c, Alarm)]
+    assert alarm.message.startswith("circular wait between AGV-V, AGV-W, AGV-X, AGV-Y, AGV-Z: ")
+    for _ in range(60):
+        drive(core, commands)
+        clock.advance(1.0)
+        commands = core.take_commands() + core.handle(Tick())
+    for vid, (_, place) in goals.items():
+        task = core.vehicles[vid].task
+        assert task is not None and task.place_id == place and task.phase is TaskPhase.ACTION, vid
+    assert core.traffic.wait_cycles(unjam.boxed_in(core)) == []
+    assert core.stats.deadlocks_unresolved == 0
+
+
+def _corridor() -> FacilityMap:
+    """A one-way corridor C0..C5 to a parking spot at PK, back along the top (U5 to U0), with
+    bays S3 (off C3, back at C4) and S4 (off C4, back at C5)."""
+    nodes = {"C0": (0, 0), "C1": (5, 0), "C2": (10, 0), "C3": (15, 0), "C4": (20, 0), "C5": (25, 0)}
+    nodes |= {"PK": (30, 0), "U5": (25, 6), "U0": (0, 6), "S3": (17, -4), "S4": (22, -4)}
+    ways = ["C0", "C1", "C2", "C3", "C4", "C5", "PK", "U5", "U0", "C0"]
+    lanes = [*itertools.pairwise(ways), ("C3", "S3"), ("S3", "C4"), ("C4", "S4"), ("S4", "C5")]
+    return parse_map(
+        {
+            "name": "corridor",
+            "vehicle_types": [
+                {
+                    "id": "cart",
+                    "length": 1.2,
+                    "width": 0.8,
+                    "max_speed": 1.5,
+                    "acceleration": 0.5,
+                    "battery_capacity_wh": 2400,
+                    "consumption_wh_per_m": 0.4,
+                    "load_types": ["rack"],
+                }
+            ],
+            "nodes": [{"id": n, "x": x, "y": y} for n, (x, y) in nodes.items()],
+            "lanes": [{"from": a, "to": b, "max_speed": 1.0} for a, b in lanes],
+            "stations": [{"id": "ST-U", "node": "U0", "kind": "both", "load_types": ["rack"]}],
+            "parking": [{"id": "P", "node": "PK"}],
+        },
+        source="test",
+    )
+
+
+def test_an_idle_vehicle_whose_way_out_runs_along_the_waiting_route_gets_out() -> None:
+    """AGV-Y, to the parking spot, waits for the idle AGV-X on C1. AGV-X's only way out is along
+    AGV-Y's route (C2, then C3, held by the idle AGV-W): no free node off that route is within
+    its reach, and the node next to it is free, so no neighbour to move first either. AGV-W,
+    whose way was what stopped the search, is moved first, off AGV-Y's route too (to S3), then
+    AGV-X (to S4), and AGV-Y parks. (Seen with 60 carts on the plant: an order never finished.)"""
+    clock = SimClock()
+    core = Controller(_corridor(), clock)
+    for vid, node in (("AGV-Y", "C0"), ("AGV-X", "C1"), ("AGV-W", "C3")):
+        core.add_vehicle(vid, "cart", node)
+    core.send_to("AGV-Y", TaskKind.PARK, "P")
+    assert {v: w.holder for v, w in core.traffic.stopped_waits().items()} == {"AGV-Y": "AGV-X"}
+    commands = core.take_commands()
+    for _ in range(120):
+        drive(core, commands)
+        clock.advance(1.0)
+        commands = core.take_commands() + core.handle(Tick())
+    task = core.vehicles["AGV-Y"].task
+    assert task is not None and task.place_id == "P" and core.vehicles["AGV-Y"].node == "PK"
+    assert (core.vehicles["AGV-W"].node, core.vehicles["AGV-X"].node) == ("S3", "S4")
+    assert core.stats.moved_aside == 2
