@@ -54,7 +54,7 @@ from fleet.model import (
 from fleet.routing import TimedRouter
 from fleet.traffic import TrafficManager, lane_resource
 from maps import FacilityMap
-from planners.assignment import LATENESS_PER_COMPLETION, AssignmentPlan
+from planners.assignment import LATENESS_PER_COMPLETION, AssignmentPlan, Stop, StopKind
 from planners.graph import NoPathError, compile_map
 from planners.precedence import Walk, project
 
@@ -148,7 +148,7 @@ class Controller:
         self.closed_lanes: set[str] = set()
         self.closed_zones: set[str] = set()
         self._closed_now: set[str] = set()  # lanes closed by themselves or by a closed zone
-        self._loaded_awaiting: dict[str, str] = {}  # vehicle -> restored order it carries
+        self._loaded_awaiting: dict[str, list[str]] = {}  # vehicle -> restored orders it carries
         self._hold_until: float | None = None  # no path released before (vehicles still reporting in)
         self._use_map(fmap)
 
@@ -208,7 +208,7 @@ class Controller:
             if v.placed:
                 self.traffic.place(v.id, v.node)
                 pos = fmap.node_by_id[v.node]
-                self._put_vehicle(replace(v, x=pos.x, y=pos.y, task=self._parked_at(v.node), queue=()))
+                self._put_vehicle(replace(v, x=pos.x, y=pos.y, task=self._parked_at(v.node), stops=()))
         for order in self.open_orders():
             if order.state is OrderState.ASSIGNED:
                 self._move(order, OrderState.ACCEPTED, reason=f"map {fmap.name} activated")
@@ -338,7 +338,7 @@ class Controller:
         order = self._move(order, OrderState.CANCELLED, reason=reason)
         if order.vehicle_id is not None:
             v = self.vehicles[order.vehicle_id]
-            v = replace(v, queue=tuple(q for q in v.queue if q != order_id))
+            v = replace(v, stops=tuple(s for s in v.stops if s.order_id != order_id))
             if v.task is not None and v.task.order_id == order_id:
                 v = replace(v, task=None)
                 if driving:
@@ -652,7 +652,7 @@ class Controller:
             self._order_seq = max(self._order_seq, order_number(order.id))
             self.orders[order.id] = order
             if order.state.loaded and order.vehicle_id:
-                self._loaded_awaiting[order.vehicle_id] = order.id
+                self._loaded_awaiting.setdefault(order.vehicle_id, []).append(order.id)
                 if order.vehicle_id in self.vehicles and self.vehicles[order.vehicle_id].placed:
                     self._resume_delivery(order.vehicle_id)
             elif order.state is not OrderState.ACCEPTED:
@@ -660,10 +660,17 @@ class Controller:
         self._dispatch_wanted = True
 
     def _resume_delivery(self, vehicle_id: str) -> None:
-        order = self.orders[self._loaded_awaiting.pop(vehicle_id)]
-        if order.state is not OrderState.TO_DROPOFF:
-            order = self._move(order, OrderState.TO_DROPOFF, reason="restored after a controller restart")
-        self._deliver(vehicle_id, order)
+        """The vehicle carries restored loads: it delivers them, in the order they were accepted."""
+        loads = sorted(self._loaded_awaiting.pop(vehicle_id), key=order_number)
+        for oid in loads:
+            if self.orders[oid].state is not OrderState.TO_DROPOFF:
+                self._move(self.orders[oid], OrderState.TO_DROPOFF, reason="restored after a controller restart")
+        v = self.vehicles[vehicle_id]
+        drops = tuple(Stop(oid, StopKind.DROPOFF) for oid in loads)
+        self._put_vehicle(replace(v, loads=(*v.loads, *loads), stops=(*drops, *v.stops)))
+        if v.idle:
+            self._put_vehicle(replace(self.vehicles[vehicle_id], task=None))
+            self._next_task(vehicle_id)
 
     def continue_numbering_after(self, number: int) -> None:
         """New order ids continue after `number` (ids already in storage are never reused)."""
@@ -719,24 +726,28 @@ class Controller:
         if event.action is ActionKind.CHARGE:
             self._stopping_charge.discard(v.id)
             self._put_vehicle(replace(v, task=None))
-            if v.queue:
+            if v.stops:
                 self._next_task(v.id)  # the order that interrupted the charge
             self._dispatch_wanted = True
             return
         assert task.order_id is not None
         order = self.orders[task.order_id]
         if not event.ok:
+            # What it carries stays on record: a failed drop leaves the load on the vehicle.
             self._move(order, OrderState.FAILED, reason=event.reason or f"{event.action.value} failed")
             self._alarm("action-failed", f"{v.id}: {event.action.value} failed: {event.reason}", v.id, order.id)
-            self._put_vehicle(replace(v, task=None))
+            self._put_vehicle(replace(v, task=None, stops=tuple(s for s in v.stops if s.order_id != order.id)))
             self._next_task(v.id)
             return
         if event.action is ActionKind.PICK:
-            self._deliver(v.id, self._move(order, OrderState.TO_DROPOFF))
+            self._move(order, OrderState.TO_DROPOFF)
+            drop = Stop(order.id, StopKind.DROPOFF)
+            stops = v.stops if drop in v.stops else (drop, *v.stops)
+            self._put_vehicle(replace(v, loads=(*v.loads, order.id), task=None, stops=stops))
         else:
             self._move(order, OrderState.FINISHED)
-            self._put_vehicle(replace(v, load_order=None, task=None))
-            self._next_task(v.id)
+            self._put_vehicle(replace(v, loads=tuple(o for o in v.loads if o != order.id), task=None))
+        self._next_task(v.id)
 
     def _on_state(self, event: StateReport) -> None:
         v = self.vehicles[event.vehicle_id]
@@ -755,28 +766,28 @@ class Controller:
     def _hand_back_unloaded(self, v: Vehicle, reason: str) -> Vehicle:
         """Orders the vehicle holds but has not loaded go back to the dispatcher; the vehicle
         without them is returned (not yet stored)."""
-        task = v.task
-        if task is not None and task.order_id is not None:
-            order = self.orders[task.order_id]
-            if order.state is OrderState.TO_PICKUP:
-                self._move(order, OrderState.ACCEPTED, reason=reason)
-                task = None
-        for queued in v.queue:
-            q = self.orders[queued]
-            if q.state is OrderState.ASSIGNED and q.vehicle_id == v.id:
+        current = v.task.order_id if v.task is not None else None
+        handed: set[str] = set()
+        for oid in sorted({s.order_id for s in v.stops} | ({current} if current else set())):
+            q = self.orders[oid]
+            if q.state in (OrderState.ASSIGNED, OrderState.TO_PICKUP) and q.vehicle_id == v.id:
                 self._move(q, OrderState.ACCEPTED, reason=reason)
+                handed.add(oid)
         self._dispatch_wanted = True
-        return replace(v, task=task, queue=())
+        task = None if current in handed else v.task
+        return replace(v, task=task, stops=tuple(s for s in v.stops if s.order_id not in handed))
 
     def _on_load(self, event: LoadReported) -> None:
         """The vehicle's own load sensing against what the pick and drop actions said: a mismatch
         outside a load action is raised for the operator (the controller keeps its own record)."""
         v = self.vehicles[event.vehicle_id]
         acting = v.task is not None and v.task.phase is TaskPhase.ACTION and v.task.kind is TaskKind.ORDER
-        if not acting and event.loaded != (v.load_order is not None):
-            expected = f"carrying {v.load_order}" if v.load_order else "empty"
+        if not acting and event.loaded != bool(v.loads):
+            expected = f"carrying {', '.join(v.loads)}" if v.loads else "empty"
             found = "a load" if event.loaded else "no load"
-            self._alarm("load-mismatch", f"{v.id} reports {found} but should be {expected}", v.id, v.load_order)
+            self._alarm(
+                "load-mismatch", f"{v.id} reports {found} but should be {expected}", v.id, next(iter(v.loads), None)
+            )
 
     def _on_status(self, event: VehicleStatus) -> None:
         """Operating mode and errors: a vehicle not in automatic mode or with a FATAL error gets
@@ -885,11 +896,17 @@ class Controller:
                     self.stats.reassignments += 1
                 why, terms = self._why_assigned(order, vid, decision.queues[vid], decision.plan, moved_from)
                 self._move(order, OrderState.ASSIGNED, vehicle_id=vid, reason=why, decision=terms)
-        for vid, queue in decision.queues.items():
+        planned = decision.plan.routes if decision.plan is not None else {}
+        for vid in decision.queues:
             v = self.vehicles[vid]
-            if v.queue != queue:
-                self._put_vehicle(replace(v, queue=queue))
-            if not queue:
+            # Its tour stays (its orders are no longer the dispatcher's); the plan follows it.
+            stops = (
+                *(s for s in v.stops if self.orders[s.order_id].state is not OrderState.ASSIGNED),
+                *planned.get(vid, ()),
+            )
+            if v.stops != stops:
+                self._put_vehicle(replace(v, stops=stops))
+            if not stops:
                 continue
             if self.vehicles[vid].idle:
                 self._next_task(vid)
@@ -972,8 +989,8 @@ class Controller:
         return "".join(parts), terms
 
     def _availability(self, v: Vehicle) -> VehicleAvailability:
-        """Where and when the vehicle can start new work, from its current commitment."""
-        stations = self.map.station_by_id
+        """Where and when the vehicle can start new work: after its tour (the order it serves
+        now and the stops committed with it), or where its released path ends."""
         stop = self.traffic.released_end(v.id)
         released, _ = self.traffic.remaining(v.id)
         # Released lanes are driven even if closed since.
@@ -981,47 +998,68 @@ class Controller:
         task = v.task
         if task is None or task.kind is not TaskKind.ORDER or task.order_id is None:
             return VehicleAvailability(v, stop, to_stop, stop)
+        stations = self.map.station_by_id
         order = self.orders[task.order_id]
-        src, dst = stations[order.pickup], stations[order.dropoff]
+        here = stations[order.pickup if order.state in (OrderState.TO_PICKUP, OrderState.LOADING) else order.dropoff]
+        visits = [(here, order.state in (OrderState.LOADING, OrderState.UNLOADING))]
+        for s in v.stops:
+            o = self.orders[s.order_id]
+            if o.state is OrderState.ASSIGNED:
+                break  # the tour ends where the dispatcher's plan begins
+            visits.append((stations[o.pickup if s.kind is StopKind.PICKUP else o.dropoff], False))
         remaining = math.inf
         # Legs that closures cut off are taken as if open (the vehicle waits at the closure):
         # the estimate stays finite.
         for g in (self.graph, self.full_graph):
-            leg = g.time(src.node, dst.node) + dst.service_time_s
-            remaining = {
-                OrderState.TO_PICKUP: g.time(v.node, src.node) + src.service_time_s + leg,
-                OrderState.LOADING: src.service_time_s + leg,
-                OrderState.TO_DROPOFF: g.time(v.node, dst.node) + dst.service_time_s,
-                OrderState.UNLOADING: dst.service_time_s,
-            }.get(order.state, 0.0)
+            remaining, at = 0.0, v.node
+            for station, there in visits:
+                remaining += (0.0 if there else g.time(at, station.node)) + station.service_time_s
+                at = station.node
             if math.isfinite(remaining):
                 break
-        return VehicleAvailability(v, dst.node, remaining, stop)
+        return VehicleAvailability(v, visits[-1][0].node, remaining, stop)
 
     def _next_task(self, vehicle_id: str) -> None:
-        """Start the first queued order of an idle vehicle, or leave it for the park phase."""
+        """Drive a vehicle without a task to its next stop, or leave it for the park phase. At the
+        first pick-up of a tour, every order picked up before the vehicle is empty again is
+        committed to it (to pick-up): the dispatcher plans from the tour's end."""
         v = self.vehicles[vehicle_id]
-        while v.queue:
-            order = self.orders[v.queue[0]]
-            v = replace(v, queue=v.queue[1:])
-            if order.state is not OrderState.ASSIGNED or order.vehicle_id != v.id:
+        while v.stops:
+            stop, v = v.stops[0], replace(v, stops=v.stops[1:])
+            order = self.orders[stop.order_id]
+            if order.vehicle_id != v.id:
                 continue
-            self._move(order, OrderState.TO_PICKUP, vehicle_id=v.id)
-            goal = self.map.station_by_id[order.pickup].node
+            if stop.kind is StopKind.PICKUP and order.state is OrderState.ASSIGNED:
+                for oid in self._tour(len(v.loads), (stop, *v.stops)):
+                    if (o := self.orders[oid]).state is OrderState.ASSIGNED and o.vehicle_id == v.id:
+                        self._move(o, OrderState.TO_PICKUP, vehicle_id=v.id)
+                order = self.orders[order.id]
+            wanted = OrderState.TO_PICKUP if stop.kind is StopKind.PICKUP else OrderState.TO_DROPOFF
+            if order.state is not wanted:
+                continue
+            station = order.pickup if stop.kind is StopKind.PICKUP else order.dropoff
+            goal = self.map.station_by_id[station].node
             self._put_vehicle(replace(v, task=Task(TaskKind.ORDER, goal, order_id=order.id)))
             self._drive_to(v.id, goal)
             return
         self._put_vehicle(v)
         self._dispatch_wanted = True
 
-    # ---- driving ----------------------------------------------------------------------------
+    @staticmethod
+    def _tour(loads: int, stops: tuple[Stop, ...]) -> list[str]:
+        """The orders picked up along `stops` until a vehicle with `loads` on board is empty."""
+        picked: list[str] = []
+        for stop in stops:
+            if stop.kind is StopKind.PICKUP:
+                picked.append(stop.order_id)
+                loads += 1
+            else:
+                loads -= 1
+            if loads <= 0:
+                break
+        return picked
 
-    def _deliver(self, vehicle_id: str, order: TransportOrder) -> None:
-        """The vehicle carries `order`'s load: drive it to the drop-off."""
-        goal = self.map.station_by_id[order.dropoff].node
-        v = self.vehicles[vehicle_id]
-        self._put_vehicle(replace(v, load_order=order.id, task=Task(TaskKind.ORDER, goal, order_id=order.id)))
-        self._drive_to(vehicle_id, goal)
+    # ---- driving ----------------------------------------------------------------------------
 
     def _wake_turn_waiters(self) -> None:
         """Vehicles gave up their turns (re-routed, stopped): whoever waited for them may go."""

@@ -250,14 +250,13 @@ class Dispatcher:
         """The vehicle as the planner sees it. Energy: what the battery holds above the reserve,
         less what the work it has yet to finish takes (bounded by driving all that time)."""
         node = self._graph.index[a.node]
+        vtype = self._map.vehicle_type_by_id[a.vehicle.type_id]
         use = self._energy.get(a.vehicle.type_id)
         if use is None:
-            return VehicleSlot(a.vehicle.id, node, a.available_in_s)
-        vtype = self._map.vehicle_type_by_id[a.vehicle.type_id]
+            return VehicleSlot(a.vehicle.id, node, a.available_in_s, vtype.load_capacity)
         above_reserve = (a.vehicle.battery - self.config.reserve_battery) * vtype.battery_capacity_wh
-        return VehicleSlot(
-            a.vehicle.id, node, a.available_in_s, energy_wh=above_reserve - use.driving(a.available_in_s), energy=use
-        )
+        energy_wh = above_reserve - use.driving(a.available_in_s)
+        return VehicleSlot(a.vehicle.id, node, a.available_in_s, vtype.load_capacity, energy_wh, use)
 
     def _fits(self, slot: VehicleSlot, task: OrderTask) -> bool:
         """Whether the vehicle, once free, can serve the order alone and still reach a charger

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from planners.assignment import Stop, StopKind
+
 
 class OrderState(StrEnum):
     ACCEPTED = "accepted"
@@ -193,8 +195,11 @@ class Vehicle:
     y: float = 0.0
     heading: float = 0.0
     task: Task | None = None
-    queue: tuple[str, ...] = ()
-    load_order: str | None = None
+    # The stops it is to serve after its task, in sequence: first those of its tour (once it
+    # has started one: every pick-up and drop-off until it is empty again, committed), then
+    # those the dispatcher plans after it. A vehicle carrying several loads interleaves them.
+    stops: tuple[Stop, ...] = ()
+    loads: tuple[str, ...] = ()  # the orders whose loads it carries
     in_service: bool = True
     paused: bool = False
     online: bool = True
@@ -204,6 +209,11 @@ class Vehicle:
     mode: str = "AUTOMATIC"
     errors: tuple[str, ...] = ()  # "LEVEL type: description", as the vehicle reports them
     placed: bool = True  # False: pre-registered, not yet reported, so not on the map
+
+    @property
+    def queue(self) -> tuple[str, ...]:
+        """The orders it is to pick up, in sequence."""
+        return tuple(s.order_id for s in self.stops if s.kind is StopKind.PICKUP)
 
     @property
     def available(self) -> bool:

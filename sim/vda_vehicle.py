@@ -253,9 +253,9 @@ class VdaSimVehicle:
                     record = self._actions[self._running]
                     record.status = "FINISHED"
                     if record.action.action_type == "pick":
-                        self.loads = [{"loadId": record.action.action_id, "loadType": "rack"}]
-                    else:
-                        self.loads = []
+                        self.loads.append({"loadId": record.action.action_id, "loadType": "rack"})
+                    elif self.loads:
+                        self.loads.pop(0)  # the load the sensor sees go; which one it was is the controller's record
                     self._running = None
                 self._start_node_actions(self.last_node_seq)
         if self._cancel is not None and not self.body.moving and not self.body.path:

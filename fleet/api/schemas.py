@@ -127,7 +127,9 @@ class VehicleOut(BaseModel):
     mode: str
     errors: list[str]
     order_id: str | None
-    queue: list[str]
+    queue: list[str] = Field(description="orders it is to pick up, in sequence")
+    loads: list[str] = Field(description="orders whose loads it carries")
+    stops: list[str] = Field(description="its stops after the current one, as 'pickup ORDER' or 'dropoff ORDER'")
     wait_reason: str | None
     base: list[str] = Field(description="nodes released to the vehicle still ahead (VDA 5050 base)")
     horizon: list[str] = Field(description="nodes planned beyond the base, not released yet")
@@ -157,6 +159,8 @@ class VehicleOut(BaseModel):
             errors=list(vehicle.errors),
             order_id=task.order_id if task else None,
             queue=list(vehicle.queue),
+            loads=list(vehicle.loads),
+            stops=[f"{s.kind.value} {s.order_id}" for s in vehicle.stops],
             wait_reason=wait_reason,
             base=path[0],
             horizon=path[1],

@@ -40,7 +40,7 @@ def test_a_failing_cell_holds_the_cart_until_the_operator_aborts(small_map: Faci
     sim.run_for(5)
     failed = sim.controller.orders[order.id]
     assert failed.state is OrderState.FAILED and failed.reason is not None and "aborted by operator" in failed.reason
-    assert sim.controller.vehicles["AGV-01"].load_order is None
+    assert sim.controller.vehicles["AGV-01"].loads == ()
 
 
 def test_cells_at_unknown_stations_are_refused(small_map: FacilityMap) -> None:

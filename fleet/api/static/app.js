@@ -146,7 +146,10 @@ function fillVehicles(vehicles) {
   body.replaceChildren(...vehicles.map((v) => {
     const row = document.createElement("tr");
     row.dataset.vehicle = v.id;
-    for (const text of [v.id, v.paused ? "paused" : v.activity, `${Math.round(v.battery * 100)} %`, v.order_id ?? ""]) {
+    // A vehicle carrying several loads: the order it serves now, then what else is on board.
+    const others = v.loads.filter((o) => o !== v.order_id);
+    const work = `${v.order_id ?? ""}${others.length ? ` (carries ${others.join(", ")})` : ""}`;
+    for (const text of [v.id, v.paused ? "paused" : v.activity, `${Math.round(v.battery * 100)} %`, work]) {
       row.appendChild(document.createElement("td")).textContent = text;
     }
     const why = row.appendChild(document.createElement("td"));

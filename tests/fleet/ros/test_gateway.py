@@ -203,7 +203,7 @@ async def test_abort_fails_the_order_and_leaves_the_load_at_the_station(plant: P
     await plant.until(lambda: any(a.code == "transfer-failed" for a in core.alarms))
     plant.service.transfer("ST-A", retry=False, by="operator")
     await plant.until(lambda: core.orders[order.id].state is OrderState.FAILED)
-    assert core.vehicles["AMR-1"].load_order is None, "nothing was loaded"
+    assert core.vehicles["AMR-1"].loads == (), "nothing was loaded"
     assert "retry" not in (core.wait_reason("AMR-1") or ""), "no longer held by the cell"
 
 
