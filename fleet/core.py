@@ -483,8 +483,11 @@ class Controller:
             start_time = expected.pop(vehicle_id)[-1].arrive
             stay = self._stay(self.vehicles[vehicle_id], goal)
             claimed = {o: w.claimed for o, w in walks.items()}
+            heading = self._heading_at_end(vehicle_id)
             started = self._stopwatch()
-            plan = self.router.plan(self.graph, start, goal, start_time, expected, claimed, now, self._no_through, stay)
+            plan = self.router.plan(
+                self.graph, start, goal, start_time, expected, claimed, now, self._no_through, stay, heading
+            )
             self.stats.routes_planned += 1
             self.stats.planning_s += self._stopwatch() - started
         if plan is not None:
@@ -492,6 +495,17 @@ class Controller:
         else:
             self.stats.routes_unplanned += self.config.planned_traffic and start != goal
             self.traffic.set_route(vehicle_id, self._path(vehicle_id, start, goal))
+
+    def _heading_at_end(self, vehicle_id: str) -> float:
+        """Where the vehicle will face at the end of its released path: along its last lane, or
+        as it stands (a vehicle that turns on the spot turns from there before it leaves)."""
+        v = self.vehicles[vehicle_id]
+        released, _ = self.traffic.remaining(vehicle_id)
+        if not released:
+            return v.heading
+        nodes = self.map.node_by_id
+        a, b = nodes[released[-2] if len(released) > 1 else v.node], nodes[released[-1]]
+        return math.atan2(b.y - a.y, b.x - a.x)
 
     def _walk(self, vehicle_id: str, now: float) -> Walk:
         """What the vehicle is to drive from where it stands, for projecting traffic: it cannot

@@ -41,14 +41,16 @@ class TimedRouter:
         now: float,
         no_through: frozenset[str],
         stay: float,
+        start_heading: float | None = None,
     ) -> Plan | None:
-        """The earliest plan from `start` (reached at `start_time`) to `goal`, staying there for
-        `stay` seconds, that keeps clear of the others' plans, or None. The first `claimed[o]`
-        nodes after the first of another's plan are held by it already: from `now` on."""
+        """The earliest plan from `start` (reached at `start_time`, facing `start_heading`) to
+        `goal`, staying there for `stay` seconds, that keeps clear of the others' plans, or None.
+        The first `claimed[o]` nodes after the first of another's plan are held by it already:
+        from `now` on."""
         table = ReservationTable(self.near, self.clear_s)
         for agent, (other, plan) in enumerate(sorted(others.items())):
             table.reserve(agent, plan)
             for k in range(1, min(claimed.get(other, 0) + 1, len(plan))):
                 until = plan[k + 1].arrive + self.clear_s if k + 1 < len(plan) else plan[k].depart
                 table.hold(agent, plan[k].node, now, until)
-        return sipp(graph, table, start, goal, start_time, no_through, stay)
+        return sipp(graph, table, start, goal, start_time, no_through, stay, start_heading)

@@ -106,21 +106,20 @@ class CompiledGraph:
     def edge_seconds(self, a: str, b: str) -> float:
         return self.seconds_between.get((self.index[a], self.index[b]), float("inf"))
 
-    def turn_seconds(self, before: str | None, at: str, after: str) -> float:
+    def turn_seconds(self, before: str | None, at: str, after: str, heading: float | None = None) -> float:
         """Seconds a vehicle that turns on the spot stands at `at` turning from the direction
-        before->at to at->after (0 for one that turns while driving, or with no direction yet)."""
-        if self.turn_rate_deg_s is None or before is None:
+        before->at (or, with no `before`, from `heading`, radians as VDA 5050's theta) to
+        at->after; 0 for one that turns while driving, or with no direction yet."""
+        if self.turn_rate_deg_s is None:
             return 0.0
-        return turn_angle_deg(self.xy[self.index[before]], self.xy[self.index[at]], self.xy[self.index[after]]) / (
-            self.turn_rate_deg_s
-        )
-
-
-def turn_angle_deg(a: FloatArray, b: FloatArray, c: FloatArray) -> float:
-    """The change of direction, 0 to 180 degrees, from a->b to b->c."""
-    h1 = math.atan2(b[1] - a[1], b[0] - a[0])
-    h2 = math.atan2(c[1] - b[1], c[0] - b[0])
-    return abs(math.degrees(math.remainder(h2 - h1, 2 * math.pi)))
+        if before is not None:
+            a, b = self.xy[self.index[before]], self.xy[self.index[at]]
+            heading = math.atan2(b[1] - a[1], b[0] - a[0])
+        if heading is None:
+            return 0.0
+        b, c = self.xy[self.index[at]], self.xy[self.index[after]]
+        onward = math.atan2(c[1] - b[1], c[0] - b[0])
+        return abs(math.degrees(math.remainder(onward - heading, 2 * math.pi))) / self.turn_rate_deg_s
 
 
 def lane_speeds(fmap: FacilityMap, top_speed: float) -> dict[str, float]:

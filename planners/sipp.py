@@ -169,9 +169,11 @@ def sipp(
     start_time: float = 0.0,
     no_through: frozenset[str] = frozenset(),
     stay: float = INF,
+    start_heading: float | None = None,
 ) -> Plan | None:
     """Earliest-arrival plan from start to goal that stays at the goal for `stay` seconds (for
-    good by default), or None. Nodes in `no_through` are entered only as the goal."""
+    good by default), or None. Nodes in `no_through` are entered only as the goal. A vehicle
+    that turns on the spot and faces `start_heading` (radians) at the start turns there first."""
     clear = table.clear_s
     goal_index = graph.index[goal]
     counter = itertools.count()
@@ -201,7 +203,8 @@ def sipp(
             leave_by = here_end - clear - seconds
             lane = lane_key(state.node, nxt)
             # A vehicle that turns on the spot stands here while it turns towards the next lane.
-            turned = state.arrive + graph.turn_seconds(state.parent.node if state.parent else None, state.node, nxt)
+            before = state.parent.node if state.parent else None
+            turned = state.arrive + graph.turn_seconds(before, state.node, nxt, None if before else start_heading)
             for j, (g_begin, g_end) in enumerate(table.gaps(node_key(nxt))):
                 if g_end <= state.arrive + seconds + clear or (nxt, j) in done:
                     continue
@@ -284,8 +287,10 @@ def validate_plans(
     starts: Sequence[str],
     goals: Sequence[str],
     plans: Sequence[Plan],
+    start_headings: Sequence[float | None] | None = None,
 ) -> list[str]:
-    """Every problem of a set of timed plans, by vehicle and element; empty when valid."""
+    """Every problem of a set of timed plans, by vehicle and element; empty when valid. With
+    `start_headings`, a vehicle that turns on the spot must turn at its start too."""
     problems: list[str] = []
     for agent, plan in enumerate(plans):
         if not plan:
@@ -299,7 +304,8 @@ def validate_plans(
             if visit.depart < visit.arrive - _EPS:
                 problems.append(f"vehicle {agent}: leaves {visit.node} before arriving")
         for k, (a, b) in enumerate(itertools.pairwise(plan)):
-            turn = graph.turn_seconds(plan[k - 1].node if k else None, a.node, b.node)
+            heading = start_headings[agent] if start_headings is not None and k == 0 else None
+            turn = graph.turn_seconds(plan[k - 1].node if k else None, a.node, b.node, heading)
             if a.depart < a.arrive + turn - _EPS:
                 problems.append(f"vehicle {agent}: leaves {a.node} before it has turned on the spot")
             seconds = graph.edge_seconds(a.node, b.node)

@@ -11,7 +11,7 @@ import pytest
 from maps import FacilityMap, load_map
 from maps.schema import MapFile, map_from_wire
 from planners.graph import compile_map
-from planners.sipp import INF, Visit, near_elements, plan_prioritised, validate_plans
+from planners.sipp import INF, ReservationTable, Visit, near_elements, plan_prioritised, sipp, validate_plans
 from sim.fleets import start_nodes
 
 CLEAR = 1.0
@@ -165,3 +165,21 @@ def test_a_vehicle_that_turns_on_the_spot_is_planned_to_stand_while_it_turns(sma
     assert problems == ["vehicle 0: leaves A3 before it has turned on the spot"]
     (straight,) = plan_prioritised(spinning, near, CLEAR, ["A1"], ["A3"]).plans
     assert straight is not None and all(v.depart == v.arrive for v in straight[1:-1])
+
+
+def test_a_vehicle_that_turns_on_the_spot_turns_at_its_start_first(small_map_data: dict[str, Any]) -> None:
+    """Facing west at A2 (the lane to A3 runs east), the cart turning at 45 deg/s stands 4 s
+    before it leaves; facing east it leaves at once. The validator, told the heading, refuses
+    the plan made without it; not told, it takes both."""
+    data = {**small_map_data, "vehicle_types": [{**small_map_data["vehicle_types"][0], "turn_rate_deg_s": 45.0}]}
+    turning = map_from_wire(MapFile.model_validate(data))
+    near = near_elements(turning, turning.vehicle_types[0].radius)
+    graph = compile_map(turning)
+    west = sipp(graph, ReservationTable(near, CLEAR), "A2", "A3", start_heading=math.pi)
+    east = sipp(graph, ReservationTable(near, CLEAR), "A2", "A3", start_heading=0.0)
+    assert west is not None and east is not None
+    assert west[0].depart == pytest.approx(4.0) and east[0].depart == pytest.approx(0.0)
+    assert validate_plans(graph, near, CLEAR, ["A2"], ["A3"], [west], start_headings=[math.pi]) == []
+    problems = validate_plans(graph, near, CLEAR, ["A2"], ["A3"], [east], start_headings=[math.pi])
+    assert problems == ["vehicle 0: leaves A2 before it has turned on the spot"]
+    assert validate_plans(graph, near, CLEAR, ["A2"], ["A3"], [east]) == []
