@@ -59,6 +59,8 @@ from planners.graph import NoPathError, compile_map
 from planners.precedence import Walk, project
 
 MAX_PRIORITY = 10
+# States of an order whose stops are in its vehicle's tour, out of the dispatcher's hands.
+_COMMITTED = frozenset({OrderState.TO_PICKUP, OrderState.LOADING, OrderState.TO_DROPOFF, OrderState.UNLOADING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -914,10 +916,7 @@ class Controller:
         for vid in decision.queues:
             v = self.vehicles[vid]
             # Its tour stays (its orders are no longer the dispatcher's); the plan follows it.
-            stops = (
-                *(s for s in v.stops if self.orders[s.order_id].state is not OrderState.ASSIGNED),
-                *planned.get(vid, ()),
-            )
+            stops = (*(s for s in v.stops if self._committed(vid, s)), *planned.get(vid, ()))
             if v.stops != stops:
                 self._put_vehicle(replace(v, stops=stops))
             if not stops:
@@ -926,15 +925,24 @@ class Controller:
                 self._next_task(vid)
             elif (task := self.vehicles[vid].task) is not None and task.kind is TaskKind.CHARGE and task.opportunity:
                 self._interrupt_charge(vid)
+        for vid, v in list(self.vehicles.items()):
+            # Loads on board of a vehicle the solve left out (its battery below the reserve,
+            # say) after it stopped serving them (a cancelled leg, back in service): delivered.
+            if vid not in decision.queues and v.idle and v.available and not v.paused and v.stops:
+                self._next_task(vid)
         self._state_unservable()
         for vid, charger_id in decision.charge.items():
             charger = next(c for c in self.map.chargers if c.id == charger_id)
             v = self.vehicles[vid]
+            if not v.idle or v.stops:
+                continue  # it has work since the decision was made
             opportunity = v.battery >= self.config.dispatch.charge_below
             task = Task(TaskKind.CHARGE, charger.node, place_id=charger_id, opportunity=opportunity)
             self._put_vehicle(replace(v, task=task))
             self._drive_to(vid, charger.node)
         for vid, spot_id in decision.park.items():
+            if not self.vehicles[vid].idle or self.vehicles[vid].stops:
+                continue
             spot = next(p for p in self.map.parking if p.id == spot_id)
             self._put_vehicle(replace(self.vehicles[vid], task=Task(TaskKind.PARK, spot.node, place_id=spot_id)))
             self._drive_to(vid, spot.node)
@@ -1017,9 +1025,9 @@ class Controller:
         here = stations[order.pickup if order.state in (OrderState.TO_PICKUP, OrderState.LOADING) else order.dropoff]
         visits = [(here, order.state in (OrderState.LOADING, OrderState.UNLOADING))]
         for s in v.stops:
-            o = self.orders[s.order_id]
-            if o.state is OrderState.ASSIGNED:
+            if not self._committed(v.id, s):
                 break  # the tour ends where the dispatcher's plan begins
+            o = self.orders[s.order_id]
             visits.append((stations[o.pickup if s.kind is StopKind.PICKUP else o.dropoff], False))
         remaining = math.inf
         # Legs that closures cut off are taken as if open (the vehicle waits at the closure):
@@ -1058,6 +1066,11 @@ class Controller:
             return
         self._put_vehicle(v)
         self._dispatch_wanted = True
+
+    def _committed(self, vehicle_id: str, stop: Stop) -> bool:
+        """Whether the stop is of an order committed to the vehicle (in its tour), not just assigned."""
+        order = self.orders[stop.order_id]
+        return order.vehicle_id == vehicle_id and order.state in _COMMITTED
 
     @staticmethod
     def _tour(loads: int, stops: tuple[Stop, ...]) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 from fleet.clock import SimClock
 from fleet.core import Controller
 from fleet.dispatcher import VehicleAvailability
-from fleet.events import ActionFinished, ActionKind, Command, DriveNodes, NodeReached, StartAction, Tick
+from fleet.events import ActionFinished, ActionKind, Command, DriveNodes, NodeReached, StartAction, StateReport, Tick
 from fleet.model import OrderState, TransportOrder
 from maps import FacilityMap, parse_map
 from planners.assignment import Stop, StopKind, validate_plan
@@ -159,3 +159,26 @@ def test_two_load_carts_finish_sooner_in_simulation(small_map_data: dict[str, An
         assert r.collisions == 0 and r.claim_violations == 0 and r.deadlocks_unresolved == 0
         leads[capacity] = r.lead_time_mean_s
     assert leads[2] < leads[1]
+
+
+def test_an_order_the_dispatcher_withdraws_leaves_the_vehicles_stops(small_map: FacilityMap) -> None:
+    """A second order queued behind the first is withdrawn when the cart's battery falls too low
+    for it: it leaves the cart's stops and queue (not counted in when the cart is free), while
+    the first, started, stays."""
+    clock = SimClock()
+    core = Controller(small_map, clock)
+    core.add_vehicle("AGV-1", "cart", "PA2")
+    first, second = core.submit_order("ST-A", "ST-B"), core.submit_order("ST-A", "ST-B")
+    core.handle(Tick())
+    assert core.orders[first.id].state is OrderState.TO_PICKUP
+    assert core.orders[second.id].state is OrderState.ASSIGNED and core.vehicles["AGV-1"].queue == (second.id,)
+    free_at_both = core._availability(core.vehicles["AGV-1"]).available_in_s
+    v = core.vehicles["AGV-1"]
+    core.handle(StateReport(v.id, v.x, v.y, v.heading, core.config.dispatch.reserve_battery + 0.001))
+    clock.advance(core.config.redispatch_s)  # the periodic re-solve
+    core.handle(Tick())
+    assert core.orders[second.id].state is OrderState.ACCEPTED
+    v = core.vehicles["AGV-1"]
+    assert v.queue == () and {s.order_id for s in v.stops} == {first.id}
+    assert core.orders[first.id].state is OrderState.TO_PICKUP
+    assert core._availability(v).available_in_s == free_at_both
