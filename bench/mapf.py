@@ -2,8 +2,9 @@
 
 Run: `python bench/mapf.py` (optional `--time-limit`, default 10 s per instance).
 For each map and agent count (the first N agents of the scenario) and each planner (LaCAM; LaCAM's
-first solution refined by LNS for the rest of the limit, `planners/lns.py`; PIBT with the swap
-rule; plain PIBT, as published, for comparison) it prints whether it solved it
+first solution refined by LNS for the rest of the limit, `planners/lns.py`, starting from PIBT
+with local repair when LaCAM has no solution in 30 % of the limit; PIBT with the swap rule; the
+same with local repair, `pibt(repair=True)`; plain PIBT, as published, for comparison) it prints whether it solved it
 within the time limit, the planning time, and the sum of costs and makespan relative to their
 lower bounds (sum of individual shortest paths; the longest individual shortest path). Every
 solution is checked with `validate_solution` before it counts. The shared scenario files hold
@@ -17,6 +18,7 @@ import argparse
 import random
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from rich.console import Console
@@ -39,8 +41,13 @@ Planner = Callable[[GridGraph, list[int], list[int], float, int], MapfResult]
 
 
 def lacam_lns(graph: GridGraph, starts: list[int], goals: list[int], limit: float, seed: int) -> MapfResult:
-    """LaCAM's first solution, then LNS refinement for the rest of the time limit."""
-    first = lacam(graph, starts, goals, time_limit_s=limit, seed=seed)
+    """LaCAM's first solution (for at most 30 % of the time limit; failing that, PIBT with local
+    repair for what is left), then LNS refinement for the rest of the time limit."""
+    first = lacam(graph, starts, goals, time_limit_s=0.3 * limit, seed=seed)
+    if not first.solved:
+        spent = first.seconds
+        first = pibt(graph, starts, goals, time_limit_s=limit - spent, seed=seed, repair=True)
+        first = replace(first, seconds=first.seconds + spent)
     return refine(graph, goals, first, limit - first.seconds, seed=seed)
 
 
@@ -48,6 +55,7 @@ PLANNERS: dict[str, Planner] = {
     "LaCAM": lambda g, s, t, limit, seed: lacam(g, s, t, time_limit_s=limit, seed=seed),
     "LaCAM+LNS": lacam_lns,
     "PIBT+swap": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed),
+    "PIBT+repair": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed, repair=True),
     "PIBT (plain)": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed, swap=False),
 }
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from maps.movingai import load_grid_map, load_scenario, parse_grid_map
-from planners.mapf import GridGraph, MapfResult, lacam, pibt, validate_solution
+from planners.mapf import GridGraph, MapfResult, lacam, local_repair, pibt, validate_solution
 
 # A 3x5 room with a one-cell pocket below the middle of a corridor.
 POCKET = "type octile\nheight 3\nwidth 5\nmap\n@@@@@\n.....\n@@.@@\n"
@@ -113,3 +113,21 @@ def test_warehouse_aisles_do_not_livelock(mapf_data: Path, planner: Callable[...
     assert validate_solution(g, starts, goals, result.solution) == []
     lower = sum(int(g.distances_to([goal])[0][start]) for start, goal in zip(starts, goals, strict=True))
     assert result.sum_of_costs(goals) <= 1.6 * lower
+
+
+# A dead-end cross off a corridor into a small room: four agents that must rotate one place
+# round the cross (as on random-64-64-20 with 1000 agents, where PIBT never finishes).
+CROSS = "type octile\nheight 6\nwidth 8\nmap\n@@@@@@@@\n@.@@@@@@\n@.......\n@.@@@...\n@@@@@...\n@@@@@@@@\n"
+
+
+def test_local_repair_solves_the_rotation_puzzle_pibt_cannot() -> None:
+    g = graph(CROSS)
+    cell = g.index.__getitem__
+    starts = [cell((1, 1)), cell((2, 1)), cell((3, 1)), cell((2, 2))]
+    goals = [cell((2, 1)), cell((3, 1)), cell((2, 2)), cell((1, 1))]
+    assert not pibt(g, starts, goals, max_steps=2000).solved, "PIBT alone: the agents keep their places"
+    repaired = pibt(g, starts, goals, max_steps=2000, repair=True)
+    assert repaired.solved
+    assert validate_solution(g, starts, goals, repaired.solution) == []
+    # Too small a region (the cross alone, no free cell to rotate through): no way, said so.
+    assert local_repair(g, starts, goals, [0, 1, 2, 3], radius=0) is None
