@@ -53,14 +53,12 @@ from fleet.model import (
 )
 from fleet.routing import TimedRouter
 from fleet.traffic import TrafficManager, lane_resource
-from maps import FacilityMap
+from maps import FacilityMap, Station
 from planners.assignment import LATENESS_PER_COMPLETION, AssignmentPlan, Stop, StopKind
 from planners.graph import NoPathError, compile_map
 from planners.precedence import Walk, project
 
 MAX_PRIORITY = 10
-# States of an order whose stops are in its vehicle's tour, out of the dispatcher's hands.
-_COMMITTED = frozenset({OrderState.TO_PICKUP, OrderState.LOADING, OrderState.TO_DROPOFF, OrderState.UNLOADING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,9 +503,7 @@ class Controller:
         released, _ = self.traffic.remaining(vehicle_id)
         if not released:
             return v.heading
-        nodes = self.map.node_by_id
-        a, b = nodes[released[-2] if len(released) > 1 else v.node], nodes[released[-1]]
-        return math.atan2(b.y - a.y, b.x - a.x)
+        return self.full_graph.heading(released[-2] if len(released) > 1 else v.node, released[-1])
 
     def _walk(self, vehicle_id: str, now: float) -> Walk:
         """What the vehicle is to drive from where it stands, for projecting traffic: it cannot
@@ -683,9 +679,10 @@ class Controller:
                 self._move(self.orders[oid], OrderState.TO_DROPOFF, reason="restored after a controller restart")
         v = self.vehicles[vehicle_id]
         drops = tuple(Stop(oid, StopKind.DROPOFF) for oid in loads)
-        self._put_vehicle(replace(v, loads=(*v.loads, *loads), stops=(*drops, *v.stops)))
-        if v.idle:
-            self._put_vehicle(replace(self.vehicles[vehicle_id], task=None))
+        # An idle vehicle (parked, say) sets out at once; a busy one delivers after its task.
+        task = None if v.idle else v.task
+        self._put_vehicle(replace(v, task=task, loads=(*v.loads, *loads), stops=(*drops, *v.stops)))
+        if task is None:
             self._next_task(vehicle_id)
 
     def continue_numbering_after(self, number: int) -> None:
@@ -801,9 +798,8 @@ class Controller:
         if not acting and event.loaded != bool(v.loads):
             expected = f"carrying {', '.join(v.loads)}" if v.loads else "empty"
             found = "a load" if event.loaded else "no load"
-            self._alarm(
-                "load-mismatch", f"{v.id} reports {found} but should be {expected}", v.id, next(iter(v.loads), None)
-            )
+            carried = v.loads[0] if v.loads else None
+            self._alarm("load-mismatch", f"{v.id} reports {found} but should be {expected}", v.id, carried)
 
     def _on_status(self, event: VehicleStatus) -> None:
         """Operating mode and errors: a vehicle not in automatic mode or with a FATAL error gets
@@ -1020,15 +1016,13 @@ class Controller:
         task = v.task
         if task is None or task.kind is not TaskKind.ORDER or task.order_id is None:
             return VehicleAvailability(v, stop, to_stop, stop)
-        stations = self.map.station_by_id
         order = self.orders[task.order_id]
-        here = stations[order.pickup if order.state in (OrderState.TO_PICKUP, OrderState.LOADING) else order.dropoff]
-        visits = [(here, order.state in (OrderState.LOADING, OrderState.UNLOADING))]
+        kind = StopKind.PICKUP if order.state in (OrderState.TO_PICKUP, OrderState.LOADING) else StopKind.DROPOFF
+        visits = [(self._station(order, kind), order.state in (OrderState.LOADING, OrderState.UNLOADING))]
         for s in v.stops:
             if not self._committed(v.id, s):
                 break  # the tour ends where the dispatcher's plan begins
-            o = self.orders[s.order_id]
-            visits.append((stations[o.pickup if s.kind is StopKind.PICKUP else o.dropoff], False))
+            visits.append((self._station(self.orders[s.order_id], s.kind), False))
         remaining = math.inf
         # Legs that closures cut off are taken as if open (the vehicle waits at the closure):
         # the estimate stays finite.
@@ -1059,8 +1053,7 @@ class Controller:
             wanted = OrderState.TO_PICKUP if stop.kind is StopKind.PICKUP else OrderState.TO_DROPOFF
             if order.state is not wanted:
                 continue
-            station = order.pickup if stop.kind is StopKind.PICKUP else order.dropoff
-            goal = self.map.station_by_id[station].node
+            goal = self._station(order, stop.kind).node
             self._put_vehicle(replace(v, task=Task(TaskKind.ORDER, goal, order_id=order.id)))
             self._drive_to(v.id, goal)
             return
@@ -1070,7 +1063,11 @@ class Controller:
     def _committed(self, vehicle_id: str, stop: Stop) -> bool:
         """Whether the stop is of an order committed to the vehicle (in its tour), not just assigned."""
         order = self.orders[stop.order_id]
-        return order.vehicle_id == vehicle_id and order.state in _COMMITTED
+        return order.vehicle_id == vehicle_id and order.state.started
+
+    def _station(self, order: TransportOrder, kind: StopKind) -> Station:
+        """Where the order's pick-up or drop-off is."""
+        return self.map.station_by_id[order.pickup if kind is StopKind.PICKUP else order.dropoff]
 
     @staticmethod
     def _tour(loads: int, stops: tuple[Stop, ...]) -> list[str]:

@@ -30,6 +30,9 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 from shapely.geometry import Point
 
 from maps import FacilityMap, ZoneKind
@@ -388,42 +391,16 @@ class TrafficManager:
 
 
 def _components(edges: Mapping[str, Collection[str]]) -> list[list[str]]:
-    """Strongly connected components of a directed graph (Tarjan's algorithm, iterative so a
-    long chain of waits cannot exhaust the stack), each sorted, in sorted order."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-    for root in sorted(edges):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(edges.get(root, ()))))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            v, successors = work[-1]
-            w = next(successors, None)
-            if w is not None:
-                if w not in index:
-                    index[w] = low[w] = len(index)
-                    stack.append(w)
-                    on_stack.add(w)
-                    work.append((w, iter(sorted(edges.get(w, ())))))
-                elif w in on_stack:
-                    low[v] = min(low[v], index[w])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[v])
-            if low[v] == index[v]:
-                component: list[str] = []
-                while True:
-                    w = stack.pop()
-                    on_stack.discard(w)
-                    component.append(w)
-                    if w == v:
-                        break
-                found.append(sorted(component))
-    return sorted(found)
+    """Strongly connected components of a directed graph, each sorted, in sorted order."""
+    names = sorted(set(edges).union(*edges.values()))
+    if not names:
+        return []
+    index = {name: i for i, name in enumerate(names)}
+    pairs = [(index[v], index[w]) for v, targets in edges.items() for w in targets]
+    rows, cols = zip(*pairs, strict=True) if pairs else ((), ())
+    graph = csr_matrix((np.ones(len(pairs)), (rows, cols)), shape=(len(names), len(names)))
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    groups: dict[int, list[str]] = {}
+    for name, label in zip(names, labels, strict=True):
+        groups.setdefault(int(label), []).append(name)
+    return sorted(groups.values())

@@ -48,19 +48,25 @@ def boxed_in(core: Controller) -> dict[str, set[str]]:
     waited for an idle cart on the station, whose only exit was held by a cart on its way to
     parking that waited, through two more, for the delivery: a cycle nobody detected."""
     boxed: dict[str, set[str]] = {}
-    holders = {w.holder for w in core.traffic.stopped_waits().values()}
-    for vid in sorted(holders & core.vehicles.keys()):
+    for vid in _waited_for(core):
         v = core.vehicles[vid]
         if v.task is not None or not core.traffic.at_goal(vid):
             continue
         here = core.traffic.released_end(vid)
-        ahead = [
-            core.traffic.holder(lane_resource(here, nxt)) or core.traffic.holder(node_resource(nxt))
-            for nxt, _ in core.graph.successors[here]
-        ]
+        ahead = [_step_holder(core, here, nxt) for nxt, _ in core.graph.successors[here]]
         if ahead and all(h is not None and h != vid for h in ahead):
             boxed[vid] = {h for h in ahead if h is not None}
     return boxed
+
+
+def _waited_for(core: Controller) -> list[str]:
+    """Vehicles some stopped vehicle waits for, in id order."""
+    return sorted({w.holder for w in core.traffic.stopped_waits().values()} & core.vehicles.keys())
+
+
+def _step_holder(core: Controller, a: str, b: str) -> str | None:
+    """Who holds the step a->b: its lane, else its end node."""
+    return core.traffic.holder(lane_resource(a, b)) or core.traffic.holder(node_resource(b))
 
 
 def _blocked_for(core: Controller, vehicle_id: str) -> Callable[[str, str], bool]:
@@ -153,8 +159,7 @@ def clear_idle_blockers(core: Controller) -> None:
     has just served, when no parking spot is free) moves aside to a free node."""
     if core.fleet_paused:
         return
-    holders = {w.holder for w in core.traffic.stopped_waits().values()}
-    for vid in sorted(holders & core.vehicles.keys()):
+    for vid in _waited_for(core):
         _move_aside(core, vid, depth=3)
 
 
@@ -190,7 +195,7 @@ def _holders_around(core: Controller, vehicle_id: str) -> list[str]:
     def blocked(a: str, b: str) -> bool:
         if core.traffic.free_for(vehicle_id, a, b):
             return False
-        holder = core.traffic.holder(lane_resource(a, b)) or core.traffic.holder(node_resource(b))
+        holder = _step_holder(core, a, b)
         if holder is not None and holder != vehicle_id:
             found[holder] = None
         return True

@@ -113,13 +113,16 @@ class CompiledGraph:
         if self.turn_rate_deg_s is None:
             return 0.0
         if before is not None:
-            a, b = self.xy[self.index[before]], self.xy[self.index[at]]
-            heading = math.atan2(b[1] - a[1], b[0] - a[0])
+            heading = self.heading(before, at)
         if heading is None:
             return 0.0
-        b, c = self.xy[self.index[at]], self.xy[self.index[after]]
-        onward = math.atan2(c[1] - b[1], c[0] - b[0])
-        return abs(math.degrees(math.remainder(onward - heading, 2 * math.pi))) / self.turn_rate_deg_s
+        turn = math.remainder(self.heading(at, after) - heading, 2 * math.pi)
+        return abs(math.degrees(turn)) / self.turn_rate_deg_s
+
+    def heading(self, a: str, b: str) -> float:
+        """The direction from node a to node b, radians counter-clockwise from the x axis."""
+        pa, pb = self.xy[self.index[a]], self.xy[self.index[b]]
+        return math.atan2(pb[1] - pa[1], pb[0] - pa[0])
 
 
 def lane_speeds(fmap: FacilityMap, top_speed: float) -> dict[str, float]:

@@ -360,9 +360,10 @@ def pibt(
     while tuple(config) != target:
         if len(solution) > max_steps or time.perf_counter() - began > time_limit_s:
             return MapfResult(solution, False, time.perf_counter() - began)
-        arrived = sum(v == g for v, g in zip(config, goals, strict=True))
-        best, since = (arrived, 0) if arrived > best else (best, since + 1)
-        if repair and since > patience:
+        if repair:
+            arrived = sum(v == g for v, g in zip(config, goals, strict=True))
+            best, since = (arrived, 0) if arrived > best else (best, since + 1)
+        if since > patience:
             steps = _repair_stuck(graph, config, goals)
             if steps is None:
                 return MapfResult(solution, False, time.perf_counter() - began)
@@ -424,20 +425,17 @@ def local_repair(
     # Their goals belong to the region; cells where the others stand never do.
     region |= {goals[a] for a in active}
     region -= {config[a] for a in range(n) if a not in moving}
-    to_goal = graph.distances_to([goals[a] for a in active])
+    to_goal: list[list[float]] = graph.distances_to([goals[a] for a in active]).tolist()
     start = tuple(config[a] for a in active)
     target = tuple(goals[a] for a in active)
-
-    def h(state: Config) -> float:
-        return float(sum(to_goal[k][v] for k, v in enumerate(state)))
-
+    # The heuristic, the sum of distances to the goals, is carried along: a move changes one term.
     tie = itertools.count()
-    queue = [(h(start), 0, next(tie), start)]
+    queue = [(sum(to_goal[k][v] for k, v in enumerate(start)), 0, next(tie), start)]
     parent: dict[Config, Config | None] = {start: None}
     cost = {start: 0}
     expanded = 0
     while queue:
-        _, g, _, state = heapq.heappop(queue)
+        f, g, _, state = heapq.heappop(queue)
         if state == target:
             path: list[Config] = []
             walk: Config | None = state
@@ -457,6 +455,7 @@ def local_repair(
         if expanded > max_expansions:
             return None
         occupied = set(state)
+        h = f - g
         for k, v in enumerate(state):
             for w in graph.neighbours[v]:
                 if w not in region or w in occupied:
@@ -465,7 +464,8 @@ def local_repair(
                 if g + 1 < cost.get(nxt, 1 << 30):
                     cost[nxt] = g + 1
                     parent[nxt] = state
-                    heapq.heappush(queue, (g + 1 + h(nxt), g + 1, next(tie), nxt))
+                    moved = h - to_goal[k][v] + to_goal[k][w]
+                    heapq.heappush(queue, (g + 1 + moved, g + 1, next(tie), nxt))
     return None
 
 

@@ -26,21 +26,27 @@ def _map(small_map_data: dict[str, Any], capacity: int) -> FacilityMap:
     return parse_map(data, source="test")
 
 
+def _round(core: Controller, commands: list[Command]) -> list[Command]:
+    """Vehicles that reach every released node and finish every action at once."""
+    out = [
+        n
+        for c in commands
+        if isinstance(c, DriveNodes)
+        for node in c.nodes
+        for n in core.handle(NodeReached(c.vehicle_id, node))
+    ]
+    for c in commands:
+        if isinstance(c, StartAction):
+            out += core.handle(ActionFinished(c.vehicle_id, c.action))
+    return out
+
+
 def _run(core: Controller, clock: SimClock, commands: list[Command], seen: list[StartAction]) -> None:
-    """Vehicles that reach released nodes and finish actions at once, a second per round, until
-    every order is finished (or 600 rounds)."""
+    """Rounds a second apart until every order is finished (or 600 rounds); `seen` gets the
+    actions started."""
     for _ in range(600):
-        for c in commands:
-            if isinstance(c, StartAction):
-                seen.append(c)
-        actions = [c for c in commands if isinstance(c, StartAction)]
-        drives = [c for c in commands if isinstance(c, DriveNodes)]
-        commands = []
-        for d in drives:
-            for node in d.nodes:
-                commands += core.handle(NodeReached(d.vehicle_id, node))
-        for a in actions:
-            commands += core.handle(ActionFinished(a.vehicle_id, a.action))
+        seen += [c for c in commands if isinstance(c, StartAction)]
+        commands = _round(core, commands)
         if all(o.state is OrderState.FINISHED for o in core.orders.values()):
             return
         clock.advance(1.0)
@@ -49,16 +55,12 @@ def _run(core: Controller, clock: SimClock, commands: list[Command], seen: list[
 
 
 def _serve_until(core: Controller, done: Callable[[], bool]) -> None:
-    """Dispatch, then drive and finish actions at once, without time passing, until `done`."""
+    """Dispatch, then rounds without time passing, until `done`."""
     commands = core.handle(Tick())
     for _ in range(100):
         if done():
             return
-        drives = [c for c in commands if isinstance(c, DriveNodes)]
-        actions = [c for c in commands if isinstance(c, StartAction)]
-        commands = [n for d in drives for node in d.nodes for n in core.handle(NodeReached(d.vehicle_id, node))]
-        for a in actions:
-            commands += core.handle(ActionFinished(a.vehicle_id, a.action))
+        commands = _round(core, commands)
     raise AssertionError("not done after 100 rounds")
 
 
@@ -172,7 +174,7 @@ def test_an_order_the_dispatcher_withdraws_leaves_the_vehicles_stops(small_map: 
     core.handle(Tick())
     assert core.orders[first.id].state is OrderState.TO_PICKUP
     assert core.orders[second.id].state is OrderState.ASSIGNED and core.vehicles["AGV-1"].queue == (second.id,)
-    free_at_both = core._availability(core.vehicles["AGV-1"]).available_in_s
+    free_after_first = core._availability(core.vehicles["AGV-1"]).available_in_s
     v = core.vehicles["AGV-1"]
     core.handle(StateReport(v.id, v.x, v.y, v.heading, core.config.dispatch.reserve_battery + 0.001))
     clock.advance(core.config.redispatch_s)  # the periodic re-solve
@@ -181,4 +183,4 @@ def test_an_order_the_dispatcher_withdraws_leaves_the_vehicles_stops(small_map: 
     v = core.vehicles["AGV-1"]
     assert v.queue == () and {s.order_id for s in v.stops} == {first.id}
     assert core.orders[first.id].state is OrderState.TO_PICKUP
-    assert core._availability(v).available_in_s == free_at_both
+    assert core._availability(v).available_in_s == free_after_first
