@@ -134,7 +134,8 @@ async def measure(port: int, mode: str, fmap: FacilityMap, items: list[tuple[str
         master.take_outbox()  # requests to vehicles are not the subject here
         latencies.append(time.time() - stamp_of(payload))
 
-    endpoint.subscriptions.append(("uagv/v2/+/+/state", bare if mode == "bare" else full))
+    # Not a snapshot subscription: each message is to be read and timed, none skipped.
+    endpoint.subscriptions.append(("uagv/v2/+/+/state", bare if mode == "bare" else full, False))
     endpoint.start()
     await endpoint.connected.wait()
 

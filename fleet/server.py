@@ -133,6 +133,7 @@ def build_server(
     bus.on_published = gateway.published
     gateway.start()
     service.metric_sources.append(master.metrics)
+    service.metric_sources.append(bus.metrics)
     service.map_listeners.append(master.use_map)
     adapters: list[Adapter] = [gateway]
     if ros is not None and (ros.robots or ros.cells):

@@ -51,7 +51,9 @@ class InProcessBus:
         if client is not None and not clean and client.will is not None:
             self.publish(client.will)
 
-    def subscribe(self, client_id: str, pattern: str, handler: Handler) -> None:
+    def subscribe(self, client_id: str, pattern: str, handler: Handler, snapshot: bool = False) -> None:
+        """`snapshot` is for buses that can fall behind (MQTT); this one delivers each message at
+        the next pump, so nothing piles up to skip."""
         self._clients[client_id].subscriptions.append((pattern, handler))
         for topic, payload in self._retained.items():
             if topic_matches(pattern, topic):

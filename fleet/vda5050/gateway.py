@@ -16,6 +16,7 @@ from typing import Protocol
 from fleet.core import Controller
 from fleet.events import Command, DriveNodes, Event, VehicleCommand
 from fleet.vda5050.master import MasterControl, Outgoing, VehicleAppeared
+from fleet.vda5050.topics import SNAPSHOT_TOPICS
 
 CONTROLLER_CLIENT = "controller"
 log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ class Bus(Protocol):
 
     def disconnect(self, client_id: str, clean: bool = True) -> None: ...
 
-    def subscribe(self, client_id: str, pattern: str, handler: Callable[[str, bytes], None]) -> None: ...
+    def subscribe(
+        self, client_id: str, pattern: str, handler: Callable[[str, bytes], None], snapshot: bool = False
+    ) -> None: ...
 
     def publish(self, message: Outgoing, client_id: str = CONTROLLER_CLIENT) -> None: ...
 
@@ -52,7 +55,8 @@ class VdaGateway:
             self.controller.register_vehicle(serial, settings.type_id or self._default_type)
         self.bus.connect(CONTROLLER_CLIENT)
         for pattern in self.master.config.layout.subscriptions():
-            self.bus.subscribe(CONTROLLER_CLIENT, pattern, self._on_message)
+            snapshot = pattern.rsplit("/", 1)[-1] in SNAPSHOT_TOPICS
+            self.bus.subscribe(CONTROLLER_CLIENT, pattern, self._on_message, snapshot=snapshot)
 
     def published(self, client_id: str, message: Outgoing) -> None:
         """For buses that send later than asked (MQTT): a message of ours has left just now."""

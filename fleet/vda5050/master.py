@@ -58,6 +58,9 @@ class Outgoing:
     payload: bytes
     qos: int
     retain: bool = False
+    # Messages with the same key say the same thing (an order update sent again): a transport
+    # that still holds one unsent need not queue the next.
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +258,8 @@ class MasterControl:
     def _send(self, link: VehicleLink, topic: str, body: dict[str, object]) -> None:
         payload = json.dumps(body, separators=(",", ":")).encode()
         self.sent[topic] += 1
-        self._outbox.append(Outgoing(self.config.layout.topic(link.key, topic), payload, QOS[topic]))
+        key = f"order:{body['orderId']}:{body['orderUpdateId']}" if topic == "order" else None
+        self._outbox.append(Outgoing(self.config.layout.topic(link.key, topic), payload, QOS[topic], key=key))
 
     def _request(self, key: VehicleKey, version: str | None, now: float) -> None:
         """stateRequest to a vehicle not yet placed, through a link kept until it is, so that its

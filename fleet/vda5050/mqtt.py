@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import aiomqtt
 from pydantic import BaseModel, Field
 
+from fleet.metrics import Sample
 from fleet.vda5050.master import Outgoing
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,9 @@ class MqttSettings(BaseModel):
     interface_name: str = "uagv"
     keepalive_s: int = Field(default=5, ge=1)
     reconnect_s: float = Field(default=0.5, gt=0)
+    # How long a connect, subscribe or QoS 1 publish may wait for the broker's answer; past it
+    # the connection is dropped and made again, and the queue is sent from where it stopped.
+    timeout_s: float = Field(default=10.0, gt=0)
 
     @classmethod
     def from_env(cls) -> MqttSettings | None:
@@ -75,6 +79,7 @@ class MqttSettings(BaseModel):
             password=self.password,
             will=aiomqtt.Will(will.topic, will.payload, will.qos, will.retain) if will else None,
             keepalive=self.keepalive_s,
+            timeout=self.timeout_s,
             tls_params=aiomqtt.TLSParameters(self.ca_file, self.cert_file, self.key_file) if tls else None,
             clean_session=True,
             # paho leaves Nagle's algorithm on: with delayed ACKs, a command and its answer then
@@ -92,7 +97,12 @@ class MqttEndpoint:
     will: Outgoing | None = None
     on_connect: Callable[[], list[Outgoing]] | None = None  # sent first on every (re)connection
     on_published: Callable[[Outgoing], None] | None = None  # told when the broker client took a message
-    subscriptions: list[tuple[str, Handler]] = field(default_factory=list)
+    # (pattern, handler, snapshot): on a snapshot subscription every message replaces the one
+    # before (VDA 5050 state and visualization), so of several waiting at once only the newest
+    # on each topic is handled. A controller busy for a while (a solve) otherwise fell behind a
+    # fleet's states and never caught up.
+    subscriptions: list[tuple[str, Handler, bool]] = field(default_factory=list)
+    superseded: int = 0  # snapshots skipped for a newer one
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     connections: int = 0
     _queue: deque[Outgoing] = field(default_factory=deque)
@@ -101,6 +111,10 @@ class MqttEndpoint:
     _task: asyncio.Task[None] | None = None
 
     def send(self, message: Outgoing) -> None:
+        """Queue a message; one saying what a queued one already says (the same key: an order
+        update sent again while the first copy still waits for its turn) is not queued twice."""
+        if message.key is not None and any(queued.key == message.key for queued in self._queue):
+            return
         self._queue.append(message)
         self._wake.set()
 
@@ -132,20 +146,28 @@ class MqttEndpoint:
             try:
                 async with self.settings.client(self.identifier, self.will) as client:
                     self._client = client
-                    for pattern, _ in self.subscriptions:
+                    for pattern, _, _ in self.subscriptions:
                         await client.subscribe(pattern, qos=1)
                     for greeting in (self.on_connect() if self.on_connect else [])[::-1]:
                         self._queue.appendleft(greeting)
                     self.connections += 1
                     self.connected.set()
-                    sender = asyncio.create_task(self._send_loop(client))
+                    # Either half failing ends the connection: a sender that died alone (a
+                    # publish that timed out) left a client that read on and never sent again.
+                    tasks = {
+                        asyncio.create_task(self._send_loop(client)),
+                        asyncio.create_task(self._receive_loop(client)),
+                    }
                     try:
-                        async for message in client.messages:
-                            self._deliver(str(message.topic), message.payload)
+                        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                        for task in done:
+                            task.result()
                     finally:
-                        sender.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                            await sender
+                        for task in tasks:
+                            task.cancel()
+                        for task in tasks:
+                            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                                await task
             except aiomqtt.MqttError as exc:
                 log.info("mqtt client %s disconnected: %s", self.identifier, exc)
             finally:
@@ -164,9 +186,35 @@ class MqttEndpoint:
             self._wake.clear()
             await self._wake.wait()
 
+    async def _receive_loop(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            batch = [message]
+            # What has arrived meanwhile is taken at once (a get from a queue that holds
+            # something does not wait), so that superseded snapshots are skipped, not handled.
+            while len(client.messages) > 0:
+                batch.append(await anext(client.messages))
+            for topic, payload in self._conflated(batch):
+                self._deliver(topic, payload)
+
+    def _conflated(self, batch: list[aiomqtt.Message]) -> list[tuple[str, object]]:
+        """The batch in order, less each snapshot that a later message on the same topic in the
+        batch supersedes."""
+        snapshots = [pattern for pattern, _, snapshot in self.subscriptions if snapshot]
+        out: list[tuple[str, object]] = []
+        seen: set[str] = set()
+        for message in reversed(batch):
+            topic = str(message.topic)
+            if any(message.topic.matches(pattern) for pattern in snapshots):
+                if topic in seen:
+                    self.superseded += 1
+                    continue
+                seen.add(topic)
+            out.append((topic, message.payload))
+        return out[::-1]
+
     def _deliver(self, topic: str, payload: object) -> None:
         data = payload if isinstance(payload, bytes) else str(payload or "").encode()
-        for pattern, handler in self.subscriptions:
+        for pattern, handler, _ in self.subscriptions:
             if aiomqtt.Topic(topic).matches(pattern):
                 try:
                     handler(topic, data)
@@ -199,8 +247,8 @@ class MqttBus:
             coro = endpoint.stop() if clean else endpoint.crash()
             asyncio.get_running_loop().create_task(coro)
 
-    def subscribe(self, client_id: str, pattern: str, handler: Handler) -> None:
-        self.endpoints[client_id].subscriptions.append((pattern, handler))
+    def subscribe(self, client_id: str, pattern: str, handler: Handler, snapshot: bool = False) -> None:
+        self.endpoints[client_id].subscriptions.append((pattern, handler, snapshot))
 
     def publish(self, message: Outgoing, client_id: str = "controller") -> None:
         endpoint = self.endpoints.get(client_id)
@@ -209,6 +257,25 @@ class MqttBus:
 
     def pump(self) -> None:
         """Nothing to do: the broker delivers asynchronously to the handlers."""
+
+    def metrics(self) -> list[Sample]:
+        """Snapshots skipped for a newer one on their topic, and reconnections, per client."""
+        out = []
+        for client_id, e in sorted(self.endpoints.items()):
+            labels = (("client", client_id),)
+            out.append(
+                Sample(
+                    "fleet_mqtt_superseded_total",
+                    "counter",
+                    "MQTT snapshot messages (state, visualization) skipped for a newer one on their topic.",
+                    e.superseded,
+                    labels,
+                )
+            )
+            out.append(
+                Sample("fleet_mqtt_connections_total", "counter", "MQTT connections made.", e.connections, labels)
+            )
+        return out
 
     async def start(self) -> None:
         self._running = True

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 VEHICLE_TOPICS = ("state", "connection", "factsheet", "visualization")  # vehicle -> controller
 CONTROL_TOPICS = ("order", "instantActions")  # controller -> vehicle
+# Each message is the whole picture and replaces the one before (state: sec. 6.10; visualization
+# likewise): one that a newer message on its topic has overtaken can be skipped.
+SNAPSHOT_TOPICS = ("state", "visualization")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@ accepted before the kill finishes exactly once.
 
 Three real processes, as in a plant: mosquitto, the simulated VDA 5050 vehicles (`fleet
 vehicles`, which outlive the controller and keep driving what was released to them), and the
-controller (`fleet serve`, SQLite in WAL mode). 200 transports are accepted through the HTTP API
-(150 orders and 50 PLC calls with idempotency keys); when a quarter have finished the controller
+controller (`fleet serve`, SQLite in WAL mode). 100 transports are accepted through the HTTP API
+(75 orders and 25 PLC calls with idempotency keys); when a quarter have finished the controller
 is killed with SIGKILL, started again on the same database, and must take every open order and
 every vehicle back (vehicles mid-base included). Both processes run a clock 50 times faster than
 real time on one shared anchor.
@@ -29,7 +29,7 @@ import pytest
 from tests.broker import Broker, free_port
 
 SPEED = 50.0
-ORDERS, CALLS = 150, 50
+ORDERS, CALLS = 75, 25
 KEY = "e2e-operator"
 ROUTES = [("ST-A", "ST-B"), ("ST-A", "ST-C"), ("ST-C", "ST-B"), ("ST-SD", "ST-D1"), ("ST-SD", "ST-C")]
 CALL_STATIONS = [("ST-B", "material"), ("ST-D1", "material"), ("ST-A", "removal")]
@@ -141,9 +141,9 @@ def test_sigkill_mid_run_loses_no_order_and_finishes_each_once(plant: Plant) -> 
         accepted.append(order["id"])  # type: ignore[index]
     assert len(set(accepted)) == ORDERS + CALLS
 
-    # Generous deadlines: usually the kill comes after about a minute and the rest in two, but
-    # some runs progress several times slower (orders moving between carts at every solve; the
-    # cause is open), and a slow run is no lost order.
+    # Generous deadlines: a slow run is no lost order. (Runs that stalled here had a dead MQTT
+    # sender: a publish timed out while the controller read its backlog of states, and it
+    # never sent again; see `MqttEndpoint._run`.)
     deadline = time.monotonic() + 400
     while _finished(plant.db) < 0.25 * len(accepted):
         assert time.monotonic() < deadline, f"only {_finished(plant.db)} finished before the kill"
