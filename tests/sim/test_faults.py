@@ -20,7 +20,9 @@ def shift_then_drain(fmap: FacilityMap, config: SimConfig) -> Simulation:
     return sim
 
 
-@pytest.mark.parametrize(("vehicles", "hours", "seed"), [(12, 2, s) for s in range(1, 6)] + [(30, 1, 1), (30, 1, 2)])
+# Five seeds of an hour at 12 carts and one at 30 here; bench/fault_runs.py runs 8 hours at
+# 12, 30 and 60 carts for five seeds each (README: "Fault runs").
+@pytest.mark.parametrize(("vehicles", "hours", "seed"), [(12, 1, s) for s in range(1, 6)] + [(30, 1, 1)])
 def test_plant_with_random_delays(plant_map: FacilityMap, vehicles: int, hours: float, seed: int) -> None:
     sim = shift_then_drain(plant_map, SimConfig(vehicles=vehicles, hours=hours, seed=seed, faults_per_vehicle_hour=2.0))
     report = sim.report(0.0)
@@ -47,20 +49,20 @@ def test_small_map_with_random_delays(small_map: FacilityMap, seed: int) -> None
 @pytest.mark.parametrize("seed", [1, 2])
 def test_carts_that_turn_on_the_spot_on_the_plant(plant_map: FacilityMap, seed: int) -> None:
     """The plant's carts made to stop and turn on the spot at 60 deg/s at every corner, 12 of
-    them for 2 h under faults: no collision, no circular wait, every order finished, and the
+    them for 1 h under faults: no collision, no circular wait, every order finished, and the
     carts did stand to turn (minutes of it)."""
     from dataclasses import replace
 
     spinning = replace(plant_map, vehicle_types=(replace(plant_map.vehicle_types[0], turn_rate_deg_s=60.0),))
-    config = SimConfig(vehicles=12, hours=2, seed=seed, faults_per_vehicle_hour=2.0)
+    config = SimConfig(vehicles=12, hours=1, seed=seed, faults_per_vehicle_hour=2.0)
     sim = shift_then_drain(spinning, config)
     report = sim.report(0.0)
     assert report.collisions == 0 and report.claim_violations == 0 and report.deadlocks == 0
     assert report.orders_open == 0 and report.orders_failed == 0
-    assert sum(v.turning_s for v in sim.vehicles) > 600
+    assert sum(v.turning_s for v in sim.vehicles) > 300
 
 
-@pytest.mark.parametrize("seed", range(1, 6))
+@pytest.mark.parametrize("seed", range(1, 4))
 def test_dense_warehouse_with_random_delays(seed: int) -> None:
     """The warehouse grid (nine one-way aisles, 124 bays) with 30 carts and faults: no collision,
     no circular wait left unbroken, every order finished once calls stop. Demand of 150 calls an
