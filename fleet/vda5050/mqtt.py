@@ -169,8 +169,7 @@ class MqttEndpoint:
                         # cancellation of this task (stop) arriving meanwhile.
                         await asyncio.gather(*tasks, return_exceptions=True)
             except aiomqtt.MqttError as exc:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
+                if _cancelling():
                     # Stopped, and the disconnect on the way out failed (a dead socket): the
                     # error must not turn the stop into a reconnection.
                     raise asyncio.CancelledError from exc
@@ -192,8 +191,7 @@ class MqttEndpoint:
                 # that comes as the PUBACK does (CPython gh-86296): the sender then waited for
                 # the next message forever and stopping the client hung (1 in 7 test runs
                 # with both cores loaded).
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
+                if _cancelling():
                     raise asyncio.CancelledError
             self._wake.clear()
             await self._wake.wait()
@@ -211,6 +209,8 @@ class MqttEndpoint:
     def _conflated(self, batch: list[aiomqtt.Message]) -> list[tuple[str, object]]:
         """The batch in order, less each snapshot that a later message on the same topic in the
         batch supersedes."""
+        if len(batch) == 1:  # the usual case: nothing waited behind it
+            return [(str(batch[0].topic), batch[0].payload)]
         snapshots = [pattern for pattern, _, snapshot in self.subscriptions if snapshot]
         out: list[tuple[str, object]] = []
         seen: set[str] = set()
@@ -232,6 +232,12 @@ class MqttEndpoint:
                     handler(topic, data)
                 except Exception:  # a handler bug must not kill the connection loop
                     log.exception("handler for %s failed on %s", self.identifier, topic)
+
+
+def _cancelling() -> bool:
+    """Whether the running task has been asked to stop (even if an await swallowed the request)."""
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
 
 
 class MqttBus:

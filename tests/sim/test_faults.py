@@ -8,8 +8,7 @@ import pytest
 from maps import FacilityMap, load_map
 from sim.faults import FaultKind
 from sim.runner import SimConfig, Simulation
-
-DRAIN_S = 1800.0
+from tests.sim.conftest import DRAIN_S
 
 
 def shift_then_drain(fmap: FacilityMap, config: SimConfig) -> Simulation:

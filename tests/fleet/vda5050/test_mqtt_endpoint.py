@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aiomqtt
 import pytest
@@ -15,13 +15,7 @@ import pytest
 from fleet.vda5050.master import Outgoing
 from fleet.vda5050.mqtt import MqttEndpoint, MqttSettings
 from tests.broker import Broker
-
-
-async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+from tests.waiting import until
 
 
 @pytest.fixture
@@ -65,7 +59,7 @@ async def test_a_publish_the_broker_never_answers_reconnects_and_the_queue_goes_
         finally:
             mosquitto.thaw()
         endpoint.send(Outgoing("out/a", b"after", 1))
-        await _until(lambda: ("out/a", b"after") in listener, 15, "the message sent after the freeze")
+        await until(lambda: ("out/a", b"after") in listener, 15, "the message sent after the freeze")
         assert ("out/a", b"during") in listener, "the unanswered message went out again"
         assert endpoint.connections >= 2
     finally:
@@ -90,13 +84,13 @@ async def test_a_burst_of_snapshots_is_handled_newest_only_and_the_rest_in_order
         await asyncio.wait_for(endpoint.connected.wait(), 10)
         async with aiomqtt.Client("127.0.0.1", mosquitto.port, identifier="vehicle") as vehicle:
             await vehicle.publish("event/x", b"first", qos=1)
-            await _until(lambda: blocked, 10, "the first message")
+            await until(lambda: blocked, 10, "the first message")
             for k in range(50):
                 await vehicle.publish("snap/a", f"a{k}".encode(), qos=0)
                 await vehicle.publish("snap/b", f"b{k}".encode(), qos=0)
                 if k % 10 == 0:
                     await vehicle.publish("event/x", f"e{k}".encode(), qos=1)
-        await _until(lambda: ("snap/a", b"a49") in handled and ("snap/b", b"b49") in handled, 10, "the newest")
+        await until(lambda: ("snap/a", b"a49") in handled and ("snap/b", b"b49") in handled, 10, "the newest")
         await asyncio.sleep(0.3)
     finally:
         await endpoint.stop()
