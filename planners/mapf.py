@@ -172,10 +172,6 @@ class Pibt:
         self.goals: list[int] = []
         self.dist: list[list[float]] = []
         self.set_goals(goals)
-        # Set for vehicles that turn on the spot: facing 0..3 (see `direction`) per agent, and
-        # whether each would rather drive on than stand (and turn).
-        self.headings: list[int] | None = None
-        self.prefer_ahead: list[bool] = []
         n_vertices = len(graph.neighbours)
         self._now = [NO_AGENT] * n_vertices
         self._next = [NO_AGENT] * n_vertices
@@ -236,20 +232,9 @@ class Pibt:
         dist = self.dist[agent]
         rand = self.rng.random
         # Random tie-breaks per call: shared ones correlate choices and livelock.
-        if self.headings is None:
-            options = sorted((*self.neighbours[here], here), key=lambda v: dist[v] + rand())
-        else:
-            # Turning on the spot: the only move is straight ahead; anything else is a turn made
-            # while standing, so PIBT plans the wait it really is.
-            ahead = self.graph.ahead[here][self.headings[agent]]
-            if ahead == NO_AGENT:
-                options = [here]
-            elif self.prefer_ahead[agent]:
-                options = [ahead, here]
-            else:
-                options = [here, ahead]
+        options = sorted((*self.neighbours[here], here), key=lambda v: dist[v] + rand())
         partner = NO_AGENT
-        if self.swap and self.headings is None:
+        if self.swap:
             partner = self._swap_partner(agent, options[0], current, nxt)
         if partner != NO_AGENT:
             options.reverse()  # back away from the partner, pulling it along

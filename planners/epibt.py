@@ -1,0 +1,248 @@
+"""One step at a time for agents that turn on the spot: PIBT over short operations.
+
+An agent faces east, south, west or north (0..3, clockwise) and each step drives one cell
+straight ahead, turns a quarter either way, or waits (the League of Robot Runners 2024 model).
+Plain PIBT, choosing one action per step, does poorly here: an agent asked to make room can
+only drive on in the direction it faces, so jams form and grow. Planning a few steps ahead
+fixes that: each step every agent picks an *operation*, a sequence of `DEPTH` actions ("turn,
+then drive twice"), and only the first action is carried out; the next step plans again.
+
+The choice is PIBT's, lifted from cells to operations (the idea of the operation-based PIBT
+variants of the 2024 competition): agents in priority order take the best operation (the
+lowest cost left to the goal after it; then through the fewest cells other agents stand on;
+then the earliest progress) whose cells and moves meet no reserved ones. An operation that
+passes the cell of an agent not yet planned (which would otherwise stand there) first asks that
+agent to plan around it; if it cannot, the operation is dropped and the next one tried. Agents
+that cannot be planned stand still; `failed` names those asked to make room that could not
+(the caller may raise their priority: see `planners.lifelong`).
+
+Why it is safe: an agent being planned, or one that failed, may fall back to standing where it
+is, so no other operation may touch its cell while that can happen; everything else is in the
+reservation table (cell per time, and moves, so no two agents trade places). An agent is
+planned at most `_TRIES` times per step, so a step takes time linear in agents x operations.
+Distances are exact over (cell, heading) states, one backward search per goal, cached; driving
+against a row's or column's way costs more (`against_grain`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import shortest_path
+
+from planners.mapf import GridGraph
+
+DEPTH = 3  # actions per operation
+FORWARD, CLOCKWISE, COUNTER, WAIT = range(4)
+_STEP = ((0, 1), (1, 0), (0, -1), (-1, 0))  # heading -> (row, col) change, as GridGraph.ahead
+_MAX_CHAIN = 64  # agents asked to make room, one after the other, before a branch gives up
+# Times an agent may be asked to make room in one step before it stands for that step. At 3,
+# a cart in a dead end used them up on the first few operations of the one wanting in (all
+# entering at once) before the one that gives it time to turn and leave: RANDOM-01 gridlocked
+# (66 tasks in 400 steps; 316 with 10).
+_TRIES = 10
+
+
+def _operations() -> tuple[tuple[int, ...], ...]:
+    """Every action sequence of `DEPTH`, one per distinct effect (cells visited and final
+    heading, from a standard start), the one with the fewest turns: "turn clockwise, turn back"
+    is waiting twice; of "turn, wait" and "wait, turn" the earlier turn is kept."""
+    seen: dict[tuple[object, ...], tuple[int, ...]] = {}
+    every = itertools.product((FORWARD, CLOCKWISE, COUNTER, WAIT), repeat=DEPTH)
+    for actions in sorted(every, key=lambda acts: sum(a in (CLOCKWISE, COUNTER) for a in acts)):
+        r = c = h = 0
+        visited = []
+        for act in actions:
+            if act == FORWARD:
+                r, c = r + _STEP[h][0], c + _STEP[h][1]
+            elif act == CLOCKWISE:
+                h = (h + 1) % 4
+            elif act == COUNTER:
+                h = (h - 1) % 4
+            visited.append((r, c))
+        seen.setdefault((*visited, h), actions)
+    return tuple(seen.values())
+
+
+OPERATIONS = _operations()
+
+
+class OperationPibt:
+    """`step(cells, headings, order)`: the next cell and heading of every agent."""
+
+    def __init__(self, graph: GridGraph, goals: Sequence[int], seed: int = 0, against_grain: float = 1.0) -> None:
+        self.graph = graph
+        self.against_grain = against_grain
+        self.rng = random.Random(seed)
+        self.n = len(graph.neighbours)
+        self._rows: dict[int, list[float]] = {}
+        self._reverse = self._reverse_transitions()
+        self.goals = list(goals)
+        self.dist = [self.state_distances(g) for g in self.goals]
+        self._traces: dict[int, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
+
+    # ---- distances over (cell, heading) states: state = 4 x cell + heading ----------------
+
+    def _reverse_transitions(self) -> csr_matrix:
+        """Edges from each state to the states that reach it in one action, with their costs: a
+        turn 1, a drive 1, or 1 + `against_grain` against the way of its row or column (rows
+        alternately east and west, columns south and north): soft one-way lanes that keep
+        opposing flows apart in dense traffic."""
+        src, dst, w = [], [], []
+        for cell, ahead in enumerate(self.graph.ahead):
+            r, c = (int(x) for x in self.graph.cells[cell])
+            for h, nxt in enumerate(ahead):
+                s = 4 * cell + h
+                if nxt >= 0:
+                    src.append(4 * nxt + h)
+                    dst.append(s)
+                    grain = (h == 0) == (r % 2 == 0) if h in (0, 2) else (h == 1) == (c % 2 == 0)
+                    w.append(1.0 if grain else 1.0 + self.against_grain)
+                for turned in ((h + 1) % 4, (h - 1) % 4):
+                    src.append(4 * cell + turned)
+                    dst.append(s)
+                    w.append(1.0)
+        size = 4 * self.n
+        return csr_matrix((w, (src, dst)), shape=(size, size))
+
+    def state_distances(self, goal: int) -> list[float]:
+        """Cost from every state to standing on `goal` in any heading (inf when cut off)."""
+        row = self._rows.get(goal)
+        if row is None:
+            rows = shortest_path(self._reverse, directed=True, indices=[4 * goal + h for h in range(4)])
+            row = np.min(rows, axis=0).tolist()
+            self._rows[goal] = row
+        return row
+
+    def set_goal(self, agent: int, goal: int) -> None:
+        self.goals[agent] = goal
+        self.dist[agent] = self.state_distances(goal)
+
+    def _traces_from(self, state: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """For each operation possible from `state`: the cells at times 1..DEPTH and the states."""
+        traces = self._traces.get(state)
+        if traces is None:
+            traces = []
+            ahead = self.graph.ahead
+            for actions in OPERATIONS:
+                cell, h = divmod(state, 4)
+                cells, states = [], []
+                for act in actions:
+                    if act == FORWARD:
+                        cell = ahead[cell][h]
+                        if cell < 0:
+                            break
+                    elif act == CLOCKWISE:
+                        h = (h + 1) % 4
+                    elif act == COUNTER:
+                        h = (h - 1) % 4
+                    cells.append(cell)
+                    states.append(4 * cell + h)
+                else:
+                    traces.append((tuple(cells), tuple(states)))
+            self._traces[state] = traces
+        return traces
+
+    # ---- one step ---------------------------------------------------------------------------
+
+    def step(self, cells: Sequence[int], headings: Sequence[int], order: Sequence[int]) -> tuple[list[int], list[int]]:
+        n_agents = len(cells)
+        self._cells = cells
+        self._states = [4 * c + h for c, h in zip(cells, headings, strict=True)]
+        self._at = {c: a for a, c in enumerate(cells)}
+        self._plan: list[tuple[tuple[int, ...], tuple[int, ...]] | None] = [None] * n_agents
+        self._cell_at: dict[int, int] = {}  # time x cells + cell -> agent
+        self._moves: set[tuple[int, int, int]] = set()  # (time, from, to)
+        self._fixed: set[int] = set()  # cells of agents being planned or that failed: may stand there
+        self.failed: set[int] = set()
+        self.held: set[int] = set()  # planned, but worse than alone: others are in the way
+        self._tries = [0] * n_agents
+        for agent in order:
+            if self._plan[agent] is None and agent not in self.failed:
+                self._plan_agent(agent, 0)
+        new_cells, new_headings = list(cells), list(headings)
+        for agent, plan in enumerate(self._plan):
+            if plan is not None:
+                new_cells[agent] = plan[1][0] // 4
+                new_headings[agent] = plan[1][0] % 4
+        return new_cells, new_headings
+
+    def _plan_agent(self, agent: int, depth: int) -> bool:
+        self._tries[agent] += 1
+        here = self._cells[agent]
+        self._fixed.add(here)
+        dist = self.dist[agent]
+        rand = self.rng.random
+        at = self._at
+        start = self._states[agent]
+        at_goal, stand = dist[start] == 0, (start,) * DEPTH
+        options = sorted(
+            self._traces_from(start),
+            key=lambda tr: (
+                dist[tr[1][-1]],
+                at_goal and tr[1] != stand,  # at the goal, no turning for nothing
+                sum(c != here and c in at for c in tr[0]),  # through fewer agents' cells
+                sum(dist[s] for s in tr[1]),
+                rand(),
+            ),
+        )
+        for trace in options:
+            if self._try(agent, here, trace, depth):
+                self._fixed.discard(here)
+                if dist[trace[1][-1]] > dist[options[0][1][-1]]:
+                    self.held.add(agent)
+                return True
+        if self._tries[agent] < _TRIES and depth > 0:
+            # It failed around the operation that asked it to move: it may still find one of its
+            # own later, and until then it stands where it is, which everything planned avoids.
+            self._fixed.discard(here)
+        else:
+            self.failed.add(agent)  # stays where it is; its cell stays fixed for everyone else
+        return False
+
+    def _try(self, agent: int, here: int, trace: tuple[tuple[int, ...], tuple[int, ...]], depth: int) -> bool:
+        path = trace[0]
+        n = self.n
+        blockers: list[int] = []
+        prev = here
+        for t, cell in enumerate(path, start=1):
+            if self._cell_at.get(t * n + cell, agent) != agent or (t, cell, prev) in self._moves:
+                return False
+            if cell != here:
+                if cell in self._fixed:
+                    return False
+                other = self._at.get(cell)
+                if other is not None and self._plan[other] is None and other not in blockers:
+                    blockers.append(other)
+            prev = cell
+        if blockers and depth >= _MAX_CHAIN:
+            return False
+        self._reserve(agent, here, trace)
+        for other in blockers:
+            if self._plan[other] is None and (other in self.failed or not self._plan_agent(other, depth + 1)):
+                self._unreserve(agent, here)
+                return False
+        return True
+
+    def _reserve(self, agent: int, here: int, trace: tuple[tuple[int, ...], tuple[int, ...]]) -> None:
+        prev = here
+        for t, cell in enumerate(trace[0], start=1):
+            self._cell_at[t * self.n + cell] = agent
+            if cell != prev:
+                self._moves.add((t, prev, cell))
+            prev = cell
+        self._plan[agent] = trace
+
+    def _unreserve(self, agent: int, here: int) -> None:
+        trace = self._plan[agent]
+        assert trace is not None
+        prev = here
+        for t, cell in enumerate(trace[0], start=1):
+            del self._cell_at[t * self.n + cell]
+            self._moves.discard((t, prev, cell))
+            prev = cell
+        self._plan[agent] = None
