@@ -10,12 +10,14 @@ loop only; adapters post events to that writer and never call in while holding t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from fleet import unjam
 from fleet.clock import Clock
-from fleet.dispatcher import DispatchConfig, Dispatcher, VehicleAvailability
+from fleet.dispatcher import AssignRequest, DispatchConfig, DispatchDecision, Dispatcher, VehicleAvailability
 from fleet.events import (
     ActionFinished,
     ActionKind,
@@ -57,6 +59,9 @@ from maps import FacilityMap, Station
 from planners.assignment import LATENESS_PER_COMPLETION, AssignmentPlan, Stop, StopKind
 from planners.graph import NoPathError, compile_map
 from planners.precedence import Walk, project
+
+if TYPE_CHECKING:
+    from fleet.solver_pool import SolverPool
 
 MAX_PRIORITY = 10
 
@@ -113,6 +118,18 @@ class ControllerStats:
     planning_s: float = 0.0  # compute time spent planning routes (SIPP), by the injected stopwatch
 
 
+@dataclass(frozen=True)
+class _Solving:
+    """A dispatch solve running in the solver pool: what it was asked, on which orders as they
+    stood, on which graph version, at what time."""
+
+    future: Future[AssignmentPlan]
+    request: AssignRequest
+    orders: Mapping[str, TransportOrder]
+    graph_version: int
+    asked_at: float
+
+
 class Controller:
     """Orders, vehicles, dispatcher and traffic for one facility map."""
 
@@ -122,10 +139,16 @@ class Controller:
         clock: Clock,
         config: ControllerConfig | None = None,
         stopwatch: Callable[[], float] | None = None,
+        solver_pool: SolverPool | None = None,
     ) -> None:
         """`stopwatch` measures compute time for the metrics (a shell passes `time.perf_counter`);
-        without one nothing is timed, so simulations stay reproducible."""
+        without one nothing is timed, so simulations stay reproducible. With `solver_pool` the
+        dispatcher's OR-Tools solves run in its process while the controller goes on (a server);
+        without, in the call (the simulator: reproducible, and its clock waits for them)."""
         self.clock = clock
+        self._pool = solver_pool
+        self._solving: _Solving | None = None
+        self._graph_version = 0
         self._stopwatch = stopwatch or _no_stopwatch
         self.config = config or ControllerConfig()
         self._planned_at: dict[str, float] = {}  # vehicle -> when its route was last set
@@ -164,6 +187,7 @@ class Controller:
         self.traffic = TrafficManager(fmap, self.config.lookahead_nodes)
         self.router = TimedRouter(fmap, self.config.clear_s)
         self.dispatcher = Dispatcher(fmap, self.graph, self.config.dispatch)
+        self._graph_version += 1
         self._zone_lanes = {z.id: fmap.lanes_crossing(z) for z in fmap.zones}
 
     def map_change_blockers(self, fmap: FacilityMap) -> list[str]:
@@ -449,6 +473,7 @@ class Controller:
             self.traffic.reopen(resources[lid])
         self.graph = compile_map(self.map, closed_lanes=frozenset(wanted))
         self.dispatcher.use_graph(self.graph)
+        self._graph_version += 1
         rerouted: set[str] = set()
         for lid in sorted(closing):
             for vid in self.traffic.planned_through(resources[lid]):
@@ -868,9 +893,11 @@ class Controller:
                 if v.placed:
                     self._release(vehicle_id)
         self._return_orders_of_offline(now)
+        if self._solving is not None and self._solving.future.done():
+            self._dispatch(self._collect_solve)
         since = now - self._last_dispatch
         if since >= self.config.redispatch_s or (self._dispatch_wanted and since >= self.config.dispatch.interval_s):
-            self._dispatch()
+            self._dispatch(self._dispatch_now)
         if now - self._last_deadlock_check >= self.config.deadlock_check_s:
             self._last_deadlock_check = now
             unjam.check_deadlocks(self)
@@ -879,23 +906,87 @@ class Controller:
 
     # ---- dispatching ------------------------------------------------------------------------
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, run: Callable[[], None]) -> None:
         started = self._stopwatch()
         try:
-            self._dispatch_now()
+            run()
         finally:
             self.stats.dispatch_s += self._stopwatch() - started
 
+    def _fleet_now(self) -> tuple[list[VehicleAvailability], frozenset[str]]:
+        placed = [v for v in self.vehicles.values() if v.placed]
+        occupied = frozenset(v.node for v in placed if v.task is None or v.task.kind is not TaskKind.PARK)
+        return [self._availability(v) for v in placed], occupied
+
     def _dispatch_now(self) -> None:
-        self._last_dispatch = self.clock.now()
+        if self._solving is not None:
+            self._dispatch_wanted = True  # the next run follows once this one is back
+            return
+        now = self.clock.now()
+        self._last_dispatch = now
         self._dispatch_wanted = False
         self.stats.dispatch_runs += 1
-        placed = [v for v in self.vehicles.values() if v.placed]
-        fleet = [self._availability(v) for v in placed]
-        occupied = frozenset(v.node for v in placed if v.task is None or v.task.kind is not TaskKind.PARK)
-        decision = self.dispatcher.dispatch(
-            list(self.orders.values()), fleet, occupied, self.fleet_paused, now=self.clock.now()
+        fleet, occupied = self._fleet_now()
+        d = self.dispatcher
+        if self.fleet_paused:
+            self._apply_decision(DispatchDecision({}, ()))
+            return
+        request = d.prepare(list(self.orders.values()), d.admitted(fleet), now)
+        if request is None or self._pool is None or d.config.solver == "greedy":
+            self._apply_decision(d.decide(request, d.solve(request) if request else None, fleet, occupied))
+            return
+        future = self._pool.submit(self._graph_version, self.graph.travel_time, request, d.config)
+        asked = {t.id: self.orders[t.id] for t in request.tasks}
+        self._solving = _Solving(future, request, asked, self._graph_version, now)
+
+    def _collect_solve(self) -> None:
+        """A solve from the pool is back: apply what is still true of it. Orders that changed
+        meanwhile (cancelled, started, re-prioritised) and vehicles no longer able to work are
+        left out of the decision, and another run follows for them; a solve made on a graph
+        since changed (lanes closed or opened, a new map) is dropped."""
+        from fleet.solver_pool import MissingTravel  # the pool's module imports the core's dispatcher
+
+        solving, self._solving = self._solving, None
+        assert solving is not None and self._pool is not None
+        try:
+            plan = solving.future.result()
+        except MissingTravel:
+            self._pool.forget()
+            self._dispatch_wanted = True
+            return
+        except Exception as exc:  # the worker died or the solve raised: solved here this once
+            self._alarm("dispatch-solver", f"the solver process failed ({exc!r}); solved in the controller instead")
+            plan = self.dispatcher.solve(solving.request)
+        if solving.graph_version != self._graph_version or self.fleet_paused:
+            self._dispatch_wanted = True
+            return
+        changed = {oid for oid, order in solving.orders.items() if self.orders.get(oid) is not order}
+        gone = {
+            slot.id
+            for slot in solving.request.slots
+            if (v := self.vehicles.get(slot.id)) is None or not v.placed or not self.dispatcher.can_work(v)
+        }
+        changed |= {oid for vid in gone for oid in plan.orders_of(vid)}
+        request = AssignRequest(
+            tuple(t for t in solving.request.tasks if t.id not in changed),
+            tuple(slot for slot in solving.request.slots if slot.id not in gone),
         )
+        late = self.clock.now() - solving.asked_at  # completion times count from when it was asked
+        plan = replace(
+            plan,
+            routes={
+                vid: tuple(stop for stop in stops if stop.order_id not in changed)
+                for vid, stops in plan.routes.items()
+                if vid not in gone
+            },
+            completion_s={oid: max(0.0, c - late) for oid, c in plan.completion_s.items() if oid not in changed},
+        )
+        fleet, occupied = self._fleet_now()
+        self._apply_decision(self.dispatcher.decide(request, plan, fleet, occupied))
+        if changed or gone:
+            self._dispatch_wanted = True
+
+    def _apply_decision(self, decision: DispatchDecision) -> None:
         assigned_to = {oid: vid for vid, queue in decision.queues.items() for oid in queue}
         for oid in decision.considered:
             order = self.orders[oid]

@@ -72,6 +72,27 @@ Problem = tuple[tuple[OrderTask, ...], tuple[VehicleSlot, ...]]  # the orders an
 
 
 @dataclass(frozen=True, slots=True)
+class AssignRequest:
+    """One run's assignment problem: the orders and vehicles as the planner sees them, in the
+    sequence the solver gets them (orders standing on a vehicle in its queue's order)."""
+
+    tasks: tuple[OrderTask, ...]
+    slots: tuple[VehicleSlot, ...]
+
+
+def solve_request(request: AssignRequest, travel: TravelMatrix, config: DispatchConfig) -> AssignmentPlan:
+    """OR-Tools on one run's problem, as the dispatcher configures it (pure: any process)."""
+    return solve_assignment(
+        request.tasks,
+        request.slots,
+        travel,
+        config.time_budget_s,
+        solution_limit=config.solution_limit,
+        keep_margin=config.keep_margin,
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class VehicleAvailability:
     """Where and when a vehicle can start new work, as the core estimates it."""
 
@@ -112,7 +133,7 @@ class Dispatcher:
         """Travel times changed (lanes closed or opened)."""
         self._graph = graph
         chargers = [graph.index[c.node] for c in self._map.chargers]
-        # Without chargers there is nothing to reach: the reserve check of `_can_work` is all there is.
+        # Without chargers there is nothing to reach: the reserve check of `can_work` is all there is.
         self._energy: dict[str, EnergyUse] = (
             {t.id: energy_use_for(t, graph.travel_time, chargers) for t in self._map.vehicle_types} if chargers else {}
         )
@@ -125,26 +146,20 @@ class Dispatcher:
         fleet_paused: bool = False,
         now: float = 0.0,
     ) -> DispatchDecision:
+        """One whole run, here and now: `prepare`, `solve`, `decide`."""
         if fleet_paused:
             return DispatchDecision({}, ())
-        queues, considered, plan, problem = self.assign(orders, self._admitted(fleet), now)
-        idle = [a for a in fleet if a.vehicle.idle and a.vehicle.available and not queues.get(a.vehicle.id)]
-        charge = self.recharge(idle, fleet, occupied_nodes)
-        park = self.park([a for a in idle if a.vehicle.id not in charge], fleet, occupied_nodes)
-        return DispatchDecision(queues, considered, charge, park, plan, problem)
+        request = self.prepare(orders, self.admitted(fleet), now)
+        return self.decide(request, self.solve(request) if request else None, fleet, occupied_nodes)
 
-    # ---- phases ---------------------------------------------------------------------------
-
-    def assign(
+    def prepare(
         self, orders: Sequence[TransportOrder], fleet: Sequence[VehicleAvailability], now: float = 0.0
-    ) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...], AssignmentPlan | None, Problem | None]:
-        """Orders not yet started go to vehicles able to work, minimising weighted completion time.
-
-        Returns the queue per vehicle considered, the ids of the orders considered, the plan and
-        the problem it solves (orders and vehicles as the planner saw them).
-        """
+    ) -> AssignRequest | None:
+        """The assignment problem of this run: orders not yet started and the vehicles able to
+        work that are free soonest (rolling horizon), as the planner sees them; None when there
+        is nothing to decide."""
         g = self._graph
-        able = [a for a in fleet if self._can_work(a.vehicle)]
+        able = [a for a in fleet if self.can_work(a.vehicle)]
         able.sort(key=lambda a: (a.available_in_s, a.vehicle.id))
         able = able[: self.config.max_vehicles_per_solve]
         chosen = {a.vehicle.id for a in able}
@@ -160,7 +175,7 @@ class Dispatcher:
         queue_pos = {oid: k for a in able for k, oid in enumerate(a.vehicle.queue)}
         pending.sort(key=lambda o: queue_pos.get(o.id, len(queue_pos)))
         if not pending or not able:
-            return {}, (), None, None
+            return None
         stations = self._map.station_by_id
         types = self._map.vehicle_type_by_id
         slots = {a.vehicle.id: self._slot(a) for a in able}
@@ -190,20 +205,36 @@ class Dispatcher:
                     else None,
                 )
             )
-        slot_list = list(slots.values())
+        return AssignRequest(tuple(tasks), tuple(slots.values()))
+
+    def solve(self, request: AssignRequest) -> AssignmentPlan:
+        """The plan for `request`, by the configured solver, in this process (`fleet.solver_pool`
+        runs the same in another)."""
         if self.config.solver == "greedy":
-            plan = greedy_plan(tasks, slot_list, g.travel_time, keep_current=True)
-        else:
-            plan = solve_assignment(
-                tasks,
-                slot_list,
-                g.travel_time,
-                self.config.time_budget_s,
-                solution_limit=self.config.solution_limit,
-                keep_margin=self.config.keep_margin,
-            )
-        queues = {a.vehicle.id: plan.orders_of(a.vehicle.id) for a in able}
-        return queues, tuple(o.id for o in pending), plan, (tuple(tasks), tuple(slot_list))
+            return greedy_plan(request.tasks, request.slots, self._graph.travel_time, keep_current=True)
+        return solve_request(request, self._graph.travel_time, self.config)
+
+    def decide(
+        self,
+        request: AssignRequest | None,
+        plan: AssignmentPlan | None,
+        fleet: Sequence[VehicleAvailability],
+        occupied_nodes: frozenset[str],
+    ) -> DispatchDecision:
+        """The run's decision from the plan for `request` (None: nothing to assign), with the
+        recharge and park phases for the fleet as it stands."""
+        queues: dict[str, tuple[str, ...]] = {}
+        considered: tuple[str, ...] = ()
+        if request is not None and plan is not None:
+            queues = {slot.id: plan.orders_of(slot.id) for slot in request.slots}
+            considered = tuple(t.id for t in request.tasks)
+        idle = [a for a in fleet if a.vehicle.idle and a.vehicle.available and not queues.get(a.vehicle.id)]
+        charge = self.recharge(idle, fleet, occupied_nodes)
+        park = self.park([a for a in idle if a.vehicle.id not in charge], fleet, occupied_nodes)
+        problem = (request.tasks, request.slots) if request is not None else None
+        return DispatchDecision(queues, considered, charge, park, plan, problem)
+
+    # ---- phases ---------------------------------------------------------------------------
 
     def recharge(
         self, idle: Sequence[VehicleAvailability], fleet: Sequence[VehicleAvailability], occupied: frozenset[str]
@@ -264,7 +295,7 @@ class Dispatcher:
         need = route_energy(slot, task.stops, [task], self._graph.travel_time)
         return bool(np.isfinite(self._graph.travel_time[slot.node, task.pickup])) and need <= slot.energy_wh
 
-    def _admitted(self, fleet: Sequence[VehicleAvailability]) -> list[VehicleAvailability]:
+    def admitted(self, fleet: Sequence[VehicleAvailability]) -> list[VehicleAvailability]:
         """The vehicles that may get orders under `max_working_vehicles`: all that work now, and
         idle ones up to the limit, in the fleet's order (the same ones each time: a stable
         working set, the others stay parked). Measured against idle ones taken soonest-free
@@ -280,7 +311,9 @@ class Dispatcher:
             (busy if working else idle).append(a)
         return busy + idle[: max(0, cap - len(busy))]
 
-    def _can_work(self, v: Vehicle) -> bool:
+    def can_work(self, v: Vehicle) -> bool:
+        """Whether the vehicle may be given orders now (available, not paused, above its reserve,
+        not charging but in idle time)."""
         if not v.available or v.paused or v.battery < self.config.reserve_battery:
             return False
         if v.task is not None and v.task.kind is TaskKind.CHARGE:

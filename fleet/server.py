@@ -32,6 +32,7 @@ from fleet.events import Command, Event, Tick
 from fleet.ros.config import RosConfig
 from fleet.ros.gateway import RosGateway
 from fleet.service import FleetService
+from fleet.solver_pool import SolverPool
 from fleet.storage import OrderStore
 from fleet.vda5050.gateway import VdaGateway
 from fleet.vda5050.master import MasterConfig, MasterControl
@@ -61,6 +62,7 @@ class Server:
     service: FleetService
     adapters: list[Adapter]
     bus: MqttBus | None = None
+    solver_pool: SolverPool | None = None
     tick_s: float = 0.1
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -117,12 +119,16 @@ def build_server(
     master_config: MasterConfig | None = None,
     settle_s: float = 5.0,
     ros: RosConfig | None = None,
+    solve_aside: bool = True,
 ) -> Server:
     """A controller for `fmap` on `store` and the broker of `mqtt` (and the ROS 2 robots and
     cells of `ros`). For `settle_s` seconds of its clock after start it releases no path, while
-    the vehicles report where they stand."""
+    the vehicles report where they stand. With `solve_aside`, dispatch solves run in a process
+    of their own (`fleet.solver_pool`): the loop answers requests and reads vehicle states
+    meanwhile."""
     clock = clock or WallClock()
-    controller = Controller(fmap, clock, config, stopwatch=time.perf_counter)
+    pool = SolverPool() if solve_aside else None
+    controller = Controller(fmap, clock, config, stopwatch=time.perf_counter, solver_pool=pool)
     controller.hold_releases(clock.now() + settle_s)
     service = FleetService(controller, store)
     master_config = master_config or MasterConfig()
@@ -140,7 +146,7 @@ def build_server(
         ros_gateway = RosGateway(controller, ros)
         service.cells = ros_gateway  # operators retry or abort its cells' transfers
         adapters.insert(0, ros_gateway)  # first: picks and drops at cell stations are the cell's
-    return Server(service, adapters, bus)
+    return Server(service, adapters, bus, pool)
 
 
 def active_map(store: OrderStore, configured: FacilityMap) -> FacilityMap:
@@ -168,6 +174,8 @@ def create_server_app(server: Server, keys: ApiKeys | None = None) -> FastAPI:
                 server.ros.stop()
             if server.bus is not None:
                 await server.bus.stop()
+            if server.solver_pool is not None:
+                server.solver_pool.close()
             await server.service.close()
 
     return create_app(server.service, lifespan, keys)

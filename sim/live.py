@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fleet.api import create_app
 from fleet.api.security import ApiKeys
 from fleet.service import FleetService
+from fleet.solver_pool import SolverPool
 from fleet.storage import OrderStore
 from fleet.vda5050.mqtt import MqttBus, MqttSettings
 from maps import load_map, parse_map
@@ -71,7 +72,9 @@ def build_live_plant(
         cells=cells,
         cell_failure_rate=cell_failure_rate,
     )
-    sim = Simulation(fmap, config, start_time=time.time(), bus=bus, stopwatch=time.perf_counter)
+    # Solves in a process of their own: the API and the simulated plant go on meanwhile.
+    pool = SolverPool()
+    sim = Simulation(fmap, config, start_time=time.time(), bus=bus, stopwatch=time.perf_counter, solver_pool=pool)
     service = FleetService(sim.controller, store)
     sim.listeners.append(service.record)
     service.map_listeners.append(sim.use_map)
@@ -80,6 +83,8 @@ def build_live_plant(
         service.metric_sources.append(sim.fleet.master.metrics)
         if bus is not None:
             bus.on_published = sim.fleet.gateway.published
+    if bus is not None:
+        service.metric_sources.append(bus.metrics)
     return sim, service, bus
 
 
@@ -116,6 +121,8 @@ def create_demo_app(
             await task
             if bus is not None:
                 await bus.stop()
+            if sim.solver_pool is not None:
+                sim.solver_pool.close()
             await service.close()
 
     return create_app(service, lifespan, keys)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fleet.clock import SimClock
 from fleet.core import Controller, ControllerConfig, OrderRejected
@@ -28,6 +29,9 @@ from sim.fleets import DirectFleet, SimFleet, VdaFleet
 from sim.kpi import KpiReport
 from sim.oracle import CollisionOracle
 from sim.vehicle import SimVehicle
+
+if TYPE_CHECKING:
+    from fleet.solver_pool import SolverPool
 
 STUCK_AFTER_S = 15 * 60
 
@@ -84,11 +88,16 @@ class Simulation:
     bus: Bus | None = None  # VDA 5050 transport; None: the in-process bus
     master_config: MasterConfig | None = None  # VDA 5050 master settings (pre-registered vehicles, ...)
     stopwatch: Callable[[], float] | None = None  # compute time for the metrics (the live demo); None: not timed
+    solver_pool: SolverPool | None = None  # dispatch solves in another process (the live demo); None: in the step
 
     def __post_init__(self) -> None:
         self.clock = SimClock(self.start_time)
         self.controller = Controller(
-            self.fmap, self.clock, simulation_controller_config(self.config), stopwatch=self.stopwatch
+            self.fmap,
+            self.clock,
+            simulation_controller_config(self.config),
+            stopwatch=self.stopwatch,
+            solver_pool=self.solver_pool,
         )
         self.demand = DemandGenerator(self.fmap, self.config.demand_rate, self.config.seed + 1, self.start_time)
         self.fleet = self._make_fleet()

@@ -1,0 +1,76 @@
+"""Dispatch solves in a process of their own, so the controller's loop never waits for them.
+
+OR-Tools holds the GIL while it searches: a one-second solve on the controller's loop (or in a
+thread beside it) is a second in which no API request is answered and no vehicle state read.
+The pool runs `fleet.dispatcher.solve_request` in one worker process; the core submits the
+run's problem (`AssignRequest`, a few dozen orders and vehicles), keeps running, and applies the
+plan when it is back, keeping only what is still true (`Controller._collect_solve`).
+
+The travel-time matrix (0.5 MB for the plant) goes to the worker once per version of the map's
+graph, not with every solve. A worker that died is replaced by the next submit.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from fleet.dispatcher import AssignRequest, DispatchConfig, solve_request
+from planners.assignment import AssignmentPlan, TravelMatrix
+
+_travel: dict[int, TravelMatrix] = {}  # in the worker: matrices by graph version
+
+
+class MissingTravel(LookupError):
+    """The worker does not have this graph version's matrix (it is new, or was restarted)."""
+
+
+def _solve(version: int, travel: TravelMatrix | None, request: AssignRequest, config: DispatchConfig) -> AssignmentPlan:
+    if travel is not None:
+        _travel.clear()
+        _travel[version] = travel
+    matrix = _travel.get(version)
+    if matrix is None:
+        raise MissingTravel(version)
+    return solve_request(request, matrix, config)
+
+
+def _warm_up() -> None:
+    """Import OR-Tools in the worker before the first real solve needs it."""
+    import ortools.constraint_solver.pywrapcp  # noqa: F401
+
+
+class SolverPool:
+    """One worker process for the dispatcher's solves (`submit` returns a Future)."""
+
+    def __init__(self) -> None:
+        # spawn: a fresh interpreter, not a fork of one running an event loop and threads.
+        self._context = multiprocessing.get_context("spawn")
+        self._pool = self._start()
+        self._sent: int | None = None  # graph version the worker holds
+
+    def _start(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=self._context)
+        pool.submit(_warm_up)
+        return pool
+
+    def submit(
+        self, version: int, travel: TravelMatrix, request: AssignRequest, config: DispatchConfig
+    ) -> Future[AssignmentPlan]:
+        """Solve `request` on the graph of `version` (whose matrix is `travel`)."""
+        try:
+            future = self._pool.submit(_solve, version, travel if self._sent != version else None, request, config)
+        except BrokenProcessPool:  # the worker died (killed, out of memory): a new one
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool, self._sent = self._start(), None
+            future = self._pool.submit(_solve, version, travel, request, config)
+        self._sent = version
+        return future
+
+    def forget(self) -> None:
+        """The next submit sends its matrix again (after a solve failed for the lack of it)."""
+        self._sent = None
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,137 @@
+"""Dispatch solves in the solver pool's process: the core goes on while one runs, applies what is
+still true when it is back, and survives a worker that dies. Real processes, real OR-Tools."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from fleet.clock import SimClock
+from fleet.core import Controller, ControllerConfig
+from fleet.dispatcher import DispatchConfig
+from fleet.events import Alarm, Tick
+from fleet.model import OrderState
+from fleet.solver_pool import SolverPool
+from maps import FacilityMap
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[SolverPool]:
+    solver = SolverPool()
+    yield solver
+    solver.close()
+
+
+def _core(fmap: FacilityMap, pool: SolverPool, budget_s: float = 0.2) -> Controller:
+    config = ControllerConfig(dispatch=DispatchConfig(time_budget_s=budget_s))
+    core = Controller(fmap, SimClock(), config, solver_pool=pool)
+    core.add_vehicle("AGV-01", "cart", "PA1")
+    core.add_vehicle("AGV-02", "cart", "PA2")
+    return core
+
+
+def _back(core: Controller, wall_s: float = 30.0) -> None:
+    """Until the running solve is back (it is applied at the next tick)."""
+    deadline = time.monotonic() + wall_s
+    while core._solving is not None and not core._solving.future.done():
+        assert time.monotonic() < deadline, "the solve did not come back"
+        time.sleep(0.02)
+
+
+def test_the_core_goes_on_while_a_solve_runs_and_applies_it_when_back(small_map: FacilityMap, pool: SolverPool) -> None:
+    core = _core(small_map, pool, budget_s=2.0)
+    orders = [core.submit_order("ST-A", "ST-B"), core.submit_order("ST-C", "ST-B")]
+    core.handle(Tick())
+    assert core._solving is not None and not core._solving.future.done(), "the tick did not wait for the solve"
+    assert all(core.orders[o.id].state is OrderState.ACCEPTED for o in orders)
+    core.handle(Tick())  # more ticks meanwhile: no second solve while one runs
+    assert core.stats.dispatch_runs == 1
+    _back(core)
+    core.handle(Tick())
+    assigned = [core.orders[o.id] for o in orders]
+    assert all(o.state is not OrderState.ACCEPTED and o.vehicle_id is not None for o in assigned)
+    reasons = [t.reason or "" for o in assigned for t in o.history if t.state is OrderState.ASSIGNED]
+    assert all(r.startswith("assigned to AGV-0") and "min" in r for r in reasons)
+
+
+def test_an_order_cancelled_during_the_solve_stays_cancelled(small_map: FacilityMap, pool: SolverPool) -> None:
+    core = _core(small_map, pool)
+    cancelled = core.submit_order("ST-A", "ST-B")
+    kept = core.submit_order("ST-C", "ST-B")
+    core.handle(Tick())
+    assert core._solving is not None
+    core.cancel_order(cancelled.id)
+    _back(core)
+    core.handle(Tick())
+    assert core.orders[cancelled.id].state is OrderState.CANCELLED
+    assert all(s.order_id != cancelled.id for v in core.vehicles.values() for s in v.stops)
+    assert core.orders[kept.id].state is not OrderState.ACCEPTED
+    assert core._dispatch_wanted, "another run follows for what was left out"
+
+
+def test_a_vehicle_out_of_service_during_the_solve_gets_nothing(small_map: FacilityMap, pool: SolverPool) -> None:
+    core = _core(small_map, pool)
+    orders = [core.submit_order("ST-A", "ST-B"), core.submit_order("ST-C", "ST-B")]
+    core.handle(Tick())
+    assert core._solving is not None
+    core.set_in_service("AGV-02", False)
+    _back(core)
+    core.handle(Tick())
+    assert all(core.orders[o.id].vehicle_id in (None, "AGV-01") for o in orders)
+    assert not core.vehicles["AGV-02"].stops
+    core.clock.advance(3.0)  # the next run gives AGV-01 what was left out
+    core.handle(Tick())
+    _back(core)
+    core.handle(Tick())
+    assert all(core.orders[o.id].vehicle_id == "AGV-01" for o in orders)
+
+
+def test_a_solve_made_before_a_lane_closed_is_dropped(small_map: FacilityMap, pool: SolverPool) -> None:
+    core = _core(small_map, pool)
+    order = core.submit_order("ST-A", "ST-B")
+    core.handle(Tick())
+    first = core._solving
+    assert first is not None
+    core.close_lane(small_map.lanes[8].id)  # A3-M1: a shortcut, every station still reachable
+    _back(core)
+    core.handle(Tick())
+    assert core.orders[order.id].state is OrderState.ACCEPTED, "the old graph's plan was not applied"
+    core.clock.advance(3.0)
+    core.handle(Tick())
+    assert core._solving is not None and core._solving is not first
+    _back(core)
+    core.handle(Tick())
+    assert core.orders[order.id].state is not OrderState.ACCEPTED
+
+
+def test_a_worker_that_dies_mid_solve_costs_one_alarm_and_no_decision(small_map: FacilityMap) -> None:
+    """SIGKILL the worker while it solves: that run is solved in the controller instead, with
+    an alarm naming it; the next run starts a new worker and solves there."""
+    solver = SolverPool()
+    try:
+        core = _core(small_map, solver, budget_s=5.0)
+        order = core.submit_order("ST-A", "ST-B")
+        core.handle(Tick())
+        assert core._solving is not None
+        workers = list(solver._pool._processes or {})
+        assert len(workers) == 1
+        os.kill(workers[0], signal.SIGKILL)
+        _back(core)
+        commands = core.handle(Tick())
+        alarms = [c for c in commands if isinstance(c, Alarm) and c.code == "dispatch-solver"]
+        assert len(alarms) == 1 and "solved in the controller instead" in alarms[0].message
+        assert core.orders[order.id].state is not OrderState.ACCEPTED, "the run was not lost"
+        later = core.submit_order("ST-C", "ST-B")
+        core.clock.advance(3.0)
+        core.handle(Tick())
+        assert core._solving is not None
+        _back(core)
+        core.handle(Tick())
+        assert core.orders[later.id].state is not OrderState.ACCEPTED
+        assert list(solver._pool._processes or {}) != workers, "a new worker solved it"
+    finally:
+        solver.close()
