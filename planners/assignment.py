@@ -3,8 +3,10 @@ an evaluator and a validator.
 
 Battery is a resource of the model: a vehicle with an `EnergyUse` may take only routes whose
 energy, including the drive from its last drop-off to the nearest charger, fits in its
-`energy_wh` (what it has above its reserve). The solver, the greedy baseline and the validator
-count energy the same way (`route_energy`).
+`energy_wh` (what it has above its reserve). The greedy baseline and the validator count energy
+the same way (`route_energy`: a load draws its extra for every leg it is on board); the solver's
+energy dimension counts it over the direct leg from pick-up to drop-off, exact with one load at
+a time, and its routes are cut back to fit `route_energy` (`_within_energy`).
 
 Objective: the priority-weighted sum of order completion times (drop-off service finished),
 counted from now. Travel adds a small tie-breaking term in the solver. Every plan the solver
@@ -75,8 +77,7 @@ class EnergyUse:
 
     Driving draws `drive_w` (top speed times consumption per metre: lanes are no faster, so
     travel time bounds distance and the estimate errs on the safe side), plus `load_w` per load
-    for the direct leg from each pick-up to its drop-off (exact for one load at a time; with
-    several on board, the detours between are counted empty). `idle_w` is drawn all the time,
+    on board while driving (`route_energy`). `idle_w` is drawn all the time,
     driving, serving or waiting. `to_charger_s[n]`: travel time from node n to the nearest
     charger (inf: none reachable)."""
 
@@ -198,17 +199,40 @@ def route_energy(
     if use is None or not stops:
         return 0.0
     by_id = {o.id: o for o in orders}
-    wh, at = 0.0, vehicle.node
+    wh, at, on_board = 0.0, vehicle.node, 0
     for stop in stops:
         order = by_id[stop.order_id]
         pick = stop.kind is StopKind.PICKUP
         node = order.pickup if pick else order.dropoff
-        wh += use.driving(float(travel[at, node]))
+        leg = float(travel[at, node])
+        wh += use.driving(leg) + on_board * use.loaded(leg)  # each load on board for the whole leg
         wh += use.standing(order.pickup_service_s if pick else order.dropoff_service_s)
-        if pick:
-            wh += use.loaded(float(travel[order.pickup, order.dropoff]))
+        on_board += 1 if pick else -1
         at = node
     return wh + use.to_charger(at) if to_charger else wh
+
+
+def _within_energy(
+    routes: Mapping[str, tuple[Stop, ...]],
+    orders: Sequence[OrderTask],
+    vehicles: Sequence[VehicleSlot],
+    travel: TravelMatrix,
+) -> dict[str, tuple[Stop, ...]]:
+    """Routes cut back, order by order from the last picked up, until `route_energy` fits. The
+    solver's energy dimension counts a load over the direct leg from its pick-up to its drop-off
+    (a transit cannot depend on what is on board), which is exact with one load at a time and
+    too little when a vehicle with several on board drives between stations: this makes the
+    plan true to the count the validator uses."""
+    by_vehicle = {v.id: v for v in vehicles}
+    fitted = {}
+    for vid, stops in routes.items():
+        v = by_vehicle.get(vid)
+        kept = list(stops)
+        while v is not None and kept and route_energy(v, kept, orders, travel) > v.energy_wh + 1e-6:
+            last = next(s.order_id for s in reversed(kept) if s.kind is StopKind.PICKUP)
+            kept = [s for s in kept if s.order_id != last]
+        fitted[vid] = tuple(kept)
+    return fitted
 
 
 def validate_plan(
@@ -397,6 +421,7 @@ def _improve(
     routes = _RoutingModel(orders, vehicles, travel, pinned).solve(start, time_budget_s, solution_limit)
     if routes is None:
         return start
+    routes = _within_energy(routes, orders, vehicles, travel)
     completion, objective = evaluate_routes(routes, orders, vehicles, travel)
     unassigned = tuple(o.id for o in orders if o.id not in completion)
     solved = AssignmentPlan(routes, completion, objective, unassigned, solver="or-tools")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -142,6 +143,25 @@ async def test_plc_call_is_idempotent(client: httpx.AsyncClient, plant: tuple[Si
     assert (created.status_code, retried.status_code) == (201, 200)
     assert created.json()["id"] == retried.json()["id"] and created.json()["pickup"] == "ST-C"
     assert service.store.count() == 2
+
+
+async def test_the_same_call_sent_ten_times_at_once_makes_one_order(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    """Ten copies of one call in flight together give one order, one 201 and nine 200s with its
+    id; a key only storage knows (not in memory, as after a restart) is found there too."""
+    _, service = plant
+    call = {"station": "ST-B", "need": "material"}
+    headers = {"Idempotency-Key": "plc-9-0001"}
+    answers = await asyncio.gather(*(client.post("/api/v1/calls", json=call, headers=headers) for _ in range(10)))
+    assert sorted(a.status_code for a in answers) == [200] * 9 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert service.store.count() == 1 and len(service.orders()) == 1
+    await service.committed()
+    service._recent_calls.clear()  # as after a restart: only storage knows the key
+    again = await client.post("/api/v1/calls", json=call, headers=headers)
+    assert again.status_code == 200 and again.json()["id"] == answers[0].json()["id"]
+    assert service.store.count() == 1
 
 
 @pytest.mark.parametrize(
