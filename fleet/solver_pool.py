@@ -7,12 +7,16 @@ run's problem (`AssignRequest`, a few dozen orders and vehicles), keeps running,
 plan when it is back, keeping only what is still true (`Controller._collect_solve`).
 
 The travel-time matrix (0.5 MB for the plant) goes to the worker once per version of the map's
-graph, not with every solve. A worker that died is replaced by the next submit.
+graph, not with every solve. A worker that died is replaced by the next submit; one that does not
+answer in time is killed and replaced (`Controller` decides when).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -20,6 +24,7 @@ from fleet.dispatcher import AssignRequest, DispatchConfig, solve_request
 from planners.assignment import AssignmentPlan, TravelMatrix
 
 _travel: dict[int, TravelMatrix] = {}  # in the worker: matrices by graph version
+PARENT_CHECK_S = 1.0
 
 
 class MissingTravel(LookupError):
@@ -41,6 +46,18 @@ def _warm_up() -> None:
     import ortools.constraint_solver.pywrapcp  # noqa: F401
 
 
+def _follow_parent(parent: int) -> None:
+    """In the worker: exit once the controller that started it is gone. A controller killed
+    outright (SIGKILL, a crash) cannot shut its pool down, and the worker would live on."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
+
+
 class SolverPool:
     """One worker process for the dispatcher's solves (`submit` returns a Future)."""
 
@@ -51,7 +68,9 @@ class SolverPool:
         self._sent: int | None = None  # graph version the worker holds
 
     def _start(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=self._context)
+        pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=self._context, initializer=_follow_parent, initargs=(os.getpid(),)
+        )
         pool.submit(_warm_up)
         return pool
 
@@ -62,8 +81,7 @@ class SolverPool:
         try:
             future = self._pool.submit(_solve, version, travel if self._sent != version else None, request, config)
         except BrokenProcessPool:  # the worker died (killed, out of memory): a new one
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool, self._sent = self._start(), None
+            self.restart()
             future = self._pool.submit(_solve, version, travel, request, config)
         self._sent = version
         return future
@@ -72,5 +90,15 @@ class SolverPool:
         """The next submit sends its matrix again (after a solve failed for the lack of it)."""
         self._sent = None
 
+    def restart(self) -> None:
+        """A new worker in place of the one there (dead, or not answering: it is killed)."""
+        self.close()
+        self._pool, self._sent = self._start(), None
+
     def close(self) -> None:
+        """Stop the worker now, whatever it is doing (a stopped or hung one would otherwise hold
+        up the interpreter's exit, which waits for pool workers)."""
+        workers = list((self._pool._processes or {}).values())
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.kill()

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +20,8 @@ from fleet.events import Alarm, Tick
 from fleet.model import OrderState
 from fleet.solver_pool import SolverPool
 from maps import FacilityMap
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +140,64 @@ def test_a_worker_that_dies_mid_solve_costs_one_alarm_and_no_decision(small_map:
         assert list(solver._pool._processes or {}) != workers, "a new worker solved it"
     finally:
         solver.close()
+
+
+def test_a_worker_that_stops_answering_is_replaced_and_the_run_made_again(small_map: FacilityMap) -> None:
+    """SIGSTOP the worker mid-solve (as a machine swapping, or a hang would): once the solve is
+    overdue (three budgets and 10 s of the controller's clock) the worker is killed, one alarm
+    says so, a new worker takes the run again, and its plan lands."""
+    solver = SolverPool()
+    try:
+        core = _core(small_map, solver, budget_s=1.0)
+        order = core.submit_order("ST-A", "ST-B")
+        core.handle(Tick())
+        assert core._solving is not None
+        (stopped,) = list(solver._pool._processes or {})
+        os.kill(stopped, signal.SIGSTOP)
+        core.clock.advance(12.0)
+        core.handle(Tick())
+        assert core._solving is not None, "not overdue yet: still waited for"
+        core.clock.advance(2.0)
+        commands = core.handle(Tick())
+        alarms = [c for c in commands if isinstance(c, Alarm) and c.code == "dispatch-solver"]
+        assert len(alarms) == 1 and "did not answer" in alarms[0].message
+        assert core._solving is not None, "the run is made again at once, in the new worker"
+        _back(core)
+        core.handle(Tick())
+        assert core.orders[order.id].state is not OrderState.ACCEPTED
+        assert stopped not in (solver._pool._processes or {})
+    finally:
+        solver.close()
+
+
+def test_the_worker_exits_when_its_controller_is_killed(tmp_path: Path) -> None:
+    """A controller process SIGKILLed cannot shut its pool down: its worker notices and exits
+    (within about a second) instead of living on as an orphan."""
+    script = (
+        "import sys, time\n"
+        "from fleet.solver_pool import SolverPool\n"
+        "pool = SolverPool()\n"
+        "pool._pool.submit(time.sleep, 0).result()\n"
+        "print(*pool._pool._processes, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    controller = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert controller.stdout is not None
+        worker = int(controller.stdout.readline())
+        os.kill(controller.pid, signal.SIGKILL)
+        controller.wait(10)
+        deadline = time.monotonic() + 10
+        while _alive(worker):
+            assert time.monotonic() < deadline, "the worker outlived its controller"
+            time.sleep(0.1)
+    finally:
+        controller.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
