@@ -42,7 +42,7 @@ demo: $(STAMP)
 
 ## test: install what the tests need, then lint, type-check and run the whole suite
 test: $(STAMP) system-deps ros-env check
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 check: lint
 	$(BIN)/mypy

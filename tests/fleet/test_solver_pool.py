@@ -39,6 +39,24 @@ def _core(fmap: FacilityMap, pool: SolverPool, budget_s: float = 0.2) -> Control
     return core
 
 
+@pytest.fixture
+def own_pool() -> Iterator[SolverPool]:
+    """A pool for one test, whose worker the test may kill or stop."""
+    solver = SolverPool()
+    yield solver
+    solver.close()
+
+
+def _solving_one_order(fmap: FacilityMap, solver: SolverPool, budget_s: float) -> tuple[Controller, str, int]:
+    """A core with one order whose solve runs in `solver`'s worker, and that worker's pid."""
+    core = _core(fmap, solver, budget_s)
+    order = core.submit_order("ST-A", "ST-B")
+    core.handle(Tick())
+    assert core._solving is not None
+    (worker,) = list(solver._pool._processes or {})
+    return core, order.id, worker
+
+
 def _back(core: Controller, wall_s: float = 30.0) -> None:
     """Until the running solve is back (it is applied at the next tick)."""
     deadline = time.monotonic() + wall_s
@@ -113,61 +131,48 @@ def test_a_solve_made_before_a_lane_closed_is_dropped(small_map: FacilityMap, po
     assert core.orders[order.id].state is not OrderState.ACCEPTED
 
 
-def test_a_worker_that_dies_mid_solve_costs_one_alarm_and_no_decision(small_map: FacilityMap) -> None:
+def test_a_worker_that_dies_mid_solve_costs_one_alarm_and_no_decision(
+    small_map: FacilityMap, own_pool: SolverPool
+) -> None:
     """SIGKILL the worker while it solves: that run is solved in the controller instead, with
     an alarm naming it; the next run starts a new worker and solves there."""
-    solver = SolverPool()
-    try:
-        core = _core(small_map, solver, budget_s=5.0)
-        order = core.submit_order("ST-A", "ST-B")
-        core.handle(Tick())
-        assert core._solving is not None
-        workers = list(solver._pool._processes or {})
-        assert len(workers) == 1
-        os.kill(workers[0], signal.SIGKILL)
-        _back(core)
-        commands = core.handle(Tick())
-        alarms = [c for c in commands if isinstance(c, Alarm) and c.code == "dispatch-solver"]
-        assert len(alarms) == 1 and "solved in the controller instead" in alarms[0].message
-        assert core.orders[order.id].state is not OrderState.ACCEPTED, "the run was not lost"
-        later = core.submit_order("ST-C", "ST-B")
-        core.clock.advance(3.0)
-        core.handle(Tick())
-        assert core._solving is not None
-        _back(core)
-        core.handle(Tick())
-        assert core.orders[later.id].state is not OrderState.ACCEPTED
-        assert list(solver._pool._processes or {}) != workers, "a new worker solved it"
-    finally:
-        solver.close()
+    core, order, worker = _solving_one_order(small_map, own_pool, budget_s=5.0)
+    os.kill(worker, signal.SIGKILL)
+    _back(core)
+    commands = core.handle(Tick())
+    alarms = [c for c in commands if isinstance(c, Alarm) and c.code == "dispatch-solver"]
+    assert len(alarms) == 1 and "solved in the controller instead" in alarms[0].message
+    assert core.orders[order].state is not OrderState.ACCEPTED, "the run was not lost"
+    later = core.submit_order("ST-C", "ST-B")
+    core.clock.advance(3.0)
+    core.handle(Tick())
+    assert core._solving is not None
+    _back(core)
+    core.handle(Tick())
+    assert core.orders[later.id].state is not OrderState.ACCEPTED
+    assert worker not in (own_pool._pool._processes or {}), "a new worker solved it"
 
 
-def test_a_worker_that_stops_answering_is_replaced_and_the_run_made_again(small_map: FacilityMap) -> None:
+def test_a_worker_that_stops_answering_is_replaced_and_the_run_made_again(
+    small_map: FacilityMap, own_pool: SolverPool
+) -> None:
     """SIGSTOP the worker mid-solve (as a machine swapping, or a hang would): once the solve is
     overdue (three budgets and 10 s of the controller's clock) the worker is killed, one alarm
     says so, a new worker takes the run again, and its plan lands."""
-    solver = SolverPool()
-    try:
-        core = _core(small_map, solver, budget_s=1.0)
-        order = core.submit_order("ST-A", "ST-B")
-        core.handle(Tick())
-        assert core._solving is not None
-        (stopped,) = list(solver._pool._processes or {})
-        os.kill(stopped, signal.SIGSTOP)
-        core.clock.advance(12.0)
-        core.handle(Tick())
-        assert core._solving is not None, "not overdue yet: still waited for"
-        core.clock.advance(2.0)
-        commands = core.handle(Tick())
-        alarms = [c for c in commands if isinstance(c, Alarm) and c.code == "dispatch-solver"]
-        assert len(alarms) == 1 and "did not answer" in alarms[0].message
-        assert core._solving is not None, "the run is made again at once, in the new worker"
-        _back(core)
-        core.handle(Tick())
-        assert core.orders[order.id].state is not OrderState.ACCEPTED
-        assert stopped not in (solver._pool._processes or {})
-    finally:
-        solver.close()
+    core, order, stopped = _solving_one_order(small_map, own_pool, budget_s=1.0)
+    os.kill(stopped, signal.SIGSTOP)
+    core.clock.advance(12.0)
+    core.handle(Tick())
+    assert core._solving is not None, "not overdue yet: still waited for"
+    core.clock.advance(2.0)
+    commands = core.handle(Tick())
+    alarms = [c for c in commands if isinstance(c, Alarm) and c.code == "dispatch-solver"]
+    assert len(alarms) == 1 and "did not answer" in alarms[0].message
+    assert core._solving is not None, "the run is made again at once, in the new worker"
+    _back(core)
+    core.handle(Tick())
+    assert core.orders[order].state is not OrderState.ACCEPTED
+    assert stopped not in (own_pool._pool._processes or {})
 
 
 def test_the_worker_exits_when_its_controller_is_killed(tmp_path: Path) -> None:
