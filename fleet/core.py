@@ -64,7 +64,6 @@ if TYPE_CHECKING:
     from fleet.solver_pool import SolverPool
 
 MAX_PRIORITY = 10
-SOLVE_GRACE_S = 10.0  # beyond three time budgets: a solve in the pool this late is abandoned
 
 
 @dataclass(frozen=True, slots=True)
@@ -896,7 +895,7 @@ class Controller:
         self._return_orders_of_offline(now)
         if self._solving is not None and self._solving.future.done():
             self._dispatch(self._collect_solve)
-        elif self._solving is not None and now - self._solving.asked_at > self._solve_overdue_s():
+        elif self._solving is not None and self._pool is not None and self._pool.overdue(self._solving.future):
             self._dispatch(self._abandon_solve)
         since = now - self._last_dispatch
         if since >= self.config.redispatch_s or (self._dispatch_wanted and since >= self.config.dispatch.interval_s):
@@ -947,18 +946,14 @@ class Controller:
         asked = {t.id: self.orders[t.id] for t in request.tasks}
         self._solving = _Solving(future, request, asked, self._graph_version, now)
 
-    def _solve_overdue_s(self) -> float:
-        """How long a solve in the pool may take before its worker is taken to be hung."""
-        return 3 * self.config.dispatch.time_budget_s + SOLVE_GRACE_S
-
     def _abandon_solve(self) -> None:
         """The worker did not answer in time (stopped, swapping, hung): it is replaced, and
         the run it had is made again at once (here, if the new worker fails too)."""
         assert self._solving is not None and self._pool is not None
-        overdue, self._solving = self._solving, None
+        self._solving = None
         self._pool.restart()
-        waited = self.clock.now() - overdue.asked_at
-        self._alarm("dispatch-solver", f"the solver process did not answer in {waited:.0f} s; restarted")
+        grace = 3 * self.config.dispatch.time_budget_s + self._pool.grace_s
+        self._alarm("dispatch-solver", f"the solver process did not answer in {grace:.0f} s; restarted")
         self._dispatch_wanted = True
         self._last_dispatch = -math.inf
 

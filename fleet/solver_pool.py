@@ -59,13 +59,19 @@ def _follow_parent(parent: int) -> None:
 
 
 class SolverPool:
-    """One worker process for the dispatcher's solves (`submit` returns a Future)."""
+    """One worker process for the dispatcher's solves (`submit` returns a Future).
 
-    def __init__(self) -> None:
+    `overdue` tells the controller when a solve has taken longer than three of its time budgets
+    and `grace_s` of wall time: its worker is taken to be hung (wall time, since the
+    controller's clock may run faster than the machine's: the demo at 20x)."""
+
+    def __init__(self, grace_s: float = 10.0) -> None:
         # spawn: a fresh interpreter, not a fork of one running an event loop and threads.
         self._context = multiprocessing.get_context("spawn")
         self._pool = self._start()
         self._sent: int | None = None  # graph version the worker holds
+        self.grace_s = grace_s
+        self._asked: dict[int, tuple[float, float]] = {}  # id(future) -> (when, time budget)
 
     def _start(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(
@@ -84,7 +90,16 @@ class SolverPool:
             self.restart()
             future = self._pool.submit(_solve, version, travel, request, config)
         self._sent = version
+        self._asked = {id(future): (time.monotonic(), config.time_budget_s)}
         return future
+
+    def overdue(self, future: Future[AssignmentPlan]) -> bool:
+        """Whether `future`, not done, has run past three time budgets and the grace."""
+        asked = self._asked.get(id(future))
+        if asked is None or future.done():
+            return False
+        since, budget = asked
+        return time.monotonic() - since > 3 * budget + self.grace_s
 
     def forget(self) -> None:
         """The next submit sends its matrix again (after a solve failed for the lack of it)."""
