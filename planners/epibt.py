@@ -84,6 +84,8 @@ class OperationPibt:
         self.goals = list(goals)
         self.dist = [self.state_distances(g) for g in self.goals]
         self._traces: dict[int, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
+        self.failed: set[int] = set()  # of the last step: asked to make room, could not
+        self.held: set[int] = set()  # of the last step: planned, but worse than alone: others in the way
 
     # ---- distances over (cell, heading) states: state = 4 x cell + heading ----------------
 
@@ -158,8 +160,8 @@ class OperationPibt:
         self._cell_at: dict[int, int] = {}  # time x cells + cell -> agent
         self._moves: set[tuple[int, int, int]] = set()  # (time, from, to)
         self._fixed: set[int] = set()  # cells of agents being planned or that failed: may stand there
-        self.failed: set[int] = set()
-        self.held: set[int] = set()  # planned, but worse than alone: others are in the way
+        self.failed = set()
+        self.held = set()
         self._tries = [0] * n_agents
         for agent in order:
             if self._plan[agent] is None and agent not in self.failed:
