@@ -13,7 +13,6 @@ import math
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from fleet import unjam
 from fleet.clock import Clock
@@ -54,14 +53,12 @@ from fleet.model import (
     order_number,
 )
 from fleet.routing import TimedRouter
+from fleet.solver_pool import MissingTravel, SolverPool
 from fleet.traffic import TrafficManager, lane_resource
 from maps import FacilityMap, Station
 from planners.assignment import LATENESS_PER_COMPLETION, AssignmentPlan, Stop, StopKind
 from planners.graph import NoPathError, compile_map
 from planners.precedence import Walk, project
-
-if TYPE_CHECKING:
-    from fleet.solver_pool import SolverPool
 
 MAX_PRIORITY = 10
 
@@ -929,22 +926,25 @@ class Controller:
         self._dispatch_wanted = False
         self.stats.dispatch_runs += 1
         fleet, occupied = self._fleet_now()
-        d = self.dispatcher
-        if self.fleet_paused:
-            self._apply_decision(DispatchDecision({}, ()))
+        d, orders = self.dispatcher, list(self.orders.values())
+        if self._pool is None or self.fleet_paused or d.config.solver == "greedy":
+            self._apply_decision(d.dispatch(orders, fleet, occupied, self.fleet_paused, now))
             return
-        request = d.prepare(list(self.orders.values()), d.admitted(fleet), now)
-        if request is None or self._pool is None or d.config.solver == "greedy":
-            self._apply_decision(d.decide(request, d.solve(request) if request else None, fleet, occupied))
+        request = d.prepare(orders, d.admitted(fleet), now)
+        if request is None:
+            self._apply_decision(d.decide(None, None, fleet, occupied))
             return
         try:
             future = self._pool.submit(self._graph_version, self.graph.travel_time, request, d.config)
         except Exception as exc:  # cannot reach the pool at all: this run is solved here
-            self._alarm("dispatch-solver", f"the solver process failed ({exc!r}); solved in the controller instead")
+            self._solver_failed(exc)
             self._apply_decision(d.decide(request, d.solve(request), fleet, occupied))
             return
         asked = {t.id: self.orders[t.id] for t in request.tasks}
         self._solving = _Solving(future, request, asked, self._graph_version, now)
+
+    def _solver_failed(self, exc: Exception) -> None:
+        self._alarm("dispatch-solver", f"the solver process failed ({exc!r}); solved in the controller instead")
 
     def _abandon_solve(self) -> None:
         """The worker did not answer in time (stopped, swapping, hung): it is replaced, and
@@ -962,8 +962,6 @@ class Controller:
         meanwhile (cancelled, started, re-prioritised) and vehicles no longer able to work are
         left out of the decision, and another run follows for them; a solve made on a graph
         since changed (lanes closed or opened, a new map) is dropped."""
-        from fleet.solver_pool import MissingTravel  # the pool's module imports the core's dispatcher
-
         solving, self._solving = self._solving, None
         assert solving is not None and self._pool is not None
         try:
@@ -973,7 +971,7 @@ class Controller:
             self._dispatch_wanted = True
             return
         except Exception as exc:  # the worker died or the solve raised: solved here this once
-            self._alarm("dispatch-solver", f"the solver process failed ({exc!r}); solved in the controller instead")
+            self._solver_failed(exc)
             plan = self.dispatcher.solve(solving.request)
         if solving.graph_version != self._graph_version or self.fleet_paused:
             self._dispatch_wanted = True

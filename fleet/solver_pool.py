@@ -71,7 +71,7 @@ class SolverPool:
         self._pool = self._start()
         self._sent: int | None = None  # graph version the worker holds
         self.grace_s = grace_s
-        self._asked: dict[int, tuple[float, float]] = {}  # id(future) -> (when, time budget)
+        self._asked: tuple[Future[AssignmentPlan], float, float] | None = None  # the last: when, budget
 
     def _start(self) -> ProcessPoolExecutor:
         pool = ProcessPoolExecutor(
@@ -90,15 +90,14 @@ class SolverPool:
             self.restart()
             future = self._pool.submit(_solve, version, travel, request, config)
         self._sent = version
-        self._asked = {id(future): (time.monotonic(), config.time_budget_s)}
+        self._asked = (future, time.monotonic(), config.time_budget_s)
         return future
 
     def overdue(self, future: Future[AssignmentPlan]) -> bool:
         """Whether `future`, not done, has run past three time budgets and the grace."""
-        asked = self._asked.get(id(future))
-        if asked is None or future.done():
+        if self._asked is None or self._asked[0] is not future or future.done():
             return False
-        since, budget = asked
+        _, since, budget = self._asked
         return time.monotonic() - since > 3 * budget + self.grace_s
 
     def forget(self) -> None:

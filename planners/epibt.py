@@ -30,9 +30,8 @@ import itertools
 import random
 from collections.abc import Sequence
 
-import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import shortest_path
+from scipy.sparse.csgraph import dijkstra
 
 from planners.mapf import GridGraph
 
@@ -47,6 +46,15 @@ _MAX_CHAIN = 64  # agents asked to make room, one after the other, before a bran
 _TRIES = 10
 
 
+def _turned(heading: int, action: int) -> int:
+    """The heading after `action` (a drive or a wait keeps it)."""
+    if action == CLOCKWISE:
+        return (heading + 1) % 4
+    if action == COUNTER:
+        return (heading - 1) % 4
+    return heading
+
+
 def _operations() -> tuple[tuple[int, ...], ...]:
     """Every action sequence of `DEPTH`, one per distinct effect (cells visited and final
     heading, from a standard start), the one with the fewest turns: "turn clockwise, turn back"
@@ -59,10 +67,7 @@ def _operations() -> tuple[tuple[int, ...], ...]:
         for act in actions:
             if act == FORWARD:
                 r, c = r + _STEP[h][0], c + _STEP[h][1]
-            elif act == CLOCKWISE:
-                h = (h + 1) % 4
-            elif act == COUNTER:
-                h = (h - 1) % 4
+            h = _turned(h, act)
             visited.append((r, c))
         seen.setdefault((*visited, h), actions)
     return tuple(seen.values())
@@ -82,7 +87,6 @@ class OperationPibt:
         self._rows: dict[int, list[float]] = {}
         self._reverse = self._reverse_transitions()
         self.goals = list(goals)
-        self.dist = [self.state_distances(g) for g in self.goals]
         self._traces: dict[int, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
         self.failed: set[int] = set()  # of the last step: asked to make room, could not
         self.held: set[int] = set()  # of the last step: planned, but worse than alone: others in the way
@@ -115,14 +119,13 @@ class OperationPibt:
         """Cost from every state to standing on `goal` in any heading (inf when cut off)."""
         row = self._rows.get(goal)
         if row is None:
-            rows = shortest_path(self._reverse, directed=True, indices=[4 * goal + h for h in range(4)])
-            row = np.min(rows, axis=0).tolist()
+            goals = [4 * goal + h for h in range(4)]
+            row = dijkstra(self._reverse, directed=True, indices=goals, min_only=True).tolist()
             self._rows[goal] = row
         return row
 
     def set_goal(self, agent: int, goal: int) -> None:
         self.goals[agent] = goal
-        self.dist[agent] = self.state_distances(goal)
 
     def _traces_from(self, state: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
         """For each operation possible from `state`: the cells at times 1..DEPTH and the states."""
@@ -138,10 +141,7 @@ class OperationPibt:
                         cell = ahead[cell][h]
                         if cell < 0:
                             break
-                    elif act == CLOCKWISE:
-                        h = (h + 1) % 4
-                    elif act == COUNTER:
-                        h = (h - 1) % 4
+                    h = _turned(h, act)
                     cells.append(cell)
                     states.append(4 * cell + h)
                 else:
@@ -177,7 +177,7 @@ class OperationPibt:
         self._tries[agent] += 1
         here = self._cells[agent]
         self._fixed.add(here)
-        dist = self.dist[agent]
+        dist = self.state_distances(self.goals[agent])
         rand = self.rng.random
         at = self._at
         start = self._states[agent]

@@ -131,7 +131,7 @@ def test_a_solve_made_before_a_lane_closed_is_dropped(small_map: FacilityMap, po
     assert core.orders[order.id].state is not OrderState.ACCEPTED
 
 
-def test_a_worker_that_dies_mid_solve_costs_one_alarm_and_no_decision(
+def test_a_worker_that_dies_mid_solve_costs_one_alarm_and_the_run_is_solved_here(
     small_map: FacilityMap, own_pool: SolverPool
 ) -> None:
     """SIGKILL the worker while it solves: that run is solved in the controller instead, with

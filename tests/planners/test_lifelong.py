@@ -74,12 +74,12 @@ def test_state_distances_count_turns_and_the_grain() -> None:
     g = GridGraph.of(parse_grid_map("type octile\nheight 2\nwidth 4\nmap\n....\n....\n"))
     east, west = 0, 2
     plain = OperationPibt(g, [g.index[(0, 3)], g.index[(1, 3)]], against_grain=0.0)
-    assert plain.dist[0][4 * g.index[(0, 0)] + west] == 5
-    assert plain.dist[0][4 * g.index[(0, 0)] + east] == 3
+    assert plain.state_distances(g.index[(0, 3)])[4 * g.index[(0, 0)] + west] == 5
+    assert plain.state_distances(g.index[(0, 3)])[4 * g.index[(0, 0)] + east] == 3
     graded = OperationPibt(g, [g.index[(0, 3)], g.index[(1, 3)]], against_grain=1.0)
-    assert graded.dist[0][4 * g.index[(0, 0)] + east] == 3  # row 0 runs east
-    assert graded.dist[1][4 * g.index[(1, 0)] + east] == 6  # row 1 runs west: 3 drives at 2
-    assert plain.dist[1][4 * g.index[(1, 0)] + east] == 3
+    assert graded.state_distances(g.index[(0, 3)])[4 * g.index[(0, 0)] + east] == 3  # row 0 runs east
+    assert graded.state_distances(g.index[(1, 3)])[4 * g.index[(1, 0)] + east] == 6  # row 1 runs west: 3 drives at 2
+    assert plain.state_distances(g.index[(1, 3)])[4 * g.index[(1, 0)] + east] == 3
 
 
 def test_cart_in_a_dead_end_gets_out_and_the_other_gets_in() -> None:
