@@ -50,16 +50,18 @@ class LorrResult:
 
 
 class GridWays:
-    """Grid distances to a goal from every cell, and the way through a task's errands, cached."""
+    """Grid distances to a goal from every cell, as arrays, and the way through a task's
+    errands, cached; the distances come from `rows` (the planner's own cache, so each goal's
+    search runs once)."""
 
-    def __init__(self, graph: GridGraph) -> None:
-        self.graph = graph
+    def __init__(self, rows: Callable[[int], Sequence[float]]) -> None:
+        self._source = rows
         self._rows: dict[int, npt.NDArray[np.float64]] = {}
         self._lengths: dict[tuple[int, ...], float] = {}
 
     def row(self, goal: int) -> npt.NDArray[np.float64]:
         if goal not in self._rows:
-            self._rows[goal] = self.graph.distances_to([goal])[0]
+            self._rows[goal] = np.asarray(self._source(goal))
         return self._rows[goal]
 
     def length(self, errands: tuple[int, ...]) -> float:
@@ -101,7 +103,7 @@ def run_lorr(
     errand = [0] * len(cells)
     finished = 0
     times: list[float] = []
-    ways = GridWays(graph)
+    ways = GridWays(planner.pibt.distance_row)
 
     horizon = instance.steps if steps is None else steps
     for t in range(horizon):

@@ -12,7 +12,7 @@ from maps.lorr import load_lorr_instance
 from maps.movingai import parse_grid_map
 from planners.epibt import OPERATIONS, WAIT, OperationPibt
 from planners.lifelong import LifelongPlanner, validate_step
-from planners.mapf import GridGraph
+from planners.mapf import GridGraph, Pibt
 from sim.lorr import GridWays, assign_tasks, run_lorr
 
 ROOM = "type octile\nheight 2\nwidth 3\nmap\n...\n...\n"
@@ -56,7 +56,7 @@ def test_tasks_go_to_agents_at_least_total_cost() -> None:
     task counts its errands: of two tasks starting at 5, the one going on to 9 (4 more) loses to
     the one going on to 6 (1 more) when only one agent is free."""
     g = GridGraph.of(parse_grid_map("type octile\nheight 1\nwidth 10\nmap\n..........\n"))
-    ways = GridWays(g)
+    ways = GridWays(Pibt(g, []).distance_row)
     assert assign_tasks([3, 8], [(5,), (0,)], ways) == [1, 0]
     assert assign_tasks([5], [(5, 9), (5, 6)], ways) == [1]
     assert assign_tasks([1, 2], [(4,)], ways) == [None, 0]
