@@ -1,11 +1,12 @@
 """The dispatcher's pickup-and-delivery model on the 56 Li & Lim 100-task PDPTW instances.
 
 Run: `python bench/pdptw.py` (1 s and 10 s per instance, about 11 minutes), or `--limits 1`,
-`--instances lc101 lr201`.
+`--instances lc101 lr201`, `--set distance_share=0.2` (any `SolveSettings` field).
 
 Protocol: each instance from `../shared/benchmarks/pdptw/li_lim_100/` is solved by
 `planners.pdptw.solve_pdptw` (fewest vehicles first, then distance: first plan by cheapest
-insertion and guided local search, then route elimination, then distance) within the time
+insertion and guided local search, then route elimination, then distance by ruin and
+recreate) within the time
 limit, one instance at a time on one core; every plan is checked by `validate_pdptw` (each
 request once, pickup before delivery on one route, capacity, time windows, depot horizon) and
 its distance recomputed in double precision. Printed per instance and limit: vehicles against
@@ -22,7 +23,9 @@ import argparse
 import csv
 import sys
 import time
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import Any
 
 from rich.progress import Progress
 
@@ -37,7 +40,11 @@ def main() -> None:
     parser.add_argument("--limits", type=float, nargs="+", default=[1.0, 10.0])
     parser.add_argument("--instances", nargs="*")
     parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="NAME=VALUE", help="SolveSettings fields, e.g. distance_share=0.2"
+    )
     args = parser.parse_args()
+    overrides = _settings(args.set)
     bks = {r["instance"]: r for r in csv.DictReader((args.data / "li_lim_bks.csv").open())}
     base = {
         (r["instance"], float(r["time_limit_s"])): r
@@ -51,7 +58,7 @@ def main() -> None:
             for name in names:
                 instance = parse_li_lim((args.data / "li_lim_100" / f"{name}.txt").read_text(), name)
                 started = time.perf_counter()
-                plan = solve_pdptw(instance, SolveSettings(time_limit_s=limit))
+                plan = solve_pdptw(instance, replace(overrides, time_limit_s=limit))
                 wall = time.perf_counter() - started
                 problems = validate_pdptw(instance, plan.routes) if plan else ["no plan"]
                 best_v, best_d = int(bks[name]["bks_vehicles"]), float(bks[name]["bks_distance"])
@@ -97,6 +104,19 @@ def main() -> None:
         peer_extra = sum(int(p["extra_vehicles"]) for p in found)
         peer = f"{len(found)} / {peer_best} / {peer_extra}"
         print(f"| {limit:g} | {len(ok)}/{len(mine)} | {len(at_best)} | {extra} | {gap:.2f} | {peer} |")
+
+
+def _settings(pairs: list[str]) -> SolveSettings:
+    """SolveSettings with NAME=VALUE fields replaced, each value read as its field's type."""
+    settings = SolveSettings()
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        if name not in {f.name for f in fields(SolveSettings)}:
+            raise SystemExit(f"--set: SolveSettings has no field {name!r}")
+        kind = type(getattr(settings, name))
+        parsed: Any = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+        settings = replace(settings, **{name: parsed})
+    return settings
 
 
 if __name__ == "__main__":

@@ -132,9 +132,15 @@ class SolveSettings:
     first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
     metaheuristic: str = "GUIDED_LOCAL_SEARCH"
     eliminate_routes: bool = True  # try plans with one vehicle fewer, from the best plan found
+    elimination: str = "ruin"  # by ruin and recreate ("ruin") or by the solver ("ortools")
     first_share: float = 0.25  # of the time, for the first plan; then route elimination; the rest on distance
     tries_per_route: int = 3  # routes tried for removal (the smallest first) before giving up on one fewer
-    distance_share: float = 0.1  # of the time, kept for shortening the routes of the fewest vehicles found
+    distance_share: float = 0.4  # of the time, kept for shortening the routes of the fewest vehicles found
+    seed: int = 0  # of the ruin and recreate that shortens them
+
+    def __post_init__(self) -> None:
+        if self.elimination not in ("ruin", "ortools"):
+            raise ValueError(f"elimination must be 'ruin' or 'ortools', not {self.elimination!r}")
 
 
 class _Model:
@@ -221,10 +227,13 @@ def solve_pdptw(instance: PdptwInstance, settings: SolveSettings | None = None) 
     """The best plan found within the time limit (None: none found).
 
     A first plan (cheapest insertion, then guided local search) for a share of the time; then,
-    while time lasts, route elimination: the route serving the fewest requests is dropped and
-    the solver, with one vehicle fewer and requests optional at a penalty far above a vehicle's
-    cost, tries to place its requests in the other routes; a plan that serves them all is kept
-    and the next route goes. What time remains improves the distance of the best plan.
+    while time lasts, route elimination: by default ruin and recreate with a pool of requests
+    left out (`planners.ruin_recreate.fewer_routes`); with `elimination="ortools"`, the route
+    serving the fewest requests is dropped and the solver, with one vehicle fewer and requests
+    optional at a penalty far above a vehicle's cost, tries to place its requests in the other
+    routes. The share of time kept for distance goes to ruin and recreate
+    (`planners.ruin_recreate.improve`), which shortens the best plan and may empty a route;
+    OR-Tools' own local search was stuck there on long, tightly timed routes.
     """
     settings = settings or SolveSettings()
     deadline = Deadline(settings.time_limit_s)
@@ -234,13 +243,16 @@ def solve_pdptw(instance: PdptwInstance, settings: SolveSettings | None = None) 
         best = _Model(instance, instance.vehicles, settings, optional=False).solve(settings, deadline.left() - 0.02)
     if best is None:
         return None
-    if settings.eliminate_routes:
+    # Imported here: ruin_recreate reads this module's instance types.
+    from planners.ruin_recreate import fewer_routes, improve
+
+    if settings.eliminate_routes and settings.elimination == "ruin":
+        keep = settings.distance_share * settings.time_limit_s
+        best = fewer_routes(instance, best, lambda: deadline.left() - keep, seed=settings.seed)
+    elif settings.eliminate_routes:
         best = eliminate_routes(instance, best, settings, deadline)
-    if deadline.left() > 0.05:
-        model = _Model(instance, len(best), settings, optional=False)
-        better = model.solve(settings, deadline.left() - 0.02, best)
-        if better is not None and _cost(instance, better, settings) <= _cost(instance, best, settings):
-            best = better
+    if deadline.left() > 0.01:
+        best = improve(instance, best, deadline.left, seed=settings.seed)
     return PdptwPlan(best, round(sum(route_distance(instance, r) for r in best), 2))
 
 
@@ -266,10 +278,6 @@ def eliminate_routes(
             break
         best = fewer
     return best
-
-
-def _cost(instance: PdptwInstance, routes: tuple[tuple[int, ...], ...], settings: SolveSettings) -> float:
-    return len(routes) * settings.vehicle_cost + sum(route_distance(instance, r) for r in routes) * SCALE
 
 
 class Deadline:

@@ -86,3 +86,8 @@ def test_the_validator_catches_each_kind_of_fault(lr201: PdptwInstance) -> None:
     assert "capacity 1" in " | ".join(validate_pdptw(heavy, plan.routes))
     few = PdptwInstance(lr201.name, 1, lr201.capacity, lr201.stops)
     assert "vehicles used, the instance has 1" in " | ".join(validate_pdptw(few, plan.routes))
+
+
+def test_an_unknown_elimination_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="elimination must be 'ruin' or 'ortools', not 'tabu'"):
+        SolveSettings(elimination="tabu")
