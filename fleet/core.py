@@ -162,6 +162,7 @@ class Controller:
         self._known_cycles: set[frozenset[str]] = set()
         self._unservable: set[str] = set()  # open orders no vehicle in the fleet can carry (stated once)
         self._held_by_cell: dict[str, str] = {}  # vehicle -> why its cell transfer holds it (for the operator)
+        self._awaiting_load: dict[str, str] = {}  # vehicle -> order whose load is not ready at the pick-up yet
         self._stopping_charge: set[str] = set()  # opportunity charges stopped for an order, until they end
         self.fleet_paused = False
         self._pause_sent: dict[str, bool] = {}
@@ -249,8 +250,10 @@ class Controller:
         load_type: str | None = None,
         priority: int = 0,
         due_at: float | None = None,
+        ready_at: float | None = None,
     ) -> TransportOrder:
-        """Accept a transport order or raise OrderRejected naming the field at fault."""
+        """Accept a transport order or raise OrderRejected naming the field at fault. A `ready_at`
+        in the future holds the pick-up until then (the vehicle waits at the station)."""
         stations = self.map.station_by_id
         if pickup not in stations:
             raise OrderRejected("pickup", f"unknown station '{pickup}'")
@@ -280,6 +283,10 @@ class Controller:
         now = self.clock.now()
         if due_at is not None and due_at <= now:
             raise OrderRejected("due_at", f"due time already past ({now - due_at:.0f} s ago)")
+        if ready_at is not None and not math.isfinite(ready_at):
+            raise OrderRejected("ready_at", "ready time must be a finite number of seconds since the epoch")
+        if due_at is not None and ready_at is not None and due_at <= ready_at:
+            raise OrderRejected("due_at", f"due {ready_at - due_at:.0f} s before the load is ready (ready_at)")
         if not math.isfinite(self.full_graph.time(src.node, dst.node)):
             raise OrderRejected("dropoff", f"station '{dropoff}' cannot be reached from '{pickup}'")
         self._order_seq += 1
@@ -291,6 +298,7 @@ class Controller:
             priority=priority,
             created_at=now,
             due_at=due_at,
+            ready_at=ready_at,
             history=(Transition(now, OrderState.ACCEPTED),),
         )
         self._put_order(order)
@@ -716,6 +724,10 @@ class Controller:
     def wait_reason(self, vehicle_id: str) -> str | None:
         if vehicle_id in self._held_by_cell:
             return self._held_by_cell[vehicle_id]
+        if (oid := self._awaiting_load.get(vehicle_id)) is not None:
+            order = self.orders[oid]
+            left = (order.ready_at or 0.0) - self.clock.now()
+            return f"waits at {order.pickup} for the load of {oid}, ready in {max(0.0, left):.0f} s"
         reason = self.traffic.waiting.get(vehicle_id)
         return reason.describe() if reason else None
 
@@ -890,6 +902,7 @@ class Controller:
                 if v.placed:
                     self._release(vehicle_id)
         self._return_orders_of_offline(now)
+        self._pick_ready_loads(now)
         if self._solving is not None and self._solving.future.done():
             self._dispatch(self._collect_solve)
         elif self._solving is not None and self._pool is not None and self._pool.overdue(self._solving.future):
@@ -1125,18 +1138,27 @@ class Controller:
             return VehicleAvailability(v, stop, to_stop, stop)
         order = self.orders[task.order_id]
         kind = StopKind.PICKUP if order.state in (OrderState.TO_PICKUP, OrderState.LOADING) else StopKind.DROPOFF
-        visits = [(self._station(order, kind), order.state in (OrderState.LOADING, OrderState.UNLOADING))]
+        now = self.clock.now()
+
+        def ready_in(o: TransportOrder, k: StopKind) -> float:
+            """How long from now the load of a pick-up still takes to be ready (0 at a drop-off)."""
+            return max(0.0, o.ready_at - now) if k is StopKind.PICKUP and o.ready_at is not None else 0.0
+
+        there = order.state in (OrderState.LOADING, OrderState.UNLOADING)
+        visits = [(self._station(order, kind), there, 0.0 if there else ready_in(order, kind))]
         for s in v.stops:
             if not self._committed(v.id, s):
                 break  # the tour ends where the dispatcher's plan begins
-            visits.append((self._station(self.orders[s.order_id], s.kind), False))
+            o = self.orders[s.order_id]
+            visits.append((self._station(o, s.kind), False, ready_in(o, s.kind)))
         remaining = math.inf
         # Legs that closures cut off are taken as if open (the vehicle waits at the closure):
         # the estimate stays finite.
         for g in (self.graph, self.full_graph):
             remaining, at = 0.0, v.node
-            for station, there in visits:
-                remaining += (0.0 if there else g.time(at, station.node)) + station.service_time_s
+            for station, here, ready in visits:
+                remaining = max(remaining + (0.0 if here else g.time(at, station.node)), ready)
+                remaining += station.service_time_s
                 at = station.node
             if math.isfinite(remaining):
                 break
@@ -1237,12 +1259,36 @@ class Controller:
             return
         assert task.order_id is not None
         order = self.orders[task.order_id]
-        if order.state is OrderState.TO_PICKUP:
-            self._move(order, OrderState.LOADING)
-            self._outbox.append(StartAction(v.id, ActionKind.PICK, order.pickup, order.id))
+        if order.state is OrderState.TO_PICKUP and order.ready_at is not None and order.ready_at > self.clock.now():
+            self._awaiting_load[v.id] = order.id  # the tick starts the pick when the load is ready
+        elif order.state is OrderState.TO_PICKUP:
+            self._start_pick(v.id, order)
         elif order.state is OrderState.TO_DROPOFF:
             self._move(order, OrderState.UNLOADING)
             self._outbox.append(StartAction(v.id, ActionKind.DROP, order.dropoff, order.id))
+
+    def _start_pick(self, vehicle_id: str, order: TransportOrder) -> None:
+        self._move(order, OrderState.LOADING)
+        self._outbox.append(StartAction(vehicle_id, ActionKind.PICK, order.pickup, order.id))
+
+    def _pick_ready_loads(self, now: float) -> None:
+        """Vehicles waiting at a pick-up for a load whose time has come pick it up; a wait whose
+        order or task changed meanwhile (cancelled, handed back) is over."""
+        for vehicle_id, oid in list(self._awaiting_load.items()):
+            order, task = self.orders.get(oid), self.vehicles[vehicle_id].task
+            still = (
+                order is not None
+                and order.state is OrderState.TO_PICKUP
+                and order.vehicle_id == vehicle_id
+                and task is not None
+                and task.order_id == oid
+                and task.phase is TaskPhase.ACTION
+            )
+            if not still:
+                del self._awaiting_load[vehicle_id]
+            elif order is not None and now >= (order.ready_at or 0.0):
+                del self._awaiting_load[vehicle_id]
+                self._start_pick(vehicle_id, order)
 
     # ---- state changes ----------------------------------------------------------------------
 

@@ -59,6 +59,9 @@ class DispatchConfig:
     # layout carries, more vehicles only lengthen the queues until they spill back into aisles
     # and bays and throughput collapses; bench/throughput.py finds the number. None: no limit.
     max_working_vehicles: int | None = None
+    # An order whose load is ready later than this from now stays out of the solves: a vehicle
+    # sent for it now would stand at the station, blocking it, for the difference.
+    ready_lookahead_s: float = 300.0
     # "ortools", or "greedy": the nearest-free-vehicle baseline (for comparisons, not for plants).
     solver: str = "ortools"
 
@@ -127,7 +130,7 @@ class Dispatcher:
 
     def effective_priority(self, order: TransportOrder, now: float) -> int:
         """The order's priority, or above every priority once it has waited `max_wait_s`."""
-        return STARVED_PRIORITY if now - order.created_at >= self.config.max_wait_s else order.priority
+        return STARVED_PRIORITY if now - order.waiting_since >= self.config.max_wait_s else order.priority
 
     def use_graph(self, graph: CompiledGraph) -> None:
         """Travel times changed (lanes closed or opened)."""
@@ -163,10 +166,12 @@ class Dispatcher:
         able.sort(key=lambda a: (a.available_in_s, a.vehicle.id))
         able = able[: self.config.max_vehicles_per_solve]
         chosen = {a.vehicle.id for a in able}
+        soon = now + self.config.ready_lookahead_s
         pending = [
             o
             for o in orders
-            if o.state is OrderState.ACCEPTED or (o.state is OrderState.ASSIGNED and o.vehicle_id in chosen)
+            if (o.state is OrderState.ACCEPTED and (o.ready_at is None or o.ready_at <= soon))
+            or (o.state is OrderState.ASSIGNED and o.vehicle_id in chosen)
         ]
         urgency = {o.id: self.effective_priority(o, now) for o in pending}
         pending.sort(key=lambda o: (-urgency[o.id], o.created_at, o.id))
@@ -189,6 +194,7 @@ class Dispatcher:
                 dropoff_service_s=stations[o.dropoff].service_time_s,
                 priority=urgency[o.id],
                 due_in_s=None if o.due_at is None else max(0.0, o.due_at - now),
+                ready_in_s=0.0 if o.ready_at is None else max(0.0, o.ready_at - now),
             )
             allowed = frozenset(
                 a.vehicle.id

@@ -125,6 +125,7 @@ class TransportOrder:
     priority: int
     created_at: float
     due_at: float | None = None
+    ready_at: float | None = None  # the load may not be picked up before (None: ready now)
     state: OrderState = OrderState.ACCEPTED
     vehicle_id: str | None = None
     reason: str | None = None
@@ -136,6 +137,13 @@ class TransportOrder:
             raise ValueError(f"order {self.id}: pick-up and drop-off are the same station {self.pickup}")
         if self.priority < 0:
             raise ValueError(f"order {self.id}: priority must be >= 0")
+        if self.due_at is not None and self.ready_at is not None and self.due_at <= self.ready_at:
+            raise ValueError(f"order {self.id}: due at {self.due_at} but its load is ready only at {self.ready_at}")
+
+    @property
+    def waiting_since(self) -> float:
+        """When the order began to wait for a vehicle: when it came, or when its load is ready."""
+        return max(self.created_at, self.ready_at or self.created_at)
 
     def transition(
         self, state: OrderState, at: float, vehicle_id: str | None = None, reason: str | None = None

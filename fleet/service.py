@@ -107,9 +107,10 @@ class FleetService:
         load_type: str | None = None,
         priority: int = 0,
         due_at: float | None = None,
+        ready_at: float | None = None,
     ) -> TransportOrder:
         """Accept an order (raises `OrderRejected`) and commit it before returning it."""
-        order = self.controller.submit_order(pickup, dropoff, load_type, priority, due_at)
+        order = self.controller.submit_order(pickup, dropoff, load_type, priority, due_at, ready_at)
         self._flush_changes()  # commits the order before it is returned
         return order
 

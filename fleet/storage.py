@@ -71,6 +71,7 @@ def order_to_row(order: TransportOrder) -> dict[str, Any]:
         "priority": order.priority,
         "created_at": order.created_at,
         "due_at": order.due_at,
+        "ready_at": order.ready_at,
         "state": order.state.value,
         "vehicle_id": order.vehicle_id,
         "reason": order.reason,
@@ -88,6 +89,7 @@ def order_from_row(row: dict[str, Any]) -> TransportOrder:
         priority=row["priority"],
         created_at=row["created_at"],
         due_at=row["due_at"],
+        ready_at=row.get("ready_at"),  # rows before ready times: ready at once
         state=OrderState(row["state"]),
         vehicle_id=row["vehicle_id"],
         reason=row["reason"],

@@ -18,6 +18,7 @@ Times are seconds relative to "now"; the solver works in deciseconds (integers).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -43,7 +44,9 @@ class StopKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class OrderTask:
-    """One order as the planner sees it: node indices, service times, priority and an optional due time."""
+    """One order as the planner sees it: node indices, service times, priority, an optional due
+    time at the drop-off (soft: lateness is weighed) and the time its load is ready at the
+    pick-up (hard: a vehicle there earlier waits)."""
 
     id: str
     pickup: int
@@ -52,6 +55,7 @@ class OrderTask:
     dropoff_service_s: float = 0.0
     priority: int = 0
     due_in_s: float | None = None
+    ready_in_s: float = 0.0  # the load may not be picked up before
     allowed_vehicles: frozenset[str] | None = None  # None: any vehicle may serve it
     current_vehicle: str | None = None  # the vehicle it is assigned to now, if any
 
@@ -60,6 +64,8 @@ class OrderTask:
             raise ValueError(f"order {self.id}: negative service time")
         if self.priority < 0:
             raise ValueError(f"order {self.id}: priority must be >= 0")
+        if not self.ready_in_s >= 0:  # NaN too
+            raise ValueError(f"order {self.id}: ready_in_s must be >= 0")
 
     @property
     def weight(self) -> int:
@@ -161,7 +167,8 @@ def evaluate_routes(
     vehicles: Sequence[VehicleSlot],
     travel: TravelMatrix,
 ) -> tuple[dict[str, float], float]:
-    """Completion time per order and the objective, for routes driven back to back: the
+    """Completion time per order and the objective, for routes driven back to back (waiting at a
+    pick-up reached before its load is ready): the
     priority-weighted sum of completion times, plus lateness past each due time weighted as the
     solver weighs it."""
     by_id = {o.id: o for o in orders}
@@ -171,8 +178,11 @@ def evaluate_routes(
         for stop in routes.get(vehicle.id, ()):
             order = by_id[stop.order_id]
             node = order.pickup if stop.kind is StopKind.PICKUP else order.dropoff
-            service = order.pickup_service_s if stop.kind is StopKind.PICKUP else order.dropoff_service_s
-            t += float(travel[at, node]) + service
+            t += float(travel[at, node])
+            if stop.kind is StopKind.PICKUP:
+                t = max(t, order.ready_in_s) + order.pickup_service_s  # there early: it waits for the load
+            else:
+                t += order.dropoff_service_s
             at = node
             if stop.kind is StopKind.DROPOFF:
                 completion[order.id] = t
@@ -244,10 +254,19 @@ def validate_plan(
     """Problems of a plan: orders served twice or never, drop-off before pick-up or on another vehicle,
     capacity exceeded, vehicles not allowed for an order, unknown vehicles or orders, and (given
     the travel times) a route that takes more energy than its vehicle has above its reserve,
-    counting the drive to a charger after it. Empty when valid."""
+    counting the drive to a charger after it, and an order finished sooner than its load is
+    ready plus its pick-up, drive and drop-off. Empty when valid."""
     problems: list[str] = []
     known_orders = {o.id for o in orders}
     if travel is not None:
+        for order in orders:
+            done = plan.completion_s.get(order.id)
+            soonest = _finish(order, order.ready_in_s, travel)
+            if done is not None and done < soonest - 1e-6:
+                problems.append(
+                    f"order {order.id}: finished at {done:.1f} s, before its load is ready"
+                    f" ({order.ready_in_s:.1f} s) plus pick-up, drive and drop-off ({soonest:.1f} s)"
+                )
         for vehicle in vehicles:
             stops = plan.routes.get(vehicle.id, ())
             if vehicle.energy is not None and all(s.order_id in known_orders for s in stops):
@@ -296,13 +315,18 @@ def validate_plan(
 
 def _finish(order: OrderTask, arrive: float, travel: TravelMatrix) -> float:
     """When an order is delivered if its vehicle reaches the pick-up at `arrive`, one at a time."""
-    return arrive + order.pickup_service_s + float(travel[order.pickup, order.dropoff]) + order.dropoff_service_s
+    return (
+        max(arrive, order.ready_in_s)
+        + order.pickup_service_s
+        + float(travel[order.pickup, order.dropoff])
+        + order.dropoff_service_s
+    )
 
 
 def greedy_plan(
     orders: Sequence[OrderTask], vehicles: Sequence[VehicleSlot], travel: TravelMatrix, keep_current: bool = False
 ) -> AssignmentPlan:
-    """Baseline: orders by priority then arrival, each to the vehicle that reaches its pick-up first,
+    """Baseline: orders by priority then arrival, each to the vehicle that can pick it up first,
     served one at a time, as far as the vehicle's energy goes. With `keep_current`, orders stay
     with the vehicle they are assigned to (in the sequence given, while its energy lasts) and
     only the others are placed: the plan as it stands."""
@@ -345,6 +369,8 @@ def greedy_plan(
             t, at = free_at[v.id]
             arrive = t + float(travel[at, order.pickup])
             reachable = np.isfinite(arrive) and np.isfinite(travel[order.pickup, order.dropoff])
+            # Reaching it sooner than the load is ready gains nothing: ties go to the first vehicle.
+            arrive = max(arrive, order.ready_in_s)
             if reachable and (best is None or arrive < best[0]) and (energy := fits(v.id, order)) is not None:
                 best = (arrive, v.id, energy)
         if best is None:
@@ -465,9 +491,12 @@ class _RoutingModel:
         transit = routing.RegisterTransitMatrix(self.transit.tolist())
         routing.SetArcCostEvaluatorOfAllVehicles(transit)
         horizon = int(self.transit.max()) * (2 * len(self.orders) + 2) + _SCALE * int(
-            max(v.available_in_s for v in self.vehicles) + 1
+            max(v.available_in_s for v in self.vehicles) + max((o.ready_in_s for o in self.orders), default=0) + 1
         )
-        routing.AddDimension(transit, 0, horizon, False, "time")
+        # Waiting (slack) only where a load is not ready yet: without it the solver's times are
+        # the back-to-back times evaluate_routes counts.
+        waits = any(o.ready_in_s > 0 for o in self.orders)
+        routing.AddDimension(transit, horizon if waits else 0, horizon, False, "time")
         time = routing.GetDimensionOrDie("time")
         demand = [0] * (self.end + 1)
         for _ in self.orders:
@@ -495,6 +524,8 @@ class _RoutingModel:
                 routing.VehicleVar(pick).SetValues([-1, *allowed])
                 routing.VehicleVar(drop).SetValues([-1, *allowed])
             time.SetCumulVarSoftUpperBound(drop, 0, _COMPLETION_WEIGHT * order.weight)
+            if order.ready_in_s > 0:
+                time.CumulVar(pick).SetMin(math.ceil(order.ready_in_s * _SCALE))
             if order.due_in_s is not None:
                 leg = self.transit[self.pickup_node(i), self.pickup_node(i) + 1]
                 latest_pick = max(0, int(order.due_in_s * _SCALE) - int(leg))

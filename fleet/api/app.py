@@ -115,7 +115,7 @@ async def ready(service: ServiceDep, response: Response) -> Readiness:
     dependencies=OPERATOR,
 )
 async def create_order(body: OrderCreate, service: ServiceDep) -> OrderOut:
-    order = service.submit_order(body.pickup, body.dropoff, body.load_type, body.priority, body.due_at)
+    order = service.submit_order(body.pickup, body.dropoff, body.load_type, body.priority, body.due_at, body.ready_at)
     return OrderOut.of(order)
 
 

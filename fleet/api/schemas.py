@@ -22,6 +22,12 @@ class OrderCreate(BaseModel):
     due_at: float | None = Field(
         default=None, description="when the load is needed at the drop-off, seconds since the epoch (as created_at)"
     )
+    ready_at: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="when the load is ready at the pick-up, seconds since the epoch: a vehicle there sooner waits"
+        " (none or past: ready now)",
+    )
 
 
 class CallCreate(BaseModel):
@@ -81,6 +87,7 @@ class OrderOut(BaseModel):
     reason: str | None
     created_at: float
     due_at: float | None
+    ready_at: float | None
     lateness_s: float | None = Field(description="seconds finished after due_at (negative: early); None while open")
     history: list[TransitionOut]
     decision: DecisionOut | None = Field(default=None, description="its last assignment and why (none: unassigned)")
@@ -98,6 +105,7 @@ class OrderOut(BaseModel):
             reason=order.reason,
             created_at=order.created_at,
             due_at=order.due_at,
+            ready_at=order.ready_at,
             lateness_s=_lateness(order),
             history=[
                 TransitionOut(at=t.at, state=t.state, vehicle_id=t.vehicle_id, reason=t.reason) for t in order.history

@@ -289,15 +289,22 @@ def test_shift_kpis_are_shown_as_the_api_has_them(page: Page, demo: str) -> None
 
 def test_orders_are_reprioritised_and_cancelled_from_the_page(browser: Browser, demo: str) -> None:
     """With the fleet paused nothing is dispatched, so the order is still open when the operator
-    changes its priority (a prompt) and cancels it (a confirmation) in the orders panel."""
+    changes its priority (a prompt) and cancels it (a confirmation) in the orders panel. An
+    order whose load is ready later shows its ready and due times."""
     post(demo, "/api/v1/fleet/pause")
     try:
         order = post(demo, "/api/v1/orders", {"from": "RMW-WAFER", "to": "PECVD-1-IN"})
+        assert isinstance(order, dict)
+        created = float(order["created_at"])  # type: ignore[arg-type]
+        later = {"ready_at": created + 1800, "due_at": created + 3600}
+        timed = post(demo, "/api/v1/orders", {"from": "RMW-WAFER", "to": "PECVD-1-IN", **later})
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.on("dialog", lambda d: d.accept("7") if d.type == "prompt" else d.accept())
         page.goto(f"{demo}/")
         row = f"#orders tr[data-order='{order['id']}']"
         page.wait_for_selector(row)
+        times = page.text_content(f"#orders tr[data-order='{timed['id']}'] td:nth-child(6)") or ""
+        assert times.startswith("ready ") and " \u00b7 due " in times, times
         page.click(f"{row} button.prioritise")
         page.wait_for_function(f"document.querySelector(\"{row}\").children[3].textContent === '7'")
         assert get(demo, f"/api/v1/orders/{order['id']}")["priority"] == 7  # type: ignore[index]

@@ -366,6 +366,44 @@ async def test_due_times_are_taken_checked_and_reported(
     assert body["lateness_s"] == round(body["history"][-1]["at"] - (now + 900), 1) and body["lateness_s"] < 0
 
 
+async def test_a_load_ready_later_is_picked_up_when_ready(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    """An order whose load is ready in 4 minutes is dispatched at once (within the 5-minute
+    look-ahead): its vehicle reaches the pick-up first, waits there saying so, and loads at the
+    ready time, not before. One ready in 20 minutes waits out of the dispatcher's solves until
+    5 minutes before. A ready time after the due time, or not a number, is refused by name."""
+    sim, service = plant
+    now = sim.controller.clock.now()
+    late_due = await client.post(
+        "/api/v1/orders", json={"from": "ST-A", "to": "ST-B", "ready_at": now + 600, "due_at": now + 300}
+    )
+    assert late_due.status_code == 422 and late_due.json()["field"] == "due_at"
+    assert "before the load is ready" in late_due.json()["detail"]
+    bad = await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B", "ready_at": "soon"})
+    assert bad.status_code == 422 and any(e["loc"][-1] == "ready_at" for e in bad.json()["detail"])
+    assert service.store.count() == 0
+    soon = (await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B", "ready_at": now + 240})).json()
+    later = (await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-C", "ready_at": now + 1200})).json()
+    assert soon["ready_at"] == now + 240
+    stored = service.store.get(later["id"])
+    assert stored is not None and stored.ready_at == now + 1200
+    sim.run_for(180)
+    order = sim.controller.orders[soon["id"]]
+    assert order.state.value == "to_pickup" and order.vehicle_id is not None
+    vehicle = (await client.get(f"/api/v1/vehicles/{order.vehicle_id}")).json()
+    assert vehicle["wait_reason"].startswith(f"waits at ST-A for the load of {soon['id']}, ready in ")
+    assert sim.controller.orders[later["id"]].state.value == "accepted", "20 minutes ahead: not dispatched yet"
+    sim.run_for(1500)
+    for oid, ready in ((soon["id"], now + 240), (later["id"], now + 1200)):
+        body = (await client.get(f"/api/v1/orders/{oid}")).json()
+        assert body["state"] == "finished"
+        loading = next(t["at"] for t in body["history"] if t["state"] == "loading")
+        assert ready <= loading < ready + 60
+        assigned = next(t["at"] for t in body["history"] if t["state"] == "assigned")
+        assert assigned >= ready - 300 - 35, "assigned no sooner than the look-ahead (and a re-dispatch) allow"
+
+
 async def test_shift_kpis(client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]) -> None:
     """Finished orders, lead times, utilisation and waits of the recent past, as the simulation
     sees them; an order finished before the window does not count."""

@@ -204,6 +204,43 @@ def test_the_due_order_is_served_in_time_when_possible(plant_map: FacilityMap, g
     assert validate_plan(timed, orders, vehicle) == []
 
 
+def test_a_load_not_ready_yet_is_picked_up_when_ready_and_the_vehicle_works_meanwhile(
+    plant_map: FacilityMap, graph: CompiledGraph
+) -> None:
+    """One vehicle, two jobs. The one the solver does first, freely, gets a load that is ready
+    only after the other could be done: the vehicle does the other meanwhile, picks the late
+    load up no sooner than it is ready, and the validator passes the plan and catches one that
+    claims to finish sooner. The greedy baseline waits for the load as well."""
+    stations = plant_map.station_by_id
+    start = graph.index[plant_map.parking[0].node]
+    travel = graph.travel_time
+
+    def task(oid: str, pickup: str, dropoff: str, ready: float = 0.0) -> OrderTask:
+        p, d = stations[pickup], stations[dropoff]
+        nodes = graph.index[p.node], graph.index[d.node]
+        return OrderTask(oid, *nodes, p.service_time_s, d.service_time_s, ready_in_s=ready)
+
+    vehicle = [VehicleSlot("v", start)]
+    jobs = {"a": ("RMW-WAFER", "PECVD-1-IN"), "b": ("PACK-OUT", "FGS-1")}
+    free = solve_assignment([task(k, *v) for k, v in jobs.items()], vehicle, travel, time_budget_s=5.0)
+    first, second = free.orders_of("v")
+    ready = free.completion_s[second] + 60
+    orders = [task(first, *jobs[first], ready=ready), task(second, *jobs[second])]
+    timed = solve_assignment(orders, vehicle, travel, time_budget_s=5.0)
+    assert timed.orders_of("v") == (second, first)
+    late = orders[0]
+    soonest = ready + late.pickup_service_s + travel[late.pickup, late.dropoff] + late.dropoff_service_s
+    assert timed.completion_s[first] == pytest.approx(soonest)
+    assert validate_plan(timed, orders, vehicle, travel) == []
+    early = replace(timed, completion_s={**timed.completion_s, first: soonest - 10})
+    assert f"order {first}: finished at" in " ".join(validate_plan(early, orders, vehicle, travel))
+    greedy = greedy_plan(orders, vehicle, travel)
+    assert greedy.completion_s[first] >= soonest - 1e-6
+    assert validate_plan(greedy, orders, vehicle, travel) == []
+    with pytest.raises(ValueError, match="ready_in_s"):
+        task("c", *jobs["a"], ready=-1.0)
+
+
 def energy_slots(
     fmap: FacilityMap, g: CompiledGraph, vehicles: list[VehicleSlot], wh: list[float]
 ) -> list[VehicleSlot]:

@@ -188,7 +188,10 @@ const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit"
 
 function dueText(o) {
   if (o.lateness_s != null) return o.lateness_s > 0 ? `${Math.round(o.lateness_s / 60)} min late` : "on time";
-  return o.due_at ? `due ${clock(o.due_at)}` : "";
+  const due = o.due_at ? `due ${clock(o.due_at)}` : "";
+  // Until loaded, when the load is ready at the pick-up matters too.
+  const ready = o.ready_at && CANCELLABLE.has(o.state) ? `ready ${clock(o.ready_at)}` : "";
+  return [ready, due].filter(Boolean).join(" \u00b7 ");
 }
 
 function fillOrders(recent, health) {
