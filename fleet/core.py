@@ -731,6 +731,17 @@ class Controller:
         reason = self.traffic.waiting.get(vehicle_id)
         return reason.describe() if reason else None
 
+    def waits(self) -> dict[str, tuple[str, str]]:
+        """Every vehicle standing still for a reason: (cause, the reason in words). Causes: what
+        traffic has in the way (node, lane, zone, turn), a load not ready at the pick-up (load),
+        a robot cell's transfer that holds the vehicle (cell)."""
+        out = {vid: (w.cause, w.describe()) for vid, w in self.traffic.stopped_waits().items()}
+        for vid in self._awaiting_load:
+            out[vid] = ("load", self.wait_reason(vid) or "")
+        for vid, why in self._held_by_cell.items():
+            out[vid] = ("cell", why)
+        return out
+
     def path_ahead(self, vehicle_id: str) -> tuple[list[str], list[str]]:
         """(base: nodes released to the vehicle still ahead, horizon: planned, not released)."""
         if not self.vehicles[vehicle_id].placed:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fleet.model import OrderState, TaskKind, TransportOrder, Vehicle
-from fleet.traffic import WaitReason
 
 
 def lead_times(orders: Iterable[TransportOrder]) -> list[float]:
@@ -48,7 +47,7 @@ class ShiftCounters:
     _waiting_s: list[dict[str, float]] = field(default_factory=list)
     _last: float | None = None
 
-    def sample(self, now: float, vehicles: Iterable[Vehicle], waits: dict[str, WaitReason]) -> None:
+    def sample(self, now: float, vehicles: Iterable[Vehicle], causes: Iterable[str]) -> None:
         """Count the time since the last sample as spent in the state the fleet is in now."""
         if self._last is None or now <= self._last:
             self._last = now if self._last is None else self._last
@@ -67,8 +66,8 @@ class ShiftCounters:
         self._vehicle_s[-1] += dt * len(placed)
         self._busy_s[-1] += dt * sum(1 for v in placed if v.task is not None and v.task.kind is TaskKind.ORDER)
         bucket = self._waiting_s[-1]
-        for reason in waits.values():
-            bucket[reason.cause] = bucket.get(reason.cause, 0.0) + dt
+        for cause in causes:  # one per vehicle standing still
+            bucket[cause] = bucket.get(cause, 0.0) + dt
 
     def since(self, start: float) -> tuple[float, float, dict[str, float]]:
         """(vehicle-seconds, of them on an order, waiting seconds by cause) since `start`."""

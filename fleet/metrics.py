@@ -89,8 +89,7 @@ def controller_samples(c: Controller) -> list[Sample]:
         Sample("fleet_alarms_total", "counter", "Alarms raised, by code.", n, (("code", code),))
         for code, n in sorted(alarms.items())
     ]
-    waiting = c.traffic.stopped_waits()
-    causes = Counter(w.cause for w in waiting.values())
+    causes = Counter(cause for cause, _ in c.waits().values())
     out += [
         Sample("fleet_vehicles_waiting", "gauge", "Vehicles standing still, by what is in the way.", n, (("cause", k),))
         for k, n in sorted(causes.items())

@@ -159,7 +159,8 @@ class FleetService:
         """Persist the order changes among the core's commands and log every change for the event
         stream (called by the shell that drains the commands)."""
         controller = self.controller
-        self.shift.sample(controller.clock.now(), controller.vehicles.values(), controller.traffic.stopped_waits())
+        causes = [cause for cause, _ in controller.waits().values()]
+        self.shift.sample(controller.clock.now(), controller.vehicles.values(), causes)
         changed = [cmd.order for cmd in commands if isinstance(cmd, OrderChanged)]
         if changed:
             self.commits.later(self.store.orders_write(changed, self.controller.clock.now()))
@@ -199,7 +200,7 @@ class FleetService:
             elif isinstance(cmd, Alarm):
                 raised = self.alarms.raise_alarm(cmd, self.controller.clock.now())
                 self.events.append("alarm", asdict(raised))
-        waits = {vid: w.describe() for vid, w in self.controller.traffic.stopped_waits().items()}
+        waits = {vid: why for vid, (_, why) in self.controller.waits().items()}
         if waits != self._waits:
             for vid in sorted(set(waits) | set(self._waits)):
                 if waits.get(vid) != self._waits.get(vid):

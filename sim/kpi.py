@@ -29,7 +29,7 @@ class KpiReport:
     wall_seconds: float
     routes_planned: int = 0  # routes planned in time (SIPP)
     routes_unplanned: int = 0  # of those, no plan found: driven on claims alone
-    waiting_s_by_cause: dict[str, float] = field(default_factory=dict)  # node / lane / zone
+    waiting_s_by_cause: dict[str, float] = field(default_factory=dict)  # node / lane / zone / turn / load / cell
 
     @property
     def speed_factor(self) -> float:

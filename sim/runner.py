@@ -168,8 +168,8 @@ class Simulation:
         self.oracle.check(now, self.vehicles, self.controller.traffic)
         busy = sum(1 for cv in self.controller.vehicles.values() if cv.task and cv.task.kind is TaskKind.ORDER)
         self.busy_vehicle_seconds += busy * dt
-        for reason in self.controller.traffic.stopped_waits().values():
-            self.waiting_seconds[reason.cause] = self.waiting_seconds.get(reason.cause, 0.0) + dt
+        for cause, _ in self.controller.waits().values():
+            self.waiting_seconds[cause] = self.waiting_seconds.get(cause, 0.0) + dt
 
     def run_for(self, seconds: float, on_step: Callable[[float], None] | None = None) -> None:
         """Advance `seconds` of simulated time; `on_step` gets the elapsed time after each step."""

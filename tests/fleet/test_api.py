@@ -371,8 +371,8 @@ async def test_a_load_ready_later_is_picked_up_when_ready(
 ) -> None:
     """An order whose load is ready in 4 minutes is dispatched at once (within the 5-minute
     look-ahead): its vehicle reaches the pick-up first, waits there saying so, and loads at the
-    ready time, not before. One ready in 20 minutes waits out of the dispatcher's solves until
-    5 minutes before. A ready time after the due time, or not a number, is refused by name."""
+    ready time, not before; the shift KPIs count that wait under its cause. One ready in 20
+    minutes waits out of the dispatcher's solves until 5 minutes before. A ready time after the due time, or not a number, is refused by name."""
     sim, service = plant
     now = sim.controller.clock.now()
     late_due = await client.post(
@@ -395,6 +395,8 @@ async def test_a_load_ready_later_is_picked_up_when_ready(
     assert vehicle["wait_reason"].startswith(f"waits at ST-A for the load of {soon['id']}, ready in ")
     assert sim.controller.orders[later["id"]].state.value == "accepted", "20 minutes ahead: not dispatched yet"
     sim.run_for(1500)
+    kpis = (await client.get("/api/v1/kpis", params={"window_s": 3600})).json()
+    assert kpis["waiting_s_by_cause"].get("load", 0) > 30, "the waits for the loads count, by their cause"
     for oid, ready in ((soon["id"], now + 240), (later["id"], now + 1200)):
         body = (await client.get(f"/api/v1/orders/{oid}")).json()
         assert body["state"] == "finished"
