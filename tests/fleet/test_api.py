@@ -372,7 +372,8 @@ async def test_a_load_ready_later_is_picked_up_when_ready(
     """An order whose load is ready in 4 minutes is dispatched at once (within the 5-minute
     look-ahead): its vehicle reaches the pick-up first, waits there saying so, and loads at the
     ready time, not before; the shift KPIs count that wait under its cause. One ready in 20
-    minutes waits out of the dispatcher's solves until 5 minutes before. A ready time after the due time, or not a number, is refused by name."""
+    minutes waits out of the dispatcher's solves until 5 minutes before. A ready time after the
+    due time, or not a number, is refused by name."""
     sim, service = plant
     now = sim.controller.clock.now()
     late_due = await client.post(

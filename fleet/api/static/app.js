@@ -188,10 +188,11 @@ const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit"
 
 function dueText(o) {
   if (o.lateness_s != null) return o.lateness_s > 0 ? `${Math.round(o.lateness_s / 60)} min late` : "on time";
-  const due = o.due_at ? `due ${clock(o.due_at)}` : "";
-  // Until loaded, when the load is ready at the pick-up matters too.
-  const ready = o.ready_at && CANCELLABLE.has(o.state) ? `ready ${clock(o.ready_at)}` : "";
-  return [ready, due].filter(Boolean).join(" \u00b7 ");
+  // Until loaded, when the load is ready at the pick-up matters too: "10:30-11:00" (ready to
+  // due) or "from 10:30", kept short so the panel fits a laptop's width.
+  const ready = o.ready_at && CANCELLABLE.has(o.state) ? clock(o.ready_at) : "";
+  if (ready) return o.due_at ? `${ready}\u2013${clock(o.due_at)}` : `from ${ready}`;
+  return o.due_at ? `due ${clock(o.due_at)}` : "";
 }
 
 function fillOrders(recent, health) {
