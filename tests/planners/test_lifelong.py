@@ -10,7 +10,7 @@ import pytest
 
 from maps.lorr import load_lorr_instance
 from maps.movingai import parse_grid_map
-from planners.epibt import OPERATIONS, WAIT, OperationPibt
+from planners.epibt import OPERATIONS, REFRESH_STEPS, WAIT, OperationPibt
 from planners.lifelong import LifelongPlanner, validate_step
 from planners.mapf import GridGraph, Pibt
 from sim.lorr import GridWays, assign_tasks, run_lorr
@@ -93,6 +93,27 @@ def test_state_distances_count_turns_and_the_grain() -> None:
     assert graded.state_distances(g.index[(0, 3)])[4 * g.index[(0, 0)] + east] == 3  # row 0 runs east
     assert graded.state_distances(g.index[(1, 3)])[4 * g.index[(1, 0)] + east] == 6  # row 1 runs west: 3 drives at 2
     assert plain.state_distances(g.index[(1, 3)])[4 * g.index[(1, 0)] + east] == 3
+
+
+def test_costs_follow_the_traffic_away_from_an_oncoming_flow() -> None:
+    """Two rows of 6, no grain. Two agents stand on row 0 facing east, at other cells each step,
+    for 40 steps (one refresh), as if a flow drove east along it: from the east end of row 0
+    facing west, the best way to its west end is no longer straight along row 0 (5 drives) but
+    round by row 1. Without guidance the costs stay as they were."""
+    g = GridGraph.of(parse_grid_map("type octile\nheight 2\nwidth 6\nmap\n......\n......\n"))
+    west, south = 2, 1
+    goal, start = g.index[(0, 0)], g.index[(0, 5)]
+    guided = OperationPibt(g, [goal, goal], against_grain=0.0)
+    alone = OperationPibt(g, [goal, goal], against_grain=0.0, guidance=False)
+    assert guided.state_distances(goal)[4 * start + west] == 5
+    for t in range(REFRESH_STEPS):
+        flow = [g.index[(0, (t + k) % 6)] for k in (0, 3)]
+        for planner in (guided, alone):
+            planner.step(flow, [0, 0], [0, 1])
+    best = guided.state_distances(goal)[4 * start + west]
+    round_by_row_1 = 2 + guided.state_distances(goal)[4 * g.index[(1, 5)] + south]  # turn south, drive down
+    assert best > 5 and best == pytest.approx(round_by_row_1), (best, round_by_row_1)
+    assert alone.state_distances(goal)[4 * start + west] == 5
 
 
 def test_cart_in_a_dead_end_gets_out_and_the_other_gets_in() -> None:
