@@ -18,12 +18,13 @@ from fleet.model import OrderState, TaskKind, TransportOrder, Vehicle
 
 
 def lead_times(orders: Iterable[TransportOrder]) -> list[float]:
-    """Seconds from acceptance to finish of each finished order."""
+    """Seconds from acceptance (or, for a load ready later, from its ready time: the plant asked
+    for it then) to finish of each finished order."""
     out = []
     for o in orders:
         done = o.entered(OrderState.FINISHED)
         if done is not None:
-            out.append(done - o.created_at)
+            out.append(done - o.waiting_since)
     return out
 
 

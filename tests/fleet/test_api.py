@@ -371,7 +371,8 @@ async def test_a_load_ready_later_is_picked_up_when_ready(
 ) -> None:
     """An order whose load is ready in 4 minutes is dispatched at once (within the 5-minute
     look-ahead): its vehicle reaches the pick-up first, waits there saying so, and loads at the
-    ready time, not before; the shift KPIs count that wait under its cause. One ready in 20
+    ready time, not before; the shift KPIs count that wait under its cause, and lead times from
+    the ready time. One ready in 20
     minutes waits out of the dispatcher's solves until 5 minutes before. A ready time after the
     due time, or not a number, is refused by name."""
     sim, service = plant
@@ -398,6 +399,9 @@ async def test_a_load_ready_later_is_picked_up_when_ready(
     sim.run_for(1500)
     kpis = (await client.get("/api/v1/kpis", params={"window_s": 3600})).json()
     assert kpis["waiting_s_by_cause"].get("load", 0) > 30, "the waits for the loads count, by their cause"
+    # Lead times count from the ready time: both took under 3 minutes from it (from their
+    # creation, the later one took over 20).
+    assert 0 < kpis["lead_time_mean_s"] < 180 and kpis["orders_finished"] == 2
     for oid, ready in ((soon["id"], now + 240), (later["id"], now + 1200)):
         body = (await client.get(f"/api/v1/orders/{oid}")).json()
         assert body["state"] == "finished"
