@@ -742,6 +742,13 @@ class Controller:
             out[vid] = ("cell", why)
         return out
 
+    def wait_causes(self) -> dict[str, str]:
+        """The causes of `waits` alone (no words: cheap enough for every simulation step)."""
+        out = {vid: w.cause for vid, w in self.traffic.stopped_waits().items()}
+        out.update(dict.fromkeys(self._awaiting_load, "load"))
+        out.update(dict.fromkeys(self._held_by_cell, "cell"))
+        return out
+
     def path_ahead(self, vehicle_id: str) -> tuple[list[str], list[str]]:
         """(base: nodes released to the vehicle still ahead, horizon: planned, not released)."""
         if not self.vehicles[vehicle_id].placed:

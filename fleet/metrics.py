@@ -89,7 +89,7 @@ def controller_samples(c: Controller) -> list[Sample]:
         Sample("fleet_alarms_total", "counter", "Alarms raised, by code.", n, (("code", code),))
         for code, n in sorted(alarms.items())
     ]
-    causes = Counter(cause for cause, _ in c.waits().values())
+    causes = Counter(c.wait_causes().values())
     out += [
         Sample("fleet_vehicles_waiting", "gauge", "Vehicles standing still, by what is in the way.", n, (("cause", k),))
         for k, n in sorted(causes.items())

@@ -159,8 +159,7 @@ class FleetService:
         """Persist the order changes among the core's commands and log every change for the event
         stream (called by the shell that drains the commands)."""
         controller = self.controller
-        causes = [cause for cause, _ in controller.waits().values()]
-        self.shift.sample(controller.clock.now(), controller.vehicles.values(), causes)
+        self.shift.sample(controller.clock.now(), controller.vehicles.values(), controller.wait_causes().values())
         changed = [cmd.order for cmd in commands if isinstance(cmd, OrderChanged)]
         if changed:
             self.commits.later(self.store.orders_write(changed, self.controller.clock.now()))

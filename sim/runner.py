@@ -168,7 +168,7 @@ class Simulation:
         self.oracle.check(now, self.vehicles, self.controller.traffic)
         busy = sum(1 for cv in self.controller.vehicles.values() if cv.task and cv.task.kind is TaskKind.ORDER)
         self.busy_vehicle_seconds += busy * dt
-        for cause, _ in self.controller.waits().values():
+        for cause in self.controller.wait_causes().values():
             self.waiting_seconds[cause] = self.waiting_seconds.get(cause, 0.0) + dt
 
     def run_for(self, seconds: float, on_step: Callable[[float], None] | None = None) -> None:
