@@ -24,7 +24,6 @@ every prioritised scheme it can fail where a joint plan exists).
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import itertools
 import math
@@ -103,12 +102,18 @@ def occupancy(plan: Plan, clear_s: float) -> list[tuple[Key, float, float]]:
 
 @dataclass
 class ReservationTable:
-    """Reserved intervals per element, each with the vehicle that holds it."""
+    """Reserved intervals per element, each with the vehicle that holds it.
+
+    Intervals are appended as they come and sorted when an element is first read (a table is
+    filled with every other vehicle's plan, then searched: one sort per element, not an ordered
+    insert per interval); an element's safe intervals are kept until it changes."""
 
     near: dict[Key, frozenset[Key]]
     clear_s: float
     held: dict[Key, list[tuple[float, float, int]]] = field(default_factory=dict)
     _touched: dict[int, set[Key]] = field(default_factory=dict)
+    _unsorted: set[Key] = field(default_factory=set)
+    _gaps: dict[Key, list[tuple[float, float]]] = field(default_factory=dict)
 
     def reserve(self, agent: int, plan: Plan) -> None:
         for key, begin, end in occupancy(plan, self.clear_s):
@@ -122,29 +127,47 @@ class ReservationTable:
         """Drop everything the agent holds."""
         for k in self._touched.pop(agent, ()):
             self.held[k] = [item for item in self.held[k] if item[2] != agent]
+            self._gaps.pop(k, None)
 
     def _add(self, agent: int, key: Key, begin: float, end: float) -> None:
         touched = self._touched.setdefault(agent, set())
+        item = (begin, end, agent)
         for k in (key, *self.near.get(key, ())):
-            bisect.insort(self.held.setdefault(k, []), (begin, end, agent))
+            self.held.setdefault(k, []).append(item)
             touched.add(k)
+            self._unsorted.add(k)
+            self._gaps.pop(k, None)
+
+    def intervals(self, key: Key) -> list[tuple[float, float, int]]:
+        """The element's reserved (from, until, agent), in order."""
+        held = self.held.get(key)
+        if held is None:
+            return []
+        if key in self._unsorted:
+            held.sort()
+            self._unsorted.discard(key)
+        return held
 
     def gaps(self, key: Key) -> list[tuple[float, float]]:
         """Safe intervals of an element: the times nobody holds it."""
+        cached = self._gaps.get(key)
+        if cached is not None:
+            return cached
         out: list[tuple[float, float]] = []
         start = -INF
-        for begin, end, _ in self.held.get(key, ()):
+        for begin, end, _ in self.intervals(key):
             if begin > start:
                 out.append((start, begin))
             start = max(start, end)
         if start < INF:
             out.append((start, INF))
+        self._gaps[key] = out
         return out
 
     def free_from(self, key: Key, begin: float, length: float) -> float:
         """The earliest time >= begin from which the element is free for `length` seconds."""
         t = begin
-        for b, e, _ in self.held.get(key, ()):
+        for b, e, _ in self.intervals(key):
             if b < t + length and e > t:
                 t = e
         return t
