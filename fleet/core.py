@@ -59,6 +59,7 @@ from maps import FacilityMap, Station
 from planners.assignment import LATENESS_PER_COMPLETION, AssignmentPlan, Stop, StopKind
 from planners.graph import NoPathError, compile_map
 from planners.precedence import Walk, project
+from planners.sipp import Plan
 
 MAX_PRIORITY = 10
 
@@ -507,19 +508,30 @@ class Controller:
             self.traffic.drop_turns(vehicle_id)
             walks = {o: self._walk(o, now) for o, ov in self.vehicles.items() if ov.placed}
             mine = walks[vehicle_id]
-            walks[vehicle_id] = replace(mine, nodes=mine.nodes[: mine.claimed + 1], stay=math.inf)
-            expected = project(walks, self.traffic.turn_order(), self.full_graph.edge_seconds, now)
-            self.traffic.retime_turns(expected)
-            start_time = expected.pop(vehicle_id)[-1].arrive
-            stay = self._stay(self.vehicles[vehicle_id], goal)
             claimed = {o: w.claimed for o, w in walks.items()}
+            stay = self._stay(self.vehicles[vehicle_id], goal)
             heading = self._heading_at_end(vehicle_id)
-            started = self._stopwatch()
-            plan = self.router.plan(
-                self.graph, start, goal, start_time, expected, claimed, now, self._no_through, stay, heading
-            )
+            turns = self.traffic.turn_order()
+            # First around the others as they move while this vehicle stands at its released end
+            # (what they will do if it gets no plan); if that fails, as they move once it has
+            # left that end: whoever waits for its node then passes after it, which makes a
+            # head-on meeting or a chain of waits through its node plannable. Both projections
+            # honour the turns already fixed, so either plan slots in without closing a cycle.
+            projections: list[dict[str, Plan]] = []
+            for stay_at_end in (math.inf, 0.0):
+                walks[vehicle_id] = replace(mine, nodes=mine.nodes[: mine.claimed + 1], stay=stay_at_end)
+                expected = project(walks, turns, self.full_graph.edge_seconds, now)
+                start_time = expected.pop(vehicle_id)[-1].arrive
+                projections.append(expected)
+                started = self._stopwatch()
+                plan = self.router.plan(
+                    self.graph, start, goal, start_time, expected, claimed, now, self._no_through, stay, heading
+                )
+                self.stats.planning_s += self._stopwatch() - started
+                if plan is not None:
+                    break
+            self.traffic.retime_turns(projections[-1] if plan is not None else projections[0])
             self.stats.routes_planned += 1
-            self.stats.planning_s += self._stopwatch() - started
         if plan is not None:
             self.traffic.set_route(vehicle_id, [p.node for p in plan], [a.depart for a in plan[:-1]])
         else:

@@ -198,6 +198,18 @@ def test_a_circular_wait_through_a_boxed_in_idle_vehicle_is_seen_and_broken(smal
     assert core.stats.deadlocks_unresolved == 0
 
 
+CART = {
+    "id": "cart",
+    "length": 1.2,
+    "width": 0.8,
+    "max_speed": 1.5,
+    "acceleration": 0.5,
+    "battery_capacity_wh": 2400,
+    "consumption_wh_per_m": 0.4,
+    "load_types": ["rack"],
+}
+
+
 def _corridor() -> FacilityMap:
     """A one-way corridor C0..C5 to a parking spot at PK, back along the top (U5 to U0), with
     bays S3 (off C3, back at C4) and S4 (off C4, back at C5)."""
@@ -208,18 +220,7 @@ def _corridor() -> FacilityMap:
     return parse_map(
         {
             "name": "corridor",
-            "vehicle_types": [
-                {
-                    "id": "cart",
-                    "length": 1.2,
-                    "width": 0.8,
-                    "max_speed": 1.5,
-                    "acceleration": 0.5,
-                    "battery_capacity_wh": 2400,
-                    "consumption_wh_per_m": 0.4,
-                    "load_types": ["rack"],
-                }
-            ],
+            "vehicle_types": [CART],
             "nodes": [{"id": n, "x": x, "y": y} for n, (x, y) in nodes.items()],
             "lanes": [{"from": a, "to": b, "max_speed": 1.0} for a, b in lanes],
             "stations": [{"id": "ST-U", "node": "U0", "kind": "both", "load_types": ["rack"]}],
@@ -250,3 +251,50 @@ def test_an_idle_vehicle_whose_way_out_runs_along_the_waiting_route_gets_out() -
     assert task is not None and task.place_id == "P" and core.vehicles["AGV-Y"].node == "PK"
     assert (core.vehicles["AGV-W"].node, core.vehicles["AGV-X"].node) == ("S3", "S4")
     assert core.stats.moved_aside == 2
+
+
+def _siding() -> FacilityMap:
+    """A two-way corridor PW - W - A - B - E - PE, parking spots at both ends, and a dead-end
+    siding S off A."""
+    nodes = {"PW": (-10, 0), "W": (0, 0), "A": (10, 0), "B": (20, 0), "E": (30, 0), "PE": (40, 0), "S": (10, -8)}
+    ways = [*itertools.pairwise(["PW", "W", "A", "B", "E", "PE"]), ("A", "S")]
+    lanes = [lane for a, b in ways for lane in ((a, b), (b, a))]
+    return parse_map(
+        {
+            "name": "siding",
+            "vehicle_types": [CART],
+            "nodes": [{"id": n, "x": x, "y": y} for n, (x, y) in nodes.items()],
+            "lanes": [{"from": a, "to": b, "max_speed": 1.0} for a, b in lanes],
+            "parking": [{"id": "P-W", "node": "PW"}, {"id": "P-E", "node": "PE"}],
+        },
+        source="test",
+    )
+
+
+def test_a_head_on_meeting_is_planned_through_the_siding() -> None:
+    """AGV-X drives from E to the west parking spot, planned to pass A once the idle AGV-Y has
+    left it; then AGV-Y is sent east, head-on. Around AGV-X as it moves while AGV-Y stands (AGV-X
+    waits at B for ever) no route east exists; around AGV-X as it moves once AGV-Y has left A,
+    AGV-Y's plan steps into the siding, lets AGV-X pass and goes on: both routes planned, no
+    circular wait, nobody moved aside. (On claims alone the two meet at A and B and wait for each
+    other; the warehouse with 75 carts had 99 % of its routes unplanned and 58 such cycles an hour.)"""
+    clock = SimClock()
+    core = Controller(_siding(), clock)
+    core.add_vehicle("AGV-X", "cart", "E")
+    core.add_vehicle("AGV-Y", "cart", "A")
+    core.send_to("AGV-X", TaskKind.PARK, "P-W")
+    core.send_to("AGV-Y", TaskKind.PARK, "P-E")
+    assert core.stats.routes_planned == 2 and core.stats.routes_unplanned == 0
+    assert core.traffic.route_nodes("AGV-Y")[:3] == ["A", "S", "A"]
+    commands = core.take_commands()
+    visited: dict[str, list[str]] = {"AGV-X": [], "AGV-Y": []}
+    for _ in range(120):
+        for c in commands:
+            if isinstance(c, DriveNodes):
+                visited[c.vehicle_id] += c.nodes
+        drive(core, commands)
+        clock.advance(1.0)
+        commands = core.take_commands() + core.handle(Tick())
+    assert (core.vehicles["AGV-X"].node, core.vehicles["AGV-Y"].node) == ("PW", "PE")
+    assert "S" in visited["AGV-Y"] and "S" not in visited["AGV-X"]
+    assert core.stats.deadlocks == 0 and core.stats.moved_aside == 0 and core.stats.routes_unplanned == 0
