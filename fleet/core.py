@@ -504,7 +504,11 @@ class Controller:
         now = self.clock.now()
         self._planned_at[vehicle_id] = now
         plan = None
+        fastest = self._path(vehicle_id, start, goal)
         if self.config.planned_traffic and start != goal:
+            # A parking spot or charger that no way round avoids (the vehicle stands in a bay
+            # whose only exit runs through it) may be driven through; others are kept clear.
+            no_through = self._no_through.difference(fastest[1:-1])
             self.traffic.drop_turns(vehicle_id)
             walks = {o: self._walk(o, now) for o, ov in self.vehicles.items() if ov.placed}
             mine = walks[vehicle_id]
@@ -525,7 +529,7 @@ class Controller:
                 projections.append(expected)
                 started = self._stopwatch()
                 plan = self.router.plan(
-                    self.graph, start, goal, start_time, expected, claimed, now, self._no_through, stay, heading
+                    self.graph, start, goal, start_time, expected, claimed, now, no_through, stay, heading
                 )
                 self.stats.planning_s += self._stopwatch() - started
                 if plan is not None:
@@ -536,7 +540,7 @@ class Controller:
             self.traffic.set_route(vehicle_id, [p.node for p in plan], [a.depart for a in plan[:-1]])
         else:
             self.stats.routes_unplanned += self.config.planned_traffic and start != goal
-            self.traffic.set_route(vehicle_id, self._path(vehicle_id, start, goal))
+            self.traffic.set_route(vehicle_id, fastest)
 
     def _heading_at_end(self, vehicle_id: str) -> float:
         """Where the vehicle will face at the end of its released path: along its last lane, or

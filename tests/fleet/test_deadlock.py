@@ -298,3 +298,36 @@ def test_a_head_on_meeting_is_planned_through_the_siding() -> None:
     assert (core.vehicles["AGV-X"].node, core.vehicles["AGV-Y"].node) == ("PW", "PE")
     assert "S" in visited["AGV-Y"] and "S" not in visited["AGV-X"]
     assert core.stats.deadlocks == 0 and core.stats.moved_aside == 0 and core.stats.routes_unplanned == 0
+
+
+def test_a_route_out_of_a_bay_through_its_parking_spot_is_planned() -> None:
+    """AGV-1 stands on Q, the bay's approach, whose only exit runs through the parking spot P-1
+    at PK (the plant's PARK-01.Q: seen with 30 carts under faults, the one route of 568 without a
+    plan). Parking spots are kept out of through traffic, except one no way round avoids."""
+    nodes = {"W": (0, 0), "Q": (5, -5), "PK": (10, -5), "E": (15, 0), "PB": (15, 8)}
+    lanes = [("W", "Q"), ("Q", "PK"), ("PK", "E"), ("W", "E"), ("E", "PB"), ("PB", "W")]
+    fmap = parse_map(
+        {
+            "name": "bay",
+            "vehicle_types": [CART],
+            "nodes": [{"id": n, "x": x, "y": y} for n, (x, y) in nodes.items()],
+            "lanes": [{"from": a, "to": b, "max_speed": 1.0} for a, b in lanes],
+            "parking": [{"id": "P-1", "node": "PK"}, {"id": "P-2", "node": "PB"}],
+        },
+        source="test",
+    )
+    clock = SimClock()
+    core = Controller(fmap, clock)
+    core.add_vehicle("AGV-1", "cart", "Q")
+    core.add_vehicle("AGV-2", "cart", "W")
+    core.send_to("AGV-1", TaskKind.PARK, "P-2")
+    assert core.stats.routes_planned == 1 and core.stats.routes_unplanned == 0
+    assert core.traffic.route_nodes("AGV-1") == ["Q", "PK", "E", "PB"]
+    core.send_to("AGV-2", TaskKind.PARK, "P-1")
+    assert core.traffic.route_nodes("AGV-2")[-1] == "PK" and core.stats.routes_unplanned == 0
+    commands = core.take_commands()
+    for _ in range(60):
+        drive(core, commands)
+        clock.advance(1.0)
+        commands = core.take_commands() + core.handle(Tick())
+    assert (core.vehicles["AGV-1"].node, core.vehicles["AGV-2"].node) == ("PB", "PK")
