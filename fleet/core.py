@@ -504,11 +504,8 @@ class Controller:
         now = self.clock.now()
         self._planned_at[vehicle_id] = now
         plan = None
-        fastest = self._path(vehicle_id, start, goal)
+        fastest: list[str] | None = None
         if self.config.planned_traffic and start != goal:
-            # A parking spot or charger that no way round avoids (the vehicle stands in a bay
-            # whose only exit runs through it) may be driven through; others are kept clear.
-            no_through = self._no_through.difference(fastest[1:-1])
             self.traffic.drop_turns(vehicle_id)
             walks = {o: self._walk(o, now) for o, ov in self.vehicles.items() if ov.placed}
             mine = walks[vehicle_id]
@@ -521,12 +518,14 @@ class Controller:
             # left that end: whoever waits for its node then passes after it, which makes a
             # head-on meeting or a chain of waits through its node plannable. Both projections
             # honour the turns already fixed, so either plan slots in without closing a cycle.
-            projections: list[dict[str, Plan]] = []
-            for stay_at_end in (math.inf, 0.0):
-                walks[vehicle_id] = replace(mine, nodes=mine.nodes[: mine.claimed + 1], stay=stay_at_end)
-                expected = project(walks, turns, self.full_graph.edge_seconds, now)
+            tries: list[tuple[float, frozenset[str]]] = [(math.inf, self._no_through), (0.0, self._no_through)]
+            projections: dict[float, dict[str, Plan]] = {}
+            for stay_at_end, no_through in tries:
+                if stay_at_end not in projections:
+                    walks[vehicle_id] = replace(mine, nodes=mine.nodes[: mine.claimed + 1], stay=stay_at_end)
+                    projections[stay_at_end] = project(walks, turns, self.full_graph.edge_seconds, now)
+                expected = dict(projections[stay_at_end])
                 start_time = expected.pop(vehicle_id)[-1].arrive
-                projections.append(expected)
                 started = self._stopwatch()
                 plan = self.router.plan(
                     self.graph, start, goal, start_time, expected, claimed, now, no_through, stay, heading
@@ -534,13 +533,20 @@ class Controller:
                 self.stats.planning_s += self._stopwatch() - started
                 if plan is not None:
                     break
-            self.traffic.retime_turns(projections[-1] if plan is not None else projections[0])
+                if len(tries) == 2 and stay_at_end == 0.0:
+                    # A parking spot or charger that no way round avoids (the vehicle stands in a
+                    # bay whose only exit runs through it) may be driven through; others not.
+                    fastest = self._path(vehicle_id, start, goal)
+                    relaxed = self._no_through.difference(fastest[1:-1])
+                    if relaxed != self._no_through:
+                        tries.append((math.inf, relaxed))
+            self.traffic.retime_turns(projections[stay_at_end if plan is not None else math.inf])
             self.stats.routes_planned += 1
         if plan is not None:
             self.traffic.set_route(vehicle_id, [p.node for p in plan], [a.depart for a in plan[:-1]])
         else:
             self.stats.routes_unplanned += self.config.planned_traffic and start != goal
-            self.traffic.set_route(vehicle_id, fastest)
+            self.traffic.set_route(vehicle_id, fastest or self._path(vehicle_id, start, goal))
 
     def _heading_at_end(self, vehicle_id: str) -> float:
         """Where the vehicle will face at the end of its released path: along its last lane, or
