@@ -202,21 +202,27 @@ def route_energy(
     travel: TravelMatrix,
     to_charger: bool = True,
 ) -> float:
-    """Wh the vehicle uses on its route and (with `to_charger`) on the drive from the last
-    drop-off to the nearest charger (0 for an empty route, inf when a leg or the charger cannot
-    be reached); 0 without an energy model."""
+    """Wh the vehicle uses on its route (driving, loads on board, standing for services and for
+    loads not ready yet) and, with `to_charger`, on the drive from the last drop-off to the
+    nearest charger (0 for an empty route, inf when a leg or the charger cannot be reached); 0
+    without an energy model."""
     use = vehicle.energy
     if use is None or not stops:
         return 0.0
     by_id = {o.id: o for o in orders}
-    wh, at, on_board = 0.0, vehicle.node, 0
+    wh, at, on_board, t = 0.0, vehicle.node, 0, vehicle.available_in_s
     for stop in stops:
         order = by_id[stop.order_id]
         pick = stop.kind is StopKind.PICKUP
         node = order.pickup if pick else order.dropoff
         leg = float(travel[at, node])
         wh += use.driving(leg) + on_board * use.loaded(leg)  # each load on board for the whole leg
-        wh += use.standing(order.pickup_service_s if pick else order.dropoff_service_s)
+        t += leg
+        # Standing through the service, and at a pick-up reached early, until the load is ready
+        # (as `evaluate_routes` times it).
+        stand = (max(0.0, order.ready_in_s - t) + order.pickup_service_s) if pick else order.dropoff_service_s
+        wh += use.standing(stand)
+        t += stand
         on_board += 1 if pick else -1
         at = node
     return wh + use.to_charger(at) if to_charger else wh
@@ -339,10 +345,11 @@ def greedy_plan(
 
     def fits(vid: str, order: OrderTask) -> float | None:
         """Energy used after adding the order, or None when the vehicle could not then reach a charger."""
-        v, (_, at) = slot[vid], free_at[vid]
+        v, (free, at) = slot[vid], free_at[vid]
         if v.energy is None:
             return 0.0
-        after = used[vid] + route_energy(replace(v, node=at), order.stops, [order], travel, to_charger=False)
+        leg = replace(v, node=at, available_in_s=free)
+        after = used[vid] + route_energy(leg, order.stops, [order], travel, to_charger=False)
         return after if after + v.energy.to_charger(order.dropoff) <= v.energy_wh else None
 
     def place(vid: str, order: OrderTask, arrive: float, energy: float) -> None:

@@ -318,6 +318,11 @@ def test_energy_counts_driving_loads_waiting_and_the_way_to_a_charger(
     )
     stops = (Stop("o", StopKind.PICKUP), Stop("o", StopKind.DROPOFF))
     assert route_energy(v, stops, [order], t) == pytest.approx(expected)
+    # A load ready 600 s after the vehicle gets there: it stands at the pick-up that long.
+    later = replace(order, ready_in_s=float(t[v.node, p]) + 600)
+    assert route_energy(v, stops, [later], t) == pytest.approx(expected + 600 * vtype.idle_power_w / 3600)
+    busy = replace(v, available_in_s=400.0)  # free in 400 s: 200 s of that wait are left
+    assert route_energy(busy, stops, [later], t) == pytest.approx(expected + 200 * vtype.idle_power_w / 3600)
 
 
 def test_a_queue_beyond_the_battery_keeps_what_it_can_and_gives_up_the_rest(
