@@ -513,34 +513,40 @@ class Controller:
             stay = self._stay(self.vehicles[vehicle_id], goal)
             heading = self._heading_at_end(vehicle_id)
             turns = self.traffic.turn_order()
-            # First around the others as they move while this vehicle stands at its released end
-            # (what they will do if it gets no plan); if that fails, as they move once it has
-            # left that end: whoever waits for its node then passes after it, which makes a
-            # head-on meeting or a chain of waits through its node plannable. Both projections
-            # honour the turns already fixed, so either plan slots in without closing a cycle.
-            tries: list[tuple[float, frozenset[str]]] = [(math.inf, self._no_through), (0.0, self._no_through)]
-            projections: dict[float, dict[str, Plan]] = {}
-            for stay_at_end, no_through in tries:
+            projections: dict[float, tuple[dict[str, Plan], float]] = {}
+
+            def attempt(stay_at_end: float, no_through: frozenset[str]) -> Plan | None:
+                """SIPP around the others as projected with this vehicle standing at its released
+                end for `stay_at_end` seconds once there (each projection made once)."""
                 if stay_at_end not in projections:
                     walks[vehicle_id] = replace(mine, nodes=mine.nodes[: mine.claimed + 1], stay=stay_at_end)
-                    projections[stay_at_end] = project(walks, turns, self.full_graph.edge_seconds, now)
-                expected = dict(projections[stay_at_end])
-                start_time = expected.pop(vehicle_id)[-1].arrive
+                    expected = project(walks, turns, self.full_graph.edge_seconds, now)
+                    projections[stay_at_end] = expected, expected.pop(vehicle_id)[-1].arrive
+                others, start_time = projections[stay_at_end]
                 started = self._stopwatch()
-                plan = self.router.plan(
-                    self.graph, start, goal, start_time, expected, claimed, now, no_through, stay, heading
+                found = self.router.plan(
+                    self.graph, start, goal, start_time, others, claimed, now, no_through, stay, heading
                 )
                 self.stats.planning_s += self._stopwatch() - started
-                if plan is not None:
-                    break
-                if len(tries) == 2 and stay_at_end == 0.0:
-                    # A parking spot or charger that no way round avoids (the vehicle stands in a
-                    # bay whose only exit runs through it) may be driven through; others not.
-                    fastest = self._path(vehicle_id, start, goal)
-                    relaxed = self._no_through.difference(fastest[1:-1])
-                    if relaxed != self._no_through:
-                        tries.append((math.inf, relaxed))
-            self.traffic.retime_turns(projections[stay_at_end if plan is not None else math.inf])
+                return found
+
+            # First around the others as they move while this vehicle stands at its released end
+            # for good (what they will do if it gets no plan); if that fails, as they move once it
+            # has left that end: whoever waits for its node then passes after it, which makes a
+            # head-on meeting or a chain of waits through its node plannable. Both projections
+            # honour the turns already fixed, so either plan slots in without closing a cycle.
+            basis = math.inf
+            plan = attempt(math.inf, self._no_through)
+            if plan is None:
+                plan, basis = attempt(0.0, self._no_through), 0.0
+            if plan is None:
+                # A parking spot or charger that no way round avoids (the vehicle stands in a bay
+                # whose only exit runs through it) may be driven through; others not.
+                fastest = self._path(vehicle_id, start, goal)
+                relaxed = self._no_through.difference(fastest[1:-1])
+                if relaxed != self._no_through:
+                    plan, basis = attempt(math.inf, relaxed), math.inf
+            self.traffic.retime_turns(projections[basis if plan is not None else math.inf][0])
             self.stats.routes_planned += 1
         if plan is not None:
             self.traffic.set_route(vehicle_id, [p.node for p in plan], [a.depart for a in plan[:-1]])

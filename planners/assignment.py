@@ -19,7 +19,7 @@ Times are seconds relative to "now"; the solver works in deciseconds (integers).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -161,6 +161,25 @@ class AssignmentPlan:
 TravelMatrix = npt.NDArray[np.float64]
 
 
+def _timed_stops(
+    vehicle: VehicleSlot, stops: Sequence[Stop], by_id: Mapping[str, OrderTask], travel: TravelMatrix
+) -> Iterator[tuple[Stop, OrderTask, float, float, float]]:
+    """The stops of a route driven back to back from when the vehicle is free: per stop, the
+    seconds driven to it, the seconds standing there (the service, and at a pick-up reached
+    early, until the load is ready) and when it leaves."""
+    t, at = vehicle.available_in_s, vehicle.node
+    for stop in stops:
+        order = by_id[stop.order_id]
+        pick = stop.kind is StopKind.PICKUP
+        node = order.pickup if pick else order.dropoff
+        leg = float(travel[at, node])
+        t += leg
+        stand = max(0.0, order.ready_in_s - t) + order.pickup_service_s if pick else order.dropoff_service_s
+        t += stand
+        at = node
+        yield stop, order, leg, stand, t
+
+
 def evaluate_routes(
     routes: Mapping[str, Sequence[Stop]],
     orders: Sequence[OrderTask],
@@ -174,18 +193,9 @@ def evaluate_routes(
     by_id = {o.id: o for o in orders}
     completion: dict[str, float] = {}
     for vehicle in vehicles:
-        t, at = vehicle.available_in_s, vehicle.node
-        for stop in routes.get(vehicle.id, ()):
-            order = by_id[stop.order_id]
-            node = order.pickup if stop.kind is StopKind.PICKUP else order.dropoff
-            t += float(travel[at, node])
-            if stop.kind is StopKind.PICKUP:
-                t = max(t, order.ready_in_s) + order.pickup_service_s  # there early: it waits for the load
-            else:
-                t += order.dropoff_service_s
-            at = node
+        for stop, order, _, _, done in _timed_stops(vehicle, routes.get(vehicle.id, ()), by_id, travel):
             if stop.kind is StopKind.DROPOFF:
-                completion[order.id] = t
+                completion[order.id] = done
     objective = 0.0
     for oid, done in completion.items():
         order = by_id[oid]
@@ -210,21 +220,11 @@ def route_energy(
     if use is None or not stops:
         return 0.0
     by_id = {o.id: o for o in orders}
-    wh, at, on_board, t = 0.0, vehicle.node, 0, vehicle.available_in_s
-    for stop in stops:
-        order = by_id[stop.order_id]
-        pick = stop.kind is StopKind.PICKUP
-        node = order.pickup if pick else order.dropoff
-        leg = float(travel[at, node])
-        wh += use.driving(leg) + on_board * use.loaded(leg)  # each load on board for the whole leg
-        t += leg
-        # Standing through the service, and at a pick-up reached early, until the load is ready
-        # (as `evaluate_routes` times it).
-        stand = (max(0.0, order.ready_in_s - t) + order.pickup_service_s) if pick else order.dropoff_service_s
-        wh += use.standing(stand)
-        t += stand
-        on_board += 1 if pick else -1
-        at = node
+    wh, on_board, at = 0.0, 0, vehicle.node
+    for stop, order, leg, stand, _ in _timed_stops(vehicle, stops, by_id, travel):
+        wh += use.driving(leg) + on_board * use.loaded(leg) + use.standing(stand)  # loads on board all the leg
+        on_board += 1 if stop.kind is StopKind.PICKUP else -1
+        at = order.pickup if stop.kind is StopKind.PICKUP else order.dropoff
     return wh + use.to_charger(at) if to_charger else wh
 
 

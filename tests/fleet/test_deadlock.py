@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 from fleet import unjam
 from fleet.clock import SimClock
@@ -187,10 +188,7 @@ def test_a_circular_wait_through_a_boxed_in_idle_vehicle_is_seen_and_broken(smal
     assert (core.stats.deadlocks, core.stats.deadlocks_resolved, core.stats.deadlocks_unresolved) == (1, 1, 0)
     (alarm,) = [c for c in commands if isinstance(c, Alarm)]
     assert alarm.message.startswith("circular wait between AGV-V, AGV-W, AGV-X, AGV-Y, AGV-Z: ")
-    for _ in range(60):
-        drive(core, commands)
-        clock.advance(1.0)
-        commands = core.take_commands() + core.handle(Tick())
+    run(core, clock, commands, 60)
     for vid, (_, place) in goals.items():
         task = core.vehicles[vid].task
         assert task is not None and task.place_id == place and task.phase is TaskPhase.ACTION, vid
@@ -210,6 +208,34 @@ CART = {
 }
 
 
+def _map(name: str, nodes: dict[str, tuple[int, int]], lanes: list[tuple[str, str]], **places: Any) -> FacilityMap:
+    """A hand-made map of carts: nodes by position, one-way lanes at 1 m/s, and its places."""
+    return parse_map(
+        {
+            "name": name,
+            "vehicle_types": [CART],
+            "nodes": [{"id": n, "x": x, "y": y} for n, (x, y) in nodes.items()],
+            "lanes": [{"from": a, "to": b, "max_speed": 1.0} for a, b in lanes],
+            **places,
+        },
+        source="test",
+    )
+
+
+def run(core: Controller, clock: SimClock, commands: list[Command], seconds: int) -> dict[str, list[str]]:
+    """A second at a time: vehicles reach every released node at once (`drive`), then a tick;
+    the nodes each vehicle was sent along."""
+    sent: dict[str, list[str]] = {}
+    for _ in range(seconds):
+        for c in commands:
+            if isinstance(c, DriveNodes):
+                sent.setdefault(c.vehicle_id, []).extend(c.nodes)
+        drive(core, commands)
+        clock.advance(1.0)
+        commands = core.take_commands() + core.handle(Tick())
+    return sent
+
+
 def _corridor() -> FacilityMap:
     """A one-way corridor C0..C5 to a parking spot at PK, back along the top (U5 to U0), with
     bays S3 (off C3, back at C4) and S4 (off C4, back at C5)."""
@@ -217,16 +243,12 @@ def _corridor() -> FacilityMap:
     nodes |= {"PK": (30, 0), "U5": (25, 6), "U0": (0, 6), "S3": (17, -4), "S4": (22, -4)}
     ways = ["C0", "C1", "C2", "C3", "C4", "C5", "PK", "U5", "U0", "C0"]
     lanes = [*itertools.pairwise(ways), ("C3", "S3"), ("S3", "C4"), ("C4", "S4"), ("S4", "C5")]
-    return parse_map(
-        {
-            "name": "corridor",
-            "vehicle_types": [CART],
-            "nodes": [{"id": n, "x": x, "y": y} for n, (x, y) in nodes.items()],
-            "lanes": [{"from": a, "to": b, "max_speed": 1.0} for a, b in lanes],
-            "stations": [{"id": "ST-U", "node": "U0", "kind": "both", "load_types": ["rack"]}],
-            "parking": [{"id": "P", "node": "PK"}],
-        },
-        source="test",
+    return _map(
+        "corridor",
+        nodes,
+        lanes,
+        stations=[{"id": "ST-U", "node": "U0", "kind": "both", "load_types": ["rack"]}],
+        parking=[{"id": "P", "node": "PK"}],
     )
 
 
@@ -242,11 +264,7 @@ def test_an_idle_vehicle_whose_way_out_runs_along_the_waiting_route_gets_out() -
         core.add_vehicle(vid, "cart", node)
     core.send_to("AGV-Y", TaskKind.PARK, "P")
     assert {v: w.holder for v, w in core.traffic.stopped_waits().items()} == {"AGV-Y": "AGV-X"}
-    commands = core.take_commands()
-    for _ in range(120):
-        drive(core, commands)
-        clock.advance(1.0)
-        commands = core.take_commands() + core.handle(Tick())
+    run(core, clock, core.take_commands(), 120)
     task = core.vehicles["AGV-Y"].task
     assert task is not None and task.place_id == "P" and core.vehicles["AGV-Y"].node == "PK"
     assert (core.vehicles["AGV-W"].node, core.vehicles["AGV-X"].node) == ("S3", "S4")
@@ -259,16 +277,7 @@ def _siding() -> FacilityMap:
     nodes = {"PW": (-10, 0), "W": (0, 0), "A": (10, 0), "B": (20, 0), "E": (30, 0), "PE": (40, 0), "S": (10, -8)}
     ways = [*itertools.pairwise(["PW", "W", "A", "B", "E", "PE"]), ("A", "S")]
     lanes = [lane for a, b in ways for lane in ((a, b), (b, a))]
-    return parse_map(
-        {
-            "name": "siding",
-            "vehicle_types": [CART],
-            "nodes": [{"id": n, "x": x, "y": y} for n, (x, y) in nodes.items()],
-            "lanes": [{"from": a, "to": b, "max_speed": 1.0} for a, b in lanes],
-            "parking": [{"id": "P-W", "node": "PW"}, {"id": "P-E", "node": "PE"}],
-        },
-        source="test",
-    )
+    return _map("siding", nodes, lanes, parking=[{"id": "P-W", "node": "PW"}, {"id": "P-E", "node": "PE"}])
 
 
 def test_a_head_on_meeting_is_planned_through_the_siding() -> None:
@@ -286,17 +295,9 @@ def test_a_head_on_meeting_is_planned_through_the_siding() -> None:
     core.send_to("AGV-Y", TaskKind.PARK, "P-E")
     assert core.stats.routes_planned == 2 and core.stats.routes_unplanned == 0
     assert core.traffic.route_nodes("AGV-Y")[:3] == ["A", "S", "A"]
-    commands = core.take_commands()
-    visited: dict[str, list[str]] = {"AGV-X": [], "AGV-Y": []}
-    for _ in range(120):
-        for c in commands:
-            if isinstance(c, DriveNodes):
-                visited[c.vehicle_id] += c.nodes
-        drive(core, commands)
-        clock.advance(1.0)
-        commands = core.take_commands() + core.handle(Tick())
+    sent = run(core, clock, core.take_commands(), 120)
     assert (core.vehicles["AGV-X"].node, core.vehicles["AGV-Y"].node) == ("PW", "PE")
-    assert "S" in visited["AGV-Y"] and "S" not in visited["AGV-X"]
+    assert "S" in sent["AGV-Y"] and "S" not in sent["AGV-X"]
     assert core.stats.deadlocks == 0 and core.stats.moved_aside == 0 and core.stats.routes_unplanned == 0
 
 
@@ -306,16 +307,7 @@ def test_a_route_out_of_a_bay_through_its_parking_spot_is_planned() -> None:
     plan). Parking spots are kept out of through traffic, except one no way round avoids."""
     nodes = {"W": (0, 0), "Q": (5, -5), "PK": (10, -5), "E": (15, 0), "PB": (15, 8)}
     lanes = [("W", "Q"), ("Q", "PK"), ("PK", "E"), ("W", "E"), ("E", "PB"), ("PB", "W")]
-    fmap = parse_map(
-        {
-            "name": "bay",
-            "vehicle_types": [CART],
-            "nodes": [{"id": n, "x": x, "y": y} for n, (x, y) in nodes.items()],
-            "lanes": [{"from": a, "to": b, "max_speed": 1.0} for a, b in lanes],
-            "parking": [{"id": "P-1", "node": "PK"}, {"id": "P-2", "node": "PB"}],
-        },
-        source="test",
-    )
+    fmap = _map("bay", nodes, lanes, parking=[{"id": "P-1", "node": "PK"}, {"id": "P-2", "node": "PB"}])
     clock = SimClock()
     core = Controller(fmap, clock)
     core.add_vehicle("AGV-1", "cart", "Q")
@@ -325,9 +317,5 @@ def test_a_route_out_of_a_bay_through_its_parking_spot_is_planned() -> None:
     assert core.traffic.route_nodes("AGV-1") == ["Q", "PK", "E", "PB"]
     core.send_to("AGV-2", TaskKind.PARK, "P-1")
     assert core.traffic.route_nodes("AGV-2")[-1] == "PK" and core.stats.routes_unplanned == 0
-    commands = core.take_commands()
-    for _ in range(60):
-        drive(core, commands)
-        clock.advance(1.0)
-        commands = core.take_commands() + core.handle(Tick())
+    run(core, clock, core.take_commands(), 60)
     assert (core.vehicles["AGV-1"].node, core.vehicles["AGV-2"].node) == ("PB", "PK")
