@@ -3,7 +3,7 @@
 MAPF-LNS (Li, Chen, Harabor, Stuckey and Koenig, "Anytime Multi-Agent Path Finding via Large
 Neighborhood Search", IJCAI 2021): take a valid solution (LaCAM's or PIBT's first one), then,
 until the time is up, pick a few agents, delete their paths, and plan them again one by one
-with space-time A* around everybody else's path; keep the new paths if their sum of costs is
+with safe-interval path planning (SIPP) around everybody else's path; keep the new paths if their sum of costs is
 lower, else put the old ones back. Every accepted state is a valid solution, so the search can
 be stopped at any moment. Neighbourhoods alternate between the agent delayed most (with the
 agents standing on its shortest path) and agents near one crossing cell.
@@ -13,6 +13,7 @@ Costs are those of `MapfResult.sum_of_costs`: per agent, the time it reaches its
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import random
@@ -24,20 +25,23 @@ from planners.mapf import Config, GridGraph, MapfResult
 Path = list[int]  # cell per time step, from the start until the goal is reached for good
 _INF = float("inf")
 _SLACK_STEPS = 64  # a replanned path may end this many steps after the longest one
+_BUDGET_PER_CELL = 4  # states one replanning may expand, per cell of the map
 
 
 class _Reservations:
-    """Where the other agents are: cell per time, moves per time, and cells held for good by an
-    agent that has arrived (from its arrival on)."""
+    """Where the other agents are: cell per time, moves per time, the times each cell is taken,
+    and cells held for good by an agent that has arrived (from its arrival on)."""
 
     def __init__(self) -> None:
         self.cells: dict[tuple[int, int], int] = {}  # (t, cell) -> agent
         self.moves: set[tuple[int, int, int]] = set()  # (t, from, to): moving from->to between t-1 and t
         self.parked: dict[int, int] = {}  # cell -> time from which it is held for good
+        self.times: dict[int, list[int]] = {}  # cell -> the times it is taken before being parked on, sorted
 
     def add(self, agent: int, path: Path) -> None:
         for t, v in enumerate(path):
             self.cells[(t, v)] = agent
+            bisect.insort(self.times.setdefault(v, []), t)
             if t:
                 self.moves.add((t, path[t - 1], v))
         self.parked[path[-1]] = len(path) - 1
@@ -45,6 +49,8 @@ class _Reservations:
     def remove(self, path: Path) -> None:
         for t, v in enumerate(path):
             del self.cells[(t, v)]
+            times = self.times[v]
+            del times[bisect.bisect_left(times, t)]
             if t:
                 self.moves.discard((t, path[t - 1], v))
         del self.parked[path[-1]]
@@ -53,14 +59,26 @@ class _Reservations:
         since = self.parked.get(v)
         return (since is not None and t >= since) or (t, v) in self.cells
 
-    def free_after(self, v: int, horizon: int) -> int:
+    def free_after(self, v: int) -> int:
         """The first time from which nobody but a parked agent is on `v` any more."""
-        last = -1
-        for t in range(horizon, -1, -1):
-            if (t, v) in self.cells:
-                last = t
-                break
-        return last + 1
+        times = self.times.get(v)
+        return times[-1] + 1 if times else 0
+
+    def safe_intervals(self, v: int) -> list[tuple[int, float]]:
+        """The maximal time ranges [first, last] in which `v` is free, in order; the last one
+        ends at infinity unless an agent parks on `v`."""
+        intervals: list[tuple[int, float]] = []
+        first = 0
+        for t in self.times.get(v, ()):
+            if t > first:
+                intervals.append((first, t - 1))
+            first = t + 1
+        since = self.parked.get(v)
+        if since is None:
+            intervals.append((first, _INF))
+        elif since > first:
+            intervals.append((first, since - 1))
+        return intervals
 
 
 def _plan(
@@ -71,42 +89,81 @@ def _plan(
     taken: _Reservations,
     horizon: int,
     deadline: float = float("inf"),
+    max_expanded: int | None = None,
 ) -> Path | None:
-    """Space-time A* from start to goal around the reservations: no vertex or swap conflict, not
-    through a cell held for good, arriving when nobody will come by the goal any more. None when
-    no such path exists within `horizon` steps, or at `deadline` (perf_counter)."""
+    """Safe-interval path planning (Phillips and Likhachev, ICRA 2011) on the grid, one step per
+    move, around the reservations: no vertex or swap conflict, not through a cell held for good,
+    arriving when nobody will come by the goal any more. A state is a cell with one of its safe
+    intervals, reached as early as possible, so waiting costs no extra states. None when no
+    such path arrives within `horizon` steps, after `max_expanded` states, or at `deadline`
+    (perf_counter)."""
     if goal in taken.parked:
         return None
-    settle = taken.free_after(goal, horizon)
+    settle = taken.free_after(goal)
+    intervals: dict[int, tuple[list[int], list[float]]] = {}
+
+    def safe(v: int) -> tuple[list[int], list[float]]:
+        """v's safe intervals as their first and last times."""
+        found = intervals.get(v)
+        if found is None:
+            spans = taken.safe_intervals(v)
+            found = intervals[v] = ([lo for lo, _ in spans], [hi for _, hi in spans])
+        return found
+
+    if not safe(start)[0] or safe(start)[0][0] > 0:
+        return None
     tie = itertools.count()
     # Among equal f the deeper state first (h is exact without others): far fewer expansions.
     # h: steps to the goal, or the wait until it is free for good if that is longer.
-    queue: list[tuple[float, int, int, int, int]] = [(max(distance[start], settle), 0, next(tie), 0, start)]
-    parent: dict[tuple[int, int], tuple[int, int] | None] = {(0, start): None}
+    queue: list[tuple[float, float, int, int, int, int, int]] = [
+        (max(distance[start], settle), distance[start], 0, next(tie), 0, start, 0)
+    ]
+    arrival: dict[tuple[int, int], int] = {(start, 0): 0}
+    parent: dict[tuple[int, int], tuple[int, int] | None] = {(start, 0): None}
     for expanded in itertools.count():
-        if not queue or (expanded % 512 == 0 and time.perf_counter() > deadline):
+        if not queue or expanded == max_expanded or (expanded % 512 == 0 and time.perf_counter() > deadline):
             return None
-        _, _, _, t, v = heapq.heappop(queue)
-        if v == goal and t >= settle:
-            path = []
-            key: tuple[int, int] | None = (t, v)
-            while key is not None:
-                path.append(key[1])
-                key = parent[key]
-            return path[::-1]
-        if t >= horizon:
-            continue
-        for w in (*graph.neighbours[v], v):
-            nt = t + 1
-            if (nt, w) in parent or taken.occupied(nt, w) or (w != v and (nt, w, v) in taken.moves):
-                continue
+        _, _, _, _, t, v, i = heapq.heappop(queue)
+        if t > arrival[(v, i)]:
+            continue  # reached earlier since
+        last = safe(v)[1][i]
+        if v == goal and last == _INF:
+            return _unfold(parent, arrival, (v, i))
+        for w in graph.neighbours[v]:
             h = distance[w]
             if h == _INF:
                 continue
-            h = max(h, settle - nt)
-            parent[(nt, w)] = (t, v)
-            heapq.heappush(queue, (nt + h, -nt, next(tie), nt, w))
+            los, his = safe(w)
+            for j in range(bisect.bisect_left(his, t + 1), len(his)):
+                nt = t + 1 if los[j] <= t + 1 else los[j]
+                if nt - 1 > last or nt > horizon:
+                    break  # later intervals need a longer wait on v than v is free
+                if (nt, w, v) in taken.moves:
+                    continue  # a swap: the other agent comes onto v at nt, so waiting longer is no way out
+                if nt >= arrival.get((w, j), horizon + 1):
+                    continue
+                arrival[(w, j)] = nt
+                parent[(w, j)] = (v, i)
+                rest = settle - nt
+                heapq.heappush(queue, (nt + (h if h > rest else rest), h, -nt, next(tie), nt, w, j))
     return None  # not reached: the loop ends by returning
+
+
+def _unfold(
+    parent: dict[tuple[int, int], tuple[int, int] | None], arrival: dict[tuple[int, int], int], end: tuple[int, int]
+) -> Path:
+    """The path, one cell per step, waits included, from the start's state to `end`."""
+    states: list[tuple[int, int]] = []
+    key: tuple[int, int] | None = end
+    while key is not None:
+        states.append(key)
+        key = parent[key]
+    states.reverse()
+    path = [states[0][0]]
+    for v, i in states[1:]:
+        path.extend([path[-1]] * (arrival[(v, i)] - len(path)))  # wait where it is until it may move
+        path.append(v)
+    return path
 
 
 def paths_of(solution: Sequence[Config], goals: Sequence[int]) -> list[Path]:
@@ -153,6 +210,9 @@ def refine(
     size = min(neighbourhood, n)
     # Cells with three or more neighbours (any cell on a map without them).
     crossings = [v for v, ns in enumerate(graph.neighbours) if len(ns) >= 3] or list(range(len(graph.neighbours)))
+    # A replanning that fails usually fails only after searching most of its horizon; capped,
+    # it gives up early and the round's time goes to other neighbourhoods.
+    budget = _BUDGET_PER_CELL * len(graph.neighbours)
     for round_ in itertools.count():
         if time.perf_counter() - began > time_limit_s or (max_rounds is not None and round_ >= max_rounds):
             break
@@ -169,7 +229,7 @@ def refine(
         order = list(chosen)
         rng.shuffle(order)
         for a in order:
-            planned = _plan(graph, paths[a][0], goals[a], distance[a], taken, horizon, began + time_limit_s)
+            planned = _plan(graph, paths[a][0], goals[a], distance[a], taken, horizon, began + time_limit_s, budget)
             if planned is None:
                 break
             new[a] = planned

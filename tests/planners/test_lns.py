@@ -70,3 +70,26 @@ def test_an_unsolved_first_result_is_returned_as_it_is() -> None:
     g = GridGraph.of(parse_grid_map(CORRIDOR, "corridor"))
     unsolved = MapfResult([(0, 1)], False, 0.0)
     assert refine(g, (1, 0), unsolved, time_limit_s=1.0) is unsolved
+
+
+def test_safe_intervals_are_the_gaps_between_visits_and_end_where_an_agent_parks() -> None:
+    g = GridGraph.of(parse_grid_map(CORRIDOR, "corridor"))
+    row = [g.index[(1, k)] for k in range(5)]
+    taken = _Reservations()
+    taken.add(0, [row[0], row[1], row[1], row[2]])  # on row[1] at t=1 and 2, parked on row[2] from t=3
+    taken.add(1, [row[3], row[3], row[3], row[3], row[3], row[1]])  # on row[1] at t=5, parked there
+    assert taken.safe_intervals(row[0]) == [(1, float("inf"))]
+    assert taken.safe_intervals(row[1]) == [(0, 0), (3, 4)]
+    assert taken.safe_intervals(row[2]) == [(0, 2)]
+    assert taken.free_after(row[1]) == 6
+    taken.remove([row[3], row[3], row[3], row[3], row[3], row[1]])
+    assert taken.safe_intervals(row[1]) == [(0, 0), (3, float("inf"))]
+
+
+def test_a_search_over_its_state_budget_gives_up() -> None:
+    """Across the 2x5 room in one go needs 5 states; with 3 allowed the search returns None."""
+    g = GridGraph.of(parse_grid_map(CORRIDOR, "corridor"))
+    start, goal = g.index[(0, 0)], g.index[(0, 4)]
+    distance = g.distances_to([goal])[0].tolist()
+    assert _plan(g, start, goal, distance, _Reservations(), horizon=20) == [g.index[(0, k)] for k in range(5)]
+    assert _plan(g, start, goal, distance, _Reservations(), horizon=20, max_expanded=3) is None
