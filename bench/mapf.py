@@ -3,7 +3,8 @@
 Run: `python bench/mapf.py` (optional `--time-limit`, default 10 s per instance).
 For each map and agent count (the first N agents of the scenario) and each planner (LaCAM; LaCAM's
 first solution refined by LNS for the rest of the limit, `planners/lns.py`, starting from PIBT
-with local repair when LaCAM has no solution in 30 % of the limit; PIBT with the swap rule; the
+with local repair when LaCAM has no solution in 30 % of the limit; the same LNS from
+prioritised planning's solution when that succeeds in 30 % of the limit; PIBT with the swap rule; the
 same with local repair, `pibt(repair=True)`; plain PIBT, as published, for comparison) it prints whether it solved it
 within the time limit, the planning time, and the sum of costs and makespan relative to their
 lower bounds (sum of individual shortest paths; the longest individual shortest path). Every
@@ -27,7 +28,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from maps.movingai import load_grid_map, load_scenario
-from planners.lns import refine
+from planners.lns import prioritised, refine
 from planners.mapf import GridGraph, MapfResult, lacam, pibt, validate_solution
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "mapf"
@@ -51,9 +52,20 @@ def lacam_lns(graph: GridGraph, starts: list[int], goals: list[int], limit: floa
     return refine(graph, goals, first, limit - first.seconds, seed=seed)
 
 
+def pp_lns(graph: GridGraph, starts: list[int], goals: list[int], limit: float, seed: int) -> MapfResult:
+    """Prioritised planning's solution (for at most 30 % of the time limit; failing that, what
+    `lacam_lns` starts from), then LNS refinement for the rest of the time limit."""
+    first = prioritised(graph, starts, goals, time_limit_s=0.3 * limit)
+    if not first.solved:
+        fallback = lacam_lns(graph, starts, goals, limit - first.seconds, seed)
+        return replace(fallback, seconds=fallback.seconds + first.seconds)
+    return refine(graph, goals, first, limit - first.seconds, seed=seed)
+
+
 PLANNERS: dict[str, Planner] = {
     "LaCAM": lambda g, s, t, limit, seed: lacam(g, s, t, time_limit_s=limit, seed=seed),
     "LaCAM+LNS": lacam_lns,
+    "PP+LNS": pp_lns,
     "PIBT+swap": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed),
     "PIBT+repair": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed, repair=True),
     "PIBT (plain)": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed, swap=False),

