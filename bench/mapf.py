@@ -1,10 +1,12 @@
 """One-shot MAPF benchmark on the Moving AI maps in ../shared/benchmarks/mapf.
 
-Run: `python bench/mapf.py` (optional `--time-limit`, default 10 s per instance).
+Run: `python bench/mapf.py` (optional `--time-limit`, default 10 s per instance; `--planners` to
+run only some of them, by name).
 For each map and agent count (the first N agents of the scenario) and each planner (LaCAM; LaCAM's
 first solution refined by LNS for the rest of the limit, `planners/lns.py`, starting from PIBT
 with local repair when LaCAM has no solution in 30 % of the limit; the same LNS from
-prioritised planning's solution when that succeeds in 30 % of the limit; PIBT with the swap rule; the
+prioritised planning's solution when that succeeds in 30 % of the limit; the same LNS from
+MAPF-LNS2's collision repair, `planners/lns2.py`, when that succeeds in 70 % of the limit; PIBT with the swap rule; the
 same with local repair, `pibt(repair=True)`; plain PIBT, as published, for comparison) it prints whether it solved it
 within the time limit, the planning time, and the sum of costs and makespan relative to their
 lower bounds (sum of individual shortest paths; the longest individual shortest path). Every
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from maps.movingai import load_grid_map, load_scenario
 from planners.lns import prioritised, refine
+from planners.lns2 import repair
 from planners.mapf import GridGraph, MapfResult, lacam, pibt, validate_solution
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "benchmarks" / "mapf"
@@ -62,10 +65,21 @@ def pp_lns(graph: GridGraph, starts: list[int], goals: list[int], limit: float, 
     return refine(graph, goals, first, limit - first.seconds, seed=seed)
 
 
+def lns2_lns(graph: GridGraph, starts: list[int], goals: list[int], limit: float, seed: int) -> MapfResult:
+    """MAPF-LNS2's collision repair (`planners/lns2.py`, for at most 70 % of the time limit;
+    failing that, what `lacam_lns` starts from), then LNS refinement for the rest of the limit."""
+    first = repair(graph, starts, goals, time_limit_s=0.7 * limit, seed=seed)
+    if not first.solved:
+        fallback = lacam_lns(graph, starts, goals, limit - first.seconds, seed)
+        return replace(fallback, seconds=fallback.seconds + first.seconds)
+    return refine(graph, goals, first, limit - first.seconds, seed=seed)
+
+
 PLANNERS: dict[str, Planner] = {
     "LaCAM": lambda g, s, t, limit, seed: lacam(g, s, t, time_limit_s=limit, seed=seed),
     "LaCAM+LNS": lacam_lns,
     "PP+LNS": pp_lns,
+    "LNS2+LNS": lns2_lns,
     "PIBT+swap": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed),
     "PIBT+repair": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed, repair=True),
     "PIBT (plain)": lambda g, s, t, limit, seed: pibt(g, s, t, time_limit_s=limit, seed=seed, swap=False),
@@ -90,6 +104,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--time-limit", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--planners", nargs="+", choices=sorted(PLANNERS), default=list(PLANNERS), metavar="NAME")
     args = parser.parse_args()
     table = Table(title=f"One-shot MAPF, {args.time_limit:g} s limit, seed {args.seed}")
     for col in ("planner", "map", "agents", "solved", "seconds", "SOC / LB", "makespan / LB", "valid"):
@@ -100,8 +115,8 @@ def main() -> None:
             starts, goals, extra = instance(graph, DATA / "scen" / f"{scen}.scen", n, args.seed)
             dist = graph.distances_to(goals)
             individual = [int(dist[k][s]) for k, s in enumerate(starts)]
-            for name, plan in PLANNERS.items():
-                result = plan(graph, starts, goals, args.time_limit, args.seed)
+            for name in args.planners:
+                result = PLANNERS[name](graph, starts, goals, args.time_limit, args.seed)
                 valid = result.solved and validate_solution(graph, starts, goals, result.solution) == []
                 soc = f"{result.sum_of_costs(goals) / max(1, sum(individual)):.2f}" if valid else "-"
                 makespan = f"{result.makespan / max(1, max(individual)):.2f}" if valid else "-"

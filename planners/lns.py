@@ -20,11 +20,15 @@ import heapq
 import itertools
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from planners.mapf import Config, GridGraph, MapfResult
 
 Path = list[int]  # cell per time step, from the start until the goal is reached for good
+_State = TypeVar(
+    "_State", bound=tuple[int, ...]
+)  # a search state: the cell first, then what tells a cell's states apart
 _INF = float("inf")
 _SLACK_STEPS = 64  # a replanned path may end this many steps after the longest one
 _BUDGET_PER_CELL = 4  # states one replanning may expand, per cell of the map
@@ -37,31 +41,53 @@ def _state_budget(graph: GridGraph) -> int:
 
 
 class _Reservations:
-    """Where the other agents are: cell per time, moves per time, the times each cell is taken,
-    and cells held for good by an agent that has arrived (from its arrival on)."""
+    """Where the other agents are: agents per cell and time, moves per time, the times each cell
+    is taken, and cells held for good by an agent that has arrived (from its arrival on). Paths
+    may collide (`planners/lns2.py` repairs such sets): a cell and time then holds several
+    agents, and a time appears once per agent in `times`."""
 
     def __init__(self) -> None:
-        self.cells: dict[tuple[int, int], int] = {}  # (t, cell) -> agent
-        self.moves: set[tuple[int, int, int]] = set()  # (t, from, to): moving from->to between t-1 and t
+        self.cells: dict[tuple[int, int], list[int]] = {}  # (t, cell) -> agents
+        self.moves: dict[tuple[int, int, int], int] = {}  # (t, from, to): how many move from->to between t-1 and t
         self.parked: dict[int, int] = {}  # cell -> time from which it is held for good
+        self.parker: dict[int, int] = {}  # cell -> the agent holding it for good
         self.times: dict[int, list[int]] = {}  # cell -> the times it is taken before being parked on, sorted
+        # cell -> `spans` and `soft_spans`, kept until a path through the cell is added or removed
+        self._spans: dict[int, tuple[list[int], list[float]]] = {}
+        self._soft: dict[int, tuple[list[int], list[float], list[int]]] = {}
 
     def add(self, agent: int, path: Path) -> None:
         for t, v in enumerate(path):
-            self.cells[(t, v)] = agent
+            self.cells.setdefault((t, v), []).append(agent)
             bisect.insort(self.times.setdefault(v, []), t)
             if t:
-                self.moves.add((t, path[t - 1], v))
+                move = (t, path[t - 1], v)
+                self.moves[move] = self.moves.get(move, 0) + 1
         self.parked[path[-1]] = len(path) - 1
+        self.parker[path[-1]] = agent
+        for v in path:
+            self._spans.pop(v, None)
+            self._soft.pop(v, None)
 
-    def remove(self, path: Path) -> None:
+    def remove(self, agent: int, path: Path) -> None:
         for t, v in enumerate(path):
-            del self.cells[(t, v)]
+            here = self.cells[(t, v)]
+            here.remove(agent)
+            if not here:
+                del self.cells[(t, v)]
             times = self.times[v]
             del times[bisect.bisect_left(times, t)]
             if t:
-                self.moves.discard((t, path[t - 1], v))
+                move = (t, path[t - 1], v)
+                if self.moves[move] == 1:
+                    del self.moves[move]
+                else:
+                    self.moves[move] -= 1
         del self.parked[path[-1]]
+        del self.parker[path[-1]]
+        for v in path:
+            self._spans.pop(v, None)
+            self._soft.pop(v, None)
 
     def occupied(self, t: int, v: int) -> bool:
         since = self.parked.get(v)
@@ -71,6 +97,49 @@ class _Reservations:
         """The first time from which nobody but a parked agent is on `v` any more."""
         times = self.times.get(v)
         return times[-1] + 1 if times else 0
+
+    def spans(self, v: int) -> tuple[list[int], list[float]]:
+        """v's safe intervals as their first and their last times (what the search reads)."""
+        found = self._spans.get(v)
+        if found is None:
+            intervals = self.safe_intervals(v)
+            found = self._spans[v] = ([lo for lo, _ in intervals], [hi for _, hi in intervals])
+        return found
+
+    def soft_spans(self, v: int) -> tuple[list[int], list[float], list[int]]:
+        """v's `soft_intervals` as their first times, last times and counts."""
+        found = self._soft.get(v)
+        if found is None:
+            intervals = self.soft_intervals(v)
+            found = self._soft[v] = ([i[0] for i in intervals], [i[1] for i in intervals], [i[2] for i in intervals])
+        return found
+
+    def soft_intervals(self, v: int) -> list[tuple[int, float, int]]:
+        """v's time line for a search that may collide (`planners/lns2.py`), in order, as (first,
+        last, agents there): free ranges (0), each single step others stand on v, and from when
+        an agent holds v for good on to infinity (counted as one, plus those passing it then)."""
+        out: list[tuple[int, float, int]] = []
+        since = self.parked.get(v)
+        end = _INF if since is None else since
+        times = self.times.get(v, [])
+        first, k = 0, 0
+        while k < len(times) and times[k] < end:
+            t = times[k]
+            count = 0
+            while k < len(times) and times[k] == t:
+                count += 1
+                k += 1
+            if t > first:
+                out.append((first, t - 1, 0))
+            out.append((t, t, count))
+            first = t + 1
+        if since is None:
+            out.append((first, _INF, 0))
+        else:
+            if since > first:
+                out.append((first, since - 1, 0))
+            out.append((since, _INF, len(times) - k))
+        return out
 
     def safe_intervals(self, v: int) -> list[tuple[int, float]]:
         """The maximal time ranges [first, last] in which `v` is free, in order; the last one
@@ -108,16 +177,7 @@ def _plan(
     if goal in taken.parked:
         return None
     settle = taken.free_after(goal)
-    intervals: dict[int, tuple[list[int], list[float]]] = {}
-
-    def safe(v: int) -> tuple[list[int], list[float]]:
-        """v's safe intervals as their first and last times."""
-        found = intervals.get(v)
-        if found is None:
-            spans = taken.safe_intervals(v)
-            found = intervals[v] = ([lo for lo, _ in spans], [hi for _, hi in spans])
-        return found
-
+    safe = taken.spans
     firsts = safe(start)[0]
     if not firsts or firsts[0] > 0:
         return None
@@ -159,20 +219,19 @@ def _plan(
     return None  # not reached: the loop ends by returning
 
 
-def _unfold(
-    parent: dict[tuple[int, int], tuple[int, int] | None], arrival: dict[tuple[int, int], int], end: tuple[int, int]
-) -> Path:
-    """The path, one cell per step, waits included, from the start's state to `end`."""
-    states: list[tuple[int, int]] = []
-    key: tuple[int, int] | None = end
+def _unfold(parent: Mapping[_State, _State | None], arrival: Mapping[_State, int], end: _State) -> Path:
+    """The path, one cell per step, waits included, from the start's state to `end` (states
+    are tuples whose first item is the cell)."""
+    states: list[_State] = []
+    key: _State | None = end
     while key is not None:
         states.append(key)
         key = parent[key]
     states.reverse()
     path = [states[0][0]]
-    for v, i in states[1:]:
-        path.extend([path[-1]] * (arrival[(v, i)] - len(path)))  # wait where it is until it may move
-        path.append(v)
+    for state in states[1:]:
+        path.extend([path[-1]] * (arrival[state] - len(path)))  # wait where it is until it may move
+        path.append(state[0])
     return path
 
 
@@ -267,7 +326,7 @@ def refine(
         )
         old = {a: paths[a] for a in chosen}
         for a in chosen:
-            taken.remove(paths[a])
+            taken.remove(a, paths[a])
         horizon = max(len(p) for p in paths) + _SLACK_STEPS
         new: dict[int, Path] = {}
         order = list(chosen)
@@ -281,7 +340,7 @@ def refine(
         improved = len(new) == len(order) and sum(len(p) for p in new.values()) < sum(len(p) for p in old.values())
         if not improved:
             for a in new:
-                taken.remove(new[a])
+                taken.remove(a, new[a])
             for a in chosen:
                 taken.add(a, old[a])
         else:
@@ -300,11 +359,11 @@ def _delayed_neighbourhood(
     chosen = [agent]
     for t, v in enumerate(paths[agent]):
         for tt in (t - 1, t, t + 1):
-            other = taken.cells.get((tt, v))
-            if other is not None and other not in chosen:
-                chosen.append(other)
-                if len(chosen) == size:
-                    return chosen
+            for other in taken.cells.get((tt, v), ()):
+                if other not in chosen:
+                    chosen.append(other)
+                    if len(chosen) == size:
+                        return chosen
     rest = [a for a in range(len(paths)) if a not in chosen]
     return chosen + rng.sample(rest, min(size - len(chosen), len(rest)))
 

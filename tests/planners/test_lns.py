@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maps.movingai import load_grid_map, load_scenario, parse_grid_map
+from maps.movingai import parse_grid_map
 from planners.lns import _plan, _Reservations, configurations, paths_of, prioritised, refine
 from planners.mapf import GridGraph, MapfResult, lacam, validate_solution
+from tests.planners.benchmark import instance
 
 CORRIDOR = "type octile\nheight 3\nwidth 5\nmap\n.....\n.....\n@@@@@\n"
 
@@ -50,10 +51,7 @@ def test_paths_and_configurations_round_trip() -> None:
 def test_refinement_on_the_warehouse_benchmark(mapf_data: Path) -> None:
     """warehouse-10-20-10-2-1 with 50 agents: LaCAM's first solution costs 1.27 x the lower
     bound; 300 rounds of LNS bring it under 1.1, valid at the end, and never worse on the way."""
-    g = GridGraph.of(load_grid_map(mapf_data / "maps" / "warehouse-10-20-10-2-1.map"))
-    pairs = load_scenario(mapf_data / "scen" / "warehouse-10-20-10-2-1-even-1.scen")[:50]
-    starts, goals = [g.index[s] for s, _ in pairs], [g.index[t] for _, t in pairs]
-    bound = sum(int(g.distances_to([t])[0][s]) for s, t in zip(starts, goals, strict=True))
+    g, starts, goals, bound = instance(mapf_data, "warehouse-10-20-10-2-1", "warehouse-10-20-10-2-1-even-1", 50)
     first = lacam(g, starts, goals)
     assert first.solved
     costs = [first.sum_of_costs(goals)]
@@ -82,7 +80,7 @@ def test_safe_intervals_are_the_gaps_between_visits_and_end_where_an_agent_parks
     assert taken.safe_intervals(row[1]) == [(0, 0), (3, 4)]
     assert taken.safe_intervals(row[2]) == [(0, 2)]
     assert taken.free_after(row[1]) == 6
-    taken.remove([row[3], row[3], row[3], row[3], row[3], row[1]])
+    taken.remove(1, [row[3], row[3], row[3], row[3], row[3], row[1]])
     assert taken.safe_intervals(row[1]) == [(0, 0), (3, float("inf"))]
 
 
@@ -98,10 +96,7 @@ def test_a_search_over_its_state_budget_gives_up() -> None:
 def test_prioritised_planning_starts_far_below_lacams_first_solution(mapf_data: Path) -> None:
     """warehouse-10-20-10-2-1 with 50 agents: prioritised SIPP solves it at 1.13 x the lower
     bound (LaCAM's first solution: 1.27), valid."""
-    g = GridGraph.of(load_grid_map(mapf_data / "maps" / "warehouse-10-20-10-2-1.map"))
-    pairs = load_scenario(mapf_data / "scen" / "warehouse-10-20-10-2-1-even-1.scen")[:50]
-    starts, goals = [g.index[s] for s, _ in pairs], [g.index[t] for _, t in pairs]
-    bound = sum(int(g.distances_to([t])[0][s]) for s, t in zip(starts, goals, strict=True))
+    g, starts, goals, bound = instance(mapf_data, "warehouse-10-20-10-2-1", "warehouse-10-20-10-2-1-even-1", 50)
     result = prioritised(g, starts, goals, time_limit_s=60.0)
     assert result.solved
     assert validate_solution(g, starts, goals, result.solution) == []

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from maps.movingai import load_grid_map, load_scenario, parse_grid_map
+from maps.movingai import load_scenario, parse_grid_map
 from planners.mapf import GridGraph, MapfResult, lacam, local_repair, pibt, validate_solution
+from tests.planners.benchmark import instance
 
 # A 3x5 room with a one-cell pocket below the middle of a corridor.
 POCKET = "type octile\nheight 3\nwidth 5\nmap\n@@@@@\n.....\n@@.@@\n"
@@ -70,13 +71,10 @@ def test_loader_names_bad_files(tmp_path: Path) -> None:
 )
 def test_pibt_on_benchmark_maps(mapf_data: Path, map_name: str, scen: str, agents: int, soc_bound: float) -> None:
     """Valid, solved, and the sum of costs within a bound of the sum of shortest paths."""
-    g = GridGraph.of(load_grid_map(mapf_data / "maps" / f"{map_name}.map"))
-    pairs = load_scenario(mapf_data / "scen" / f"{scen}.scen", agents)
-    starts, goals = [g.index[a] for a, _ in pairs], [g.index[b] for _, b in pairs]
+    g, starts, goals, lower = instance(mapf_data, map_name, scen, agents)
     result = pibt(g, starts, goals, time_limit_s=30)
     assert result.solved
     assert validate_solution(g, starts, goals, result.solution) == []
-    lower = sum(int(g.distances_to([goal])[0][start]) for start, goal in zip(starts, goals, strict=True))
     assert result.sum_of_costs(goals) <= soc_bound * lower
 
 
@@ -105,13 +103,10 @@ def test_lacam_reports_an_unsolvable_instance() -> None:
 def test_warehouse_aisles_do_not_livelock(mapf_data: Path, planner: Callable[..., MapfResult]) -> None:
     """warehouse-10-20-10-2-1 with 100 agents: plain PIBT livelocks in the one-cell aisles; the
     swap rule lets agents that meet head-on back out to a fork."""
-    g = GridGraph.of(load_grid_map(mapf_data / "maps" / "warehouse-10-20-10-2-1.map"))
-    pairs = load_scenario(mapf_data / "scen" / "warehouse-10-20-10-2-1-even-1.scen", 100)
-    starts, goals = [g.index[a] for a, _ in pairs], [g.index[b] for _, b in pairs]
+    g, starts, goals, lower = instance(mapf_data, "warehouse-10-20-10-2-1", "warehouse-10-20-10-2-1-even-1", 100)
     result = planner(g, starts, goals, time_limit_s=30)
     assert result.solved
     assert validate_solution(g, starts, goals, result.solution) == []
-    lower = sum(int(g.distances_to([goal])[0][start]) for start, goal in zip(starts, goals, strict=True))
     assert result.sum_of_costs(goals) <= 1.6 * lower
 
 
