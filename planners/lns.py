@@ -53,8 +53,8 @@ class _Reservations:
         self.parker: dict[int, int] = {}  # cell -> the agent holding it for good
         self.times: dict[int, list[int]] = {}  # cell -> the times it is taken before being parked on, sorted
         # cell -> `spans` and `soft_spans`, kept until a path through the cell is added or removed
-        self._spans: dict[int, tuple[list[int], list[float]]] = {}
-        self._soft: dict[int, tuple[list[int], list[float], list[int]]] = {}
+        self.spans_cache: dict[int, tuple[list[int], list[float]]] = {}
+        self.soft_cache: dict[int, tuple[list[int], list[float], list[int]]] = {}
 
     def add(self, agent: int, path: Path) -> None:
         for t, v in enumerate(path):
@@ -66,8 +66,8 @@ class _Reservations:
         self.parked[path[-1]] = len(path) - 1
         self.parker[path[-1]] = agent
         for v in path:
-            self._spans.pop(v, None)
-            self._soft.pop(v, None)
+            self.spans_cache.pop(v, None)
+            self.soft_cache.pop(v, None)
 
     def remove(self, agent: int, path: Path) -> None:
         for t, v in enumerate(path):
@@ -86,8 +86,8 @@ class _Reservations:
         del self.parked[path[-1]]
         del self.parker[path[-1]]
         for v in path:
-            self._spans.pop(v, None)
-            self._soft.pop(v, None)
+            self.spans_cache.pop(v, None)
+            self.soft_cache.pop(v, None)
 
     def occupied(self, t: int, v: int) -> bool:
         since = self.parked.get(v)
@@ -100,18 +100,22 @@ class _Reservations:
 
     def spans(self, v: int) -> tuple[list[int], list[float]]:
         """v's safe intervals as their first and their last times (what the search reads)."""
-        found = self._spans.get(v)
+        found = self.spans_cache.get(v)
         if found is None:
             intervals = self.safe_intervals(v)
-            found = self._spans[v] = ([lo for lo, _ in intervals], [hi for _, hi in intervals])
+            found = self.spans_cache[v] = ([lo for lo, _ in intervals], [hi for _, hi in intervals])
         return found
 
     def soft_spans(self, v: int) -> tuple[list[int], list[float], list[int]]:
         """v's `soft_intervals` as their first times, last times and counts."""
-        found = self._soft.get(v)
+        found = self.soft_cache.get(v)
         if found is None:
             intervals = self.soft_intervals(v)
-            found = self._soft[v] = ([i[0] for i in intervals], [i[1] for i in intervals], [i[2] for i in intervals])
+            found = self.soft_cache[v] = (
+                [i[0] for i in intervals],
+                [i[1] for i in intervals],
+                [i[2] for i in intervals],
+            )
         return found
 
     def soft_intervals(self, v: int) -> list[tuple[int, float, int]]:
@@ -177,45 +181,46 @@ def _plan(
     if goal in taken.parked:
         return None
     settle = taken.free_after(goal)
-    safe = taken.spans
-    firsts = safe(start)[0]
+    spans, cached = taken.spans, taken.spans_cache  # the dictionary first: a method call per state costs
+    firsts, lasts = spans(start)
     if not firsts or firsts[0] > 0:
         return None
     tie = itertools.count()
+    moves = taken.moves
     # Among equal f the state nearer the goal, then the deeper one (h is exact without others):
     # far fewer expansions, also when f is the wait for the goal to be free for good.
     # h: steps to the goal, or the wait until it is free for good if that is longer.
-    queue: list[tuple[float, float, int, int, int, int, int]] = [
-        (max(distance[start], settle), distance[start], 0, next(tie), 0, start, 0)
+    # (f, h, -t, tie, t, cell, interval, last time of the interval)
+    queue: list[tuple[float, float, int, int, int, int, int, float]] = [
+        (max(distance[start], settle), distance[start], 0, next(tie), 0, start, 0, lasts[0])
     ]
     arrival: dict[tuple[int, int], int] = {(start, 0): 0}
     parent: dict[tuple[int, int], tuple[int, int] | None] = {(start, 0): None}
     for expanded in itertools.count():
         if not queue or expanded == max_expanded or (expanded % 512 == 0 and time.perf_counter() > deadline):
             return None
-        _, _, _, _, t, v, i = heapq.heappop(queue)
+        _, _, _, _, t, v, i, last = heapq.heappop(queue)
         if t > arrival[(v, i)]:
             continue  # reached earlier since
-        last = safe(v)[1][i]
         if v == goal and last == _INF:
             return _unfold(parent, arrival, (v, i))
         for w in graph.neighbours[v]:
             h = distance[w]
             if h == _INF:
                 continue
-            los, his = safe(w)
+            los, his = cached.get(w) or spans(w)
             for j in range(bisect.bisect_left(his, t + 1), len(his)):
                 nt = t + 1 if los[j] <= t + 1 else los[j]
                 if nt - 1 > last or nt > horizon:
                     break  # later intervals need a longer wait on v than v is free
-                if (nt, w, v) in taken.moves:
+                if (nt, w, v) in moves:
                     continue  # a swap: the other agent comes onto v at nt, so waiting longer is no way out
                 if nt >= arrival.get((w, j), horizon + 1):
                     continue
                 arrival[(w, j)] = nt
                 parent[(w, j)] = (v, i)
                 rest = settle - nt
-                heapq.heappush(queue, (nt + (h if h > rest else rest), h, -nt, next(tie), nt, w, j))
+                heapq.heappush(queue, (nt + (h if h > rest else rest), h, -nt, next(tie), nt, w, j, his[j]))
     return None  # not reached: the loop ends by returning
 
 

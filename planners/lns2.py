@@ -44,7 +44,7 @@ def _plan_soft(
     with the reservations, and among those the earliest arrival; None after `max_expanded`
     states or when the goal cannot be reached within `horizon` steps."""
     taken = state.taken
-    soft = taken.soft_spans
+    soft, cached = taken.soft_spans, taken.soft_cache  # the dictionary first: a method call per state costs
     goal_times = taken.times.get(goal, [])
     # A path arriving before the last visit to the goal collides once more, so with as many
     # collisions so far none arrives before then: f is at least `settle`.
@@ -68,7 +68,7 @@ def _plan_soft(
             return _unfold(parent, arrival, (v, i, c))
         if arrival[(v, i, c)] < t:
             continue  # reached earlier since, with as many collisions
-        los, his, counts = soft(v)
+        los, his, counts = cached.get(v) or soft(v)
         last = his[i]
         came = (v, i, c)
         if v == goal:
@@ -81,7 +81,7 @@ def _plan_soft(
         for w in graph.neighbours[v]:
             if distance[w] == _INF:
                 continue
-            wlos, whis, wcounts = soft(w)
+            wlos, whis, wcounts = cached.get(w) or soft(w)
             for j in range(bisect.bisect_left(whis, t + 1), len(whis)):
                 nt = t + 1 if wlos[j] <= t + 1 else wlos[j]
                 if nt - 1 > last or nt > horizon:
