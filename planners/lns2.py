@@ -41,8 +41,9 @@ def _plan_soft(
     deadline: float = _INF,
 ) -> Path | None:
     """The path from `start` to `goal` (held from its arrival on) with the fewest collisions
-    with the reservations, and among those the earliest arrival; None after `max_expanded`
-    states or when the goal cannot be reached within `horizon` steps."""
+    with the reservations, and among those the earliest arrival (up to the one shortcut noted
+    below); None after `max_expanded` states, at `deadline` (perf_counter), or when the goal
+    cannot be reached within `horizon` steps."""
     taken = state.taken
     soft, cached = taken.soft_spans, taken.soft_cache  # the dictionary first: a method call per state costs
     goal_times = taken.times.get(goal, [])
@@ -87,7 +88,9 @@ def _plan_soft(
                 if nt - 1 > last or nt > horizon:
                     break
                 if wcounts[j] and nt > t + 1 and whis[j] != _INF:
-                    continue  # waiting only to run into somebody is never better than going on
+                    # Not searched: waiting on v only to run into somebody on w later. The search
+                    # gets smaller; a path may then collide once more than the fewest.
+                    continue
                 steps.append((w, j, nt, c + wcounts[j] + taken.moves.get((nt, w, v), 0)))
         for w, j, nt, nc in steps:
             seen = labels.get((w, j))
