@@ -26,9 +26,8 @@ from typing import TypeVar
 from planners.mapf import Config, GridGraph, MapfResult
 
 Path = list[int]  # cell per time step, from the start until the goal is reached for good
-_State = TypeVar(
-    "_State", bound=tuple[int, ...]
-)  # a search state: the cell first, then what tells a cell's states apart
+# A search state: the cell first, then what tells a cell's states apart (interval, collisions).
+_State = TypeVar("_State", bound=tuple[int, ...])
 _INF = float("inf")
 _SLACK_STEPS = 64  # a replanned path may end this many steps after the longest one
 _BUDGET_PER_CELL = 4  # states one replanning may expand, per cell of the map
