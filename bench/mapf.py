@@ -55,24 +55,26 @@ def lacam_lns(graph: GridGraph, starts: list[int], goals: list[int], limit: floa
     return refine(graph, goals, first, limit - first.seconds, seed=seed)
 
 
-def pp_lns(graph: GridGraph, starts: list[int], goals: list[int], limit: float, seed: int) -> MapfResult:
-    """Prioritised planning's solution (for at most 30 % of the time limit; failing that, what
-    `lacam_lns` starts from), then LNS refinement for the rest of the time limit."""
-    first = prioritised(graph, starts, goals, time_limit_s=0.3 * limit)
+def _refined(
+    first: MapfResult, graph: GridGraph, starts: list[int], goals: list[int], limit: float, seed: int
+) -> MapfResult:
+    """`first` refined by LNS for the rest of the time limit; when `first` is unsolved, what
+    `lacam_lns` gives in the time that is left, the time `first` took counted in."""
     if not first.solved:
         fallback = lacam_lns(graph, starts, goals, limit - first.seconds, seed)
         return replace(fallback, seconds=fallback.seconds + first.seconds)
     return refine(graph, goals, first, limit - first.seconds, seed=seed)
+
+
+def pp_lns(graph: GridGraph, starts: list[int], goals: list[int], limit: float, seed: int) -> MapfResult:
+    """Prioritised planning's solution (for at most 30 % of the time limit), refined."""
+    return _refined(prioritised(graph, starts, goals, time_limit_s=0.3 * limit), graph, starts, goals, limit, seed)
 
 
 def lns2_lns(graph: GridGraph, starts: list[int], goals: list[int], limit: float, seed: int) -> MapfResult:
-    """MAPF-LNS2's collision repair (`planners/lns2.py`, for at most 70 % of the time limit;
-    failing that, what `lacam_lns` starts from), then LNS refinement for the rest of the limit."""
+    """MAPF-LNS2's collision repair (`planners/lns2.py`, for at most 70 % of the time limit), refined."""
     first = repair(graph, starts, goals, time_limit_s=0.7 * limit, seed=seed)
-    if not first.solved:
-        fallback = lacam_lns(graph, starts, goals, limit - first.seconds, seed)
-        return replace(fallback, seconds=fallback.seconds + first.seconds)
-    return refine(graph, goals, first, limit - first.seconds, seed=seed)
+    return _refined(first, graph, starts, goals, limit, seed)
 
 
 PLANNERS: dict[str, Planner] = {

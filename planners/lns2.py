@@ -35,7 +35,7 @@ def _plan_soft(
     start: int,
     goal: int,
     distance: Sequence[float],
-    state: _Collisions,
+    taken: _Reservations,
     horizon: int,
     max_expanded: int | None = None,
     deadline: float = _INF,
@@ -44,7 +44,6 @@ def _plan_soft(
     with the reservations, and among those the earliest arrival (up to the one shortcut noted
     below); None after `max_expanded` states, at `deadline` (perf_counter), or when the goal
     cannot be reached within `horizon` steps."""
-    taken = state.taken
     soft, cached = taken.soft_spans, taken.soft_cache  # the dictionary first: a method call per state costs
     goal_times = taken.times.get(goal, [])
     # A path arriving before the last visit to the goal collides once more, so with as many
@@ -195,7 +194,7 @@ def repair(
         # SIPP without collisions first: it is faster where it succeeds, which is mostly.
         path = _plan(graph, starts[a], goals[a], distance[a], state.taken, horizon, deadline, budget)
         if path is None:
-            path = _plan_soft(graph, starts[a], goals[a], distance[a], state, horizon, budget, deadline)
+            path = _plan_soft(graph, starts[a], goals[a], distance[a], state.taken, horizon, budget, deadline)
         state.add(a, path if path is not None else _straight(graph, starts[a], distance[a]))
     fewest, stalled = state.pairs(range(n)), 0
     while time.perf_counter() < deadline:
@@ -210,7 +209,7 @@ def repair(
         rng.shuffle(order)
         planned: list[int] = []
         for a in order:
-            path = _plan_soft(graph, starts[a], goals[a], distance[a], state, horizon, budget, deadline)
+            path = _plan_soft(graph, starts[a], goals[a], distance[a], state.taken, horizon, budget, deadline)
             if path is None:
                 break
             state.add(a, path)

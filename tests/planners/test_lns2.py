@@ -55,7 +55,7 @@ def test_the_soft_search_takes_the_fewest_collisions_where_none_is_impossible() 
     state.add(0, [c[2]])
     distance = g.distances_to([c[4]])[0].tolist()
     assert _plan(g, c[0], c[4], distance, state.taken, horizon=20) is None
-    path = _plan_soft(g, c[0], c[4], distance, state, horizon=20)
+    path = _plan_soft(g, c[0], c[4], distance, state.taken, horizon=20)
     assert path == [c[0], c[1], c[2], c[3], c[4]]
     assert _partners(state.taken, 1, path) == {0}
 
@@ -64,7 +64,7 @@ def test_the_soft_search_takes_the_fewest_collisions_where_none_is_impossible() 
     state = _Collisions(2)
     state.add(0, [row[2]])  # stands in the lower row's middle for good
     distance = room.distances_to([row[4]])[0].tolist()
-    path = _plan_soft(room, row[0], row[4], distance, state, horizon=20)
+    path = _plan_soft(room, row[0], row[4], distance, state.taken, horizon=20)
     assert path is not None and path[-1] == row[4] and row[2] not in path, "round through the upper row"
     assert _partners(state.taken, 1, path) == set() and len(path) == 7
 
