@@ -845,6 +845,8 @@ class Controller:
     def _on_state(self, event: StateReport) -> None:
         v = self.vehicles[event.vehicle_id]
         battery = min(1.0, max(0.0, event.battery))
+        if (v.x, v.y, v.heading, v.battery) == (event.x, event.y, event.heading, battery):
+            return  # a vehicle standing still reports the same, and a copy per report adds up
         self._put_vehicle(replace(v, x=event.x, y=event.y, heading=event.heading, battery=battery), publish=False)
 
     def _on_drive_rejected(self, event: DriveRejected) -> None:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -179,15 +178,15 @@ class TrafficManager:
         """Set the times of the turns to when the vehicles are now expected to take them (see
         `planners.precedence.project`); the order stays as it is."""
         claims: dict[tuple[str, str], list[float]] = {}
-        for vid, plan in expected.items():
-            for node, when in entry_times(plan):
+        for vid in self._turns_of:  # only vehicles with turns have times to set
+            for node, when in entry_times(expected.get(vid, [])):
                 claims.setdefault((vid, node), []).append(when)
         for node, turns in self._turns.items():
-            seen: Counter[str] = Counter()
+            seen: dict[str, int] = {}
             for i, (_, vid) in enumerate(turns):
-                times = claims.get((vid, node), [])
-                k = seen[vid]
-                seen[vid] += 1
+                times = claims.get((vid, node), ())
+                k = seen.get(vid, 0)
+                seen[vid] = k + 1
                 turns[i] = (times[k] if k < len(times) else math.inf, vid)
 
     def drop_turns(self, vehicle_id: str) -> None:
@@ -338,7 +337,10 @@ class TrafficManager:
         waits_for: dict[str, set[str]] = {v: {w.holder} for v, w in self.stopped_waits().items()}
         for v, holders in (also or {}).items():
             waits_for.setdefault(v, set()).update(holders)
-        return [c for c in _components(waits_for) if len(c) > 1 or c[0] in waits_for.get(c[0], ())]
+        # Nearly always the waits are chains ending at a vehicle that waits for nobody: peeling
+        # those off leaves nothing, and the components are computed only when a cycle is left.
+        cyclic = _peel_sinks(waits_for)
+        return [c for c in _components(cyclic) if len(c) > 1 or c[0] in cyclic.get(c[0], ())] if cyclic else []
 
     # ---- internals -------------------------------------------------------------------------
 
@@ -388,6 +390,19 @@ class TrafficManager:
         del route.nodes[: route.position]
         route.released -= route.position
         route.position = 0
+
+
+def _peel_sinks(edges: Mapping[str, Collection[str]]) -> dict[str, set[str]]:
+    """The graph without every vertex from which no cycle can be reached (repeatedly drop those
+    with no edge to a vertex left): what is left is empty exactly when the graph has no cycle,
+    and it holds every cycle."""
+    left = {v: set(targets) for v, targets in edges.items()}
+    while True:
+        sinks = [v for v, targets in left.items() if not targets.intersection(left)]
+        if not sinks:
+            return left
+        for v in sinks:
+            del left[v]
 
 
 def _components(edges: Mapping[str, Collection[str]]) -> list[list[str]]:

@@ -104,7 +104,13 @@ class CompiledGraph:
         return sum(self.edge_seconds(a, b) for a, b in itertools.pairwise(nodes))
 
     def edge_seconds(self, a: str, b: str) -> float:
-        return self.seconds_between.get((self.index[a], self.index[b]), float("inf"))
+        return self._seconds_by_name.get((a, b), math.inf)
+
+    @cached_property
+    def _seconds_by_name(self) -> dict[tuple[str, str], float]:
+        # Keyed by node ids: traffic projections ask for every step of every vehicle's route.
+        ids = self.node_ids
+        return {(ids[i], ids[j]): s for (i, j), s in self.seconds_between.items()}
 
     def turn_seconds(self, before: str | None, at: str, after: str, heading: float | None = None) -> float:
         """Seconds a vehicle that turns on the spot stands at `at` turning from the direction

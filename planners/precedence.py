@@ -20,7 +20,7 @@ import itertools
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from planners.sipp import INF, Plan, Visit
 
@@ -67,10 +67,14 @@ def project(
     consistent with the order already fixed: a vehicle planned around it (SIPP) and slotted into
     `turns` by its planned times cannot close a cycle of waits."""
     queue = {node: deque(a for a in agents if a in walks) for node, agents in turns.items()}
-    pending = Counter((node, a) for node, agents in queue.items() for a in agents)
+    # A plain dict read with .get: Counter's lookup of a missing key goes through a Python-level
+    # __missing__, and most steps have no turn to take.
+    pending: dict[tuple[str, Agent], int] = dict(Counter((node, a) for node, agents in queue.items() for a in agents))
     holder: dict[str, Agent] = {}
     at = dict.fromkeys(walks, 0)
-    visits: dict[Agent, list[list[float | str]]] = {a: [[w.nodes[0], now, INF]] for a, w in walks.items()}
+    visits: dict[Agent, list[list[Any]]] = {
+        a: [[w.nodes[0], now, INF]] for a, w in walks.items()
+    }  # node, arrive, depart
     waiting: dict[str, list[Agent]] = {}
     events: list[tuple[float, int, str, Agent]] = []
     tie = itertools.count()
@@ -97,7 +101,7 @@ def project(
             return  # it drives out what it holds, then stands
         nxt = walk.nodes[k + 1]
         owner = holder.get(nxt)
-        turn = pending[(nxt, agent)] > 0
+        turn = pending.get((nxt, agent), 0) > 0
         if (owner is not None and owner != agent) or (turn and queue[nxt][0] != agent):
             waiting.setdefault(nxt, []).append(agent)
             return
@@ -128,4 +132,4 @@ def project(
                 heapq.heappush(events, (t + seconds(walk.nodes[k], walk.nodes[k + 1]), next(tie), "arrive", agent))
             else:
                 go(agent, t)
-    return {a: [Visit(str(n), float(arr), float(dep)) for n, arr, dep in vs] for a, vs in visits.items()}
+    return {a: [Visit(n, arr, dep) for n, arr, dep in vs] for a, vs in visits.items()}

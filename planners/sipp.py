@@ -43,13 +43,24 @@ _EPS = 1e-6
 Key = str  # "n:<node>" or "l:<a>|<b>" (sorted ends)
 
 
+_node_keys: dict[str, Key] = {}
+_lane_keys: dict[tuple[str, str], Key] = {}
+
+
 def node_key(node: str) -> Key:
-    return f"n:{node}"
+    # Memoised: tables are filled with every other vehicle's plan for each route planned.
+    key = _node_keys.get(node)
+    if key is None:
+        key = _node_keys[node] = f"n:{node}"
+    return key
 
 
 def lane_key(a: str, b: str) -> Key:
-    lo, hi = sorted((a, b))
-    return f"l:{lo}|{hi}"
+    key = _lane_keys.get((a, b))
+    if key is None:
+        lo, hi = sorted((a, b))
+        key = _lane_keys[(a, b)] = f"l:{lo}|{hi}"
+    return key
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +102,15 @@ def near_elements(fmap: FacilityMap, radius: float) -> dict[Key, frozenset[Key]]
 def occupancy(plan: Plan, clear_s: float) -> list[tuple[Key, float, float]]:
     """(element, from, until) that a plan occupies, before footprint spreading."""
     out: list[tuple[Key, float, float]] = []
-    for k, visit in enumerate(plan):
-        begin = visit.arrive if k == 0 else plan[k - 1].depart - clear_s
-        end = (plan[k + 1].arrive if k + 1 < len(plan) else visit.depart) + clear_s
-        out.append((node_key(visit.node), begin, end))
-        if k + 1 < len(plan):
-            out.append((lane_key(visit.node, plan[k + 1].node), visit.depart, plan[k + 1].arrive))
+    if not plan:
+        return out
+    begin = plan[0].arrive
+    for visit, after in itertools.pairwise(plan):
+        out.append((node_key(visit.node), begin, after.arrive + clear_s))
+        out.append((lane_key(visit.node, after.node), visit.depart, after.arrive))
+        begin = visit.depart - clear_s
+    last = plan[-1]
+    out.append((node_key(last.node), begin, last.depart + clear_s))
     return out
 
 
@@ -116,12 +130,11 @@ class ReservationTable:
     _gaps: dict[Key, list[tuple[float, float]]] = field(default_factory=dict)
 
     def reserve(self, agent: int, plan: Plan) -> None:
-        for key, begin, end in occupancy(plan, self.clear_s):
-            self._add(agent, key, begin, end)
+        self._add(agent, occupancy(plan, self.clear_s))
 
     def hold(self, agent: int, node: str, begin: float = 0.0, until: float = INF) -> None:
         """The agent stands at `node` from `begin` until `until`."""
-        self._add(agent, node_key(node), begin, until)
+        self._add(agent, [(node_key(node), begin, until)])
 
     def release(self, agent: int) -> None:
         """Drop everything the agent holds."""
@@ -129,14 +142,23 @@ class ReservationTable:
             self.held[k] = [item for item in self.held[k] if item[2] != agent]
             self._gaps.pop(k, None)
 
-    def _add(self, agent: int, key: Key, begin: float, end: float) -> None:
+    def _add(self, agent: int, items: list[tuple[Key, float, float]]) -> None:
+        # The hot loop of filling a table: locals, and near elements only where there are any.
         touched = self._touched.setdefault(agent, set())
-        item = (begin, end, agent)
-        for k in (key, *self.near.get(key, ())):
-            self.held.setdefault(k, []).append(item)
-            touched.add(k)
-            self._unsorted.add(k)
-            self._gaps.pop(k, None)
+        held, near, unsorted, gaps = self.held, self.near, self._unsorted, self._gaps
+        for key, begin, end in items:
+            item = (begin, end, agent)
+            spread = near.get(key)
+            for k in (key, *spread) if spread else (key,):
+                intervals = held.get(k)
+                if intervals is None:
+                    held[k] = [item]
+                else:
+                    intervals.append(item)
+                    unsorted.add(k)  # a single interval is in order
+                touched.add(k)
+                if gaps:
+                    gaps.pop(k, None)
 
     def intervals(self, key: Key) -> list[tuple[float, float, int]]:
         """The element's reserved (from, until, agent), in order."""
