@@ -28,6 +28,11 @@ from planners.mapf import GridGraph, MapfResult
 
 _STALL_ROUNDS = 25  # rounds without fewer collisions after which the neighbourhood doubles
 _MAX_NEIGHBOURHOOD = 32
+# The first pass plans the nearest agents first, which leaves far fewer detours and waits to
+# repair (random-64-64-20 with 500 agents: 1.12 of the lower bound against 1.42 longest first),
+# unless the map is dense: more than this share of agents finding no collision-free path means
+# the far agents, planned last, are walled in, and the pass starts again longest first.
+_DENSE_SHARE = 0.02
 
 
 def _plan_soft(
@@ -172,10 +177,10 @@ def repair(
     neighbourhood: int = 4,
     seed: int = 0,
 ) -> MapfResult:
-    """A collision-free solution: agents planned one by one with the fewest collisions (longest
-    shortest path first), then neighbourhoods of colliding agents planned again until no pair
-    collides; unsolved when `time_limit_s` has passed, or half of it before every agent has its
-    first path."""
+    """A collision-free solution: agents planned one by one with the fewest collisions (shortest
+    shortest path first, or longest first where that fails for many, see `_DENSE_SHARE`), then
+    neighbourhoods of colliding agents planned again until no pair collides; unsolved when
+    `time_limit_s` has passed, or half of it before every agent has its first path."""
     began = time.perf_counter()
     deadline = began + time_limit_s
     n = len(starts)
@@ -186,16 +191,14 @@ def repair(
         return MapfResult([tuple(starts)], False, time.perf_counter() - began)  # a goal cut off
     horizon = int(4 * max(individual, default=0)) + _SLACK_STEPS
     budget = _state_budget(graph)
-    state = _Collisions(n)
-    for a in sorted(range(n), key=lambda a: -individual[a]):
-        if time.perf_counter() > began + time_limit_s / 2:
-            # The repair would have less time than the first paths took: give the time back.
-            return MapfResult([tuple(starts)], False, time.perf_counter() - began)
-        # SIPP without collisions first: it is faster where it succeeds, which is mostly.
-        path = _plan(graph, starts[a], goals[a], distance[a], state.taken, horizon, deadline, budget)
-        if path is None:
-            path = _plan_soft(graph, starts[a], goals[a], distance[a], state.taken, horizon, budget, deadline)
-        state.add(a, path if path is not None else _straight(graph, starts[a], distance[a]))
+    nearest, farthest = (sorted(range(n), key=lambda a: sign * individual[a]) for sign in (1, -1))
+    # The repair would have less time than the first paths took: give the time back.
+    half = began + time_limit_s / 2
+    state = _first_pass(graph, starts, goals, distance, nearest, horizon, budget, half, int(_DENSE_SHARE * n))
+    if state is None:
+        state = _first_pass(graph, starts, goals, distance, farthest, horizon, budget, half)
+    if state is None:
+        return MapfResult([tuple(starts)], False, time.perf_counter() - began)
     fewest, stalled = state.pairs(range(n)), 0
     while time.perf_counter() < deadline:
         colliding = state.colliding()
@@ -224,6 +227,42 @@ def repair(
         total = state.pairs(range(n))
         fewest, stalled = (total, 0) if total < fewest else (fewest, stalled + 1)
     return MapfResult([tuple(starts)], False, time.perf_counter() - began)
+
+
+def _first_pass(
+    graph: GridGraph,
+    starts: Sequence[int],
+    goals: Sequence[int],
+    distance: Sequence[Sequence[float]],
+    order: Sequence[int],
+    horizon: int,
+    budget: int,
+    deadline: float,
+    max_failed: int | None = None,
+) -> _Collisions | None:
+    """Every agent's first path, in `order`, each with the fewest collisions with those before
+    it. With `max_failed`, the agents that find no collision-free path are planned (with
+    collisions) after all the others, and the pass gives up (None) as soon as more than that
+    many have failed, before spending any soft search; None at `deadline` too."""
+    state = _Collisions(len(starts))
+    failed: list[int] = []
+    for a in order:
+        if time.perf_counter() > deadline:
+            return None
+        # SIPP without collisions first: it is faster where it succeeds, which is mostly.
+        path = _plan(graph, starts[a], goals[a], distance[a], state.taken, horizon, deadline, budget)
+        if path is None and max_failed is not None:
+            failed.append(a)
+            if len(failed) > max_failed:
+                return None
+            continue
+        if path is None:
+            path = _plan_soft(graph, starts[a], goals[a], distance[a], state.taken, horizon, budget, deadline)
+        state.add(a, path if path is not None else _straight(graph, starts[a], distance[a]))
+    for a in failed:
+        path = _plan_soft(graph, starts[a], goals[a], distance[a], state.taken, horizon, budget, deadline)
+        state.add(a, path if path is not None else _straight(graph, starts[a], distance[a]))
+    return state
 
 
 def _straight(graph: GridGraph, start: int, distance: Sequence[float]) -> Path:
