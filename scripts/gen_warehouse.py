@@ -1,4 +1,4 @@
-"""Write the bundled `warehouse` map (maps/data/warehouse.yaml): a dense pallet warehouse.
+"""Write the bundled `warehouse` and `warehouse_buffer` maps (maps/data/): a dense pallet warehouse.
 
 The YAML is the source of truth the package loads; this script records how it was laid out.
 Run: `python scripts/gen_warehouse.py`.
@@ -10,6 +10,11 @@ a Manhattan grid. Rack locations are drive-through bays on both sides of each ai
 that take and give pallets); goods-in docks below the south cross aisle, goods-out docks above
 the north one; a depot aisle west of the racks with chargers and parking. Every station, charger
 and parking spot is a bay off its aisle, so nobody stops in an aisle to work.
+
+`warehouse_buffer` is the same warehouse with a buffer south of the docks where carts without
+work wait: three westbound roads (y = -16, -32, -48) from the south-east corner back to the
+depot, each with 26 parking bays: 90 parking spots with the depot's 12 (with those 12 alone,
+100 carts on `warehouse` stand in the rack bays and block them).
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ BAY = 4.0
 AISLE_SPEED = 1.5
 BAY_SPEED = 0.8
 RACK_SEGMENTS = (1, 2, 3, 6, 7, 8)  # segments near the cross aisles stay free of bays
+BUFFER_ROADS = 3
+BUFFER_PITCH = 16.0  # between buffer roads, and from the south cross aisle to the first
 
 
-def build() -> dict[str, Any]:
+def build(buffer_roads: int = 0) -> dict[str, Any]:
     lay = Layout(BAY, BAY_SPEED)
     node, lane, bay = lay.node, lay.lane, lay.bay
     stations, chargers, parking = lay.stations, lay.chargers, lay.parking
@@ -99,6 +106,24 @@ def build() -> dict[str, Any]:
                 name = f"PARK-{spots:02d}"
                 parking.append({"id": name, "node": bay(name, a, b, normal)})
 
+    # Buffer roads: each leaves the east end of the one above (the first the south-east corner),
+    # runs west and joins the one above at its west end (the first the depot's south end).
+    east, west = grid[AISLES - 1][0], depot[-1]
+    xs = [PITCH * (AISLES - 1) - STEP * k for k in range(int((PITCH * (AISLES - 1) + 16.0) / STEP) + 1)]
+    for r in range(buffer_roads):
+        road = [node(f"BUF{r}-{k:02d}", x, -BUFFER_PITCH * (r + 1)) for k, x in enumerate(xs)]
+        lane(east, road[0], AISLE_SPEED)
+        for seg, (a, b) in enumerate(itertools.pairwise(road)):
+            lane(a, b, AISLE_SPEED)
+            if seg == 0:
+                continue  # beside the road down from the one above
+            for normal in ((0.0, 1.0), (0.0, -1.0)):
+                spots += 1
+                name = f"PARK-{spots:02d}"
+                parking.append({"id": name, "node": bay(name, a, b, normal)})
+        lane(road[-1], west, AISLE_SPEED)
+        east, west = road[0], road[-1]
+
     vehicle_types = [
         {
             "id": "pallet-amr",
@@ -114,7 +139,7 @@ def build() -> dict[str, Any]:
             "load_types": ["pallet"],
         }
     ]
-    return lay.as_map("warehouse", vehicle_types, [])
+    return lay.as_map("warehouse_buffer" if buffer_roads else "warehouse", vehicle_types, [])
 
 
 def main() -> None:
@@ -122,9 +147,10 @@ def main() -> None:
         "# Story: a dense pallet warehouse, nine one-way storage aisles in a Manhattan grid with\n"
         "# rack bays on both sides, goods-in docks south, goods-out docks north, a depot with\n"
         "# chargers and parking west. For traffic and fleet-size studies.\n"
-        "# Written by scripts/gen_warehouse.py.\n"
     )
-    write_map(build(), header)
+    write_map(build(), header + "# Written by scripts/gen_warehouse.py.\n")
+    buffer = "# South of the docks, a buffer of 78 more parking spots for carts without work.\n"
+    write_map(build(BUFFER_ROADS), header + buffer + "# Written by scripts/gen_warehouse.py.\n")
 
 
 if __name__ == "__main__":
