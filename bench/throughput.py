@@ -155,11 +155,12 @@ def print_best_limits(
     reports: dict[Case, KpiReport],
     planned: bool,
 ) -> None:
-    """Per fleet size, the limit whose worst seed finishes most (ties: the higher limit)."""
+    """Per fleet size, the limit whose worst seed finishes most (ties: the one that holds fewer
+    vehicles back; a limit at or above the fleet size is none)."""
     mode = "planned traffic" if planned else "claims only"
     for n in args.vehicles:
         worst = {cap: min(reports[(planned, n, cap, seed)].finished_per_hour for seed in seeds) for cap in limits}
-        best = max(limits, key=lambda cap: (worst[cap], cap if cap is not None else n))
+        best = max(limits, key=lambda cap: (worst[cap], min(cap or n, n), cap is None))
         shown = ", ".join(f"{cap or 'none'}: {worst[cap]:.0f}/h" for cap in limits)
         console.print(
             f"{mode}, {n} vehicles: best working limit {best or 'none'} "
