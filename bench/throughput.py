@@ -123,9 +123,8 @@ def print_table(
         means.append(mean(finished))
         spread = f" ({min(finished):.0f}-{max(finished):.0f})" if len(reports) > 1 else ""
         waiting = sum(sum(r.waiting_s_by_cause.values()) for r in reports) / 60 / (n * args.hours * len(reports))
-        planned_routes, unplanned = (
-            sum(getattr(r, f) for r in reports) for f in ("routes_planned", "routes_unplanned")
-        )
+        planned_routes = sum(r.routes_planned for r in reports)
+        unplanned = sum(r.routes_unplanned for r in reports)
         table.add_row(
             str(n),
             f"{means[-1]:.0f}{spread}",

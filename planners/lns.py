@@ -33,6 +33,11 @@ _SLACK_STEPS = 64  # a replanned path may end this many steps after the longest 
 _BUDGET_PER_CELL = 4  # states one replanning may expand, per cell of the map
 
 
+def _horizon(individual: Sequence[float]) -> int:
+    """The last time step a first path may use: four times the longest shortest path, and slack."""
+    return int(4 * max(individual, default=0)) + _SLACK_STEPS
+
+
 def _state_budget(graph: GridGraph) -> int:
     """States one replanning may expand: a failing search gives up early instead of searching
     most of its horizon, and the time goes to other agents or neighbourhoods."""
@@ -274,7 +279,7 @@ def prioritised(graph: GridGraph, starts: Sequence[int], goals: Sequence[int], t
     if _INF in individual:
         return MapfResult([tuple(starts)], False, time.perf_counter() - began)  # a goal cut off
     order = sorted(range(n), key=lambda a: -individual[a])
-    horizon = int(4 * max(individual, default=0)) + _SLACK_STEPS
+    horizon = _horizon(individual)
     budget = _state_budget(graph)
     while time.perf_counter() < deadline:
         taken = _Reservations()

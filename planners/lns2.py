@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Sequence
 
-from planners.lns import _INF, _SLACK_STEPS, Path, _plan, _Reservations, _state_budget, _unfold, configurations
+from planners.lns import _INF, Path, _horizon, _plan, _Reservations, _state_budget, _unfold, configurations
 from planners.mapf import GridGraph, MapfResult
 
 _STALL_ROUNDS = 25  # rounds without fewer collisions after which the neighbourhood doubles
@@ -189,9 +189,9 @@ def repair(
     individual = [distance[a][starts[a]] for a in range(n)]
     if _INF in individual:
         return MapfResult([tuple(starts)], False, time.perf_counter() - began)  # a goal cut off
-    horizon = int(4 * max(individual, default=0)) + _SLACK_STEPS
+    horizon = _horizon(individual)
     budget = _state_budget(graph)
-    nearest, farthest = (sorted(range(n), key=lambda a: sign * individual[a]) for sign in (1, -1))
+    nearest, farthest = _orders(individual)
     # The repair would have less time than the first paths took: give the time back.
     half = began + time_limit_s / 2
     state = _first_pass(graph, starts, goals, distance, nearest, horizon, budget, half, int(_DENSE_SHARE * n))
@@ -229,6 +229,12 @@ def repair(
     return MapfResult([tuple(starts)], False, time.perf_counter() - began)
 
 
+def _orders(individual: Sequence[float]) -> tuple[list[int], list[int]]:
+    """The agents nearest their goals first, and farthest first (ties in agent order both ways)."""
+    agents = range(len(individual))
+    return sorted(agents, key=lambda a: individual[a]), sorted(agents, key=lambda a: -individual[a])
+
+
 def _first_pass(
     graph: GridGraph,
     starts: Sequence[int],
@@ -245,23 +251,27 @@ def _first_pass(
     collisions) after all the others, and the pass gives up (None) as soon as more than that
     many have failed, before spending any soft search; None at `deadline` too."""
     state = _Collisions(len(starts))
+
+    def add_with_fewest_collisions(a: int) -> None:
+        path = _plan_soft(graph, starts[a], goals[a], distance[a], state.taken, horizon, budget, deadline)
+        state.add(a, path if path is not None else _straight(graph, starts[a], distance[a]))
+
     failed: list[int] = []
     for a in order:
         if time.perf_counter() > deadline:
             return None
         # SIPP without collisions first: it is faster where it succeeds, which is mostly.
         path = _plan(graph, starts[a], goals[a], distance[a], state.taken, horizon, deadline, budget)
-        if path is None and max_failed is not None:
+        if path is not None:
+            state.add(a, path)
+        elif max_failed is None:
+            add_with_fewest_collisions(a)
+        else:
             failed.append(a)
             if len(failed) > max_failed:
                 return None
-            continue
-        if path is None:
-            path = _plan_soft(graph, starts[a], goals[a], distance[a], state.taken, horizon, budget, deadline)
-        state.add(a, path if path is not None else _straight(graph, starts[a], distance[a]))
     for a in failed:
-        path = _plan_soft(graph, starts[a], goals[a], distance[a], state.taken, horizon, budget, deadline)
-        state.add(a, path if path is not None else _straight(graph, starts[a], distance[a]))
+        add_with_fewest_collisions(a)
     return state
 
 

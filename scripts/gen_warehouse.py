@@ -32,6 +32,7 @@ BAY = 4.0
 AISLE_SPEED = 1.5
 BAY_SPEED = 0.8
 RACK_SEGMENTS = (1, 2, 3, 6, 7, 8)  # segments near the cross aisles stay free of bays
+DEPOT_X = -16.0  # the depot aisle, west of the racks
 BUFFER_ROADS = 3
 BUFFER_PITCH = 16.0  # between buffer roads, and from the south cross aisle to the first
 
@@ -90,7 +91,7 @@ def build(buffer_roads: int = 0) -> dict[str, Any]:
         )
 
     # Depot aisle west of the racks, southbound from the north-west corner to the south-west one.
-    depot = [node(f"DP{r:02d}", -16.0, HEIGHT - STEP * r) for r in range(rows)]
+    depot = [node(f"DP{r:02d}", DEPOT_X, HEIGHT - STEP * r) for r in range(rows)]
     for a, b in itertools.pairwise([grid[0][rows - 1], *depot, grid[0][0]]):
         lane(a, b, AISLE_SPEED)
     spots = 0
@@ -109,7 +110,7 @@ def build(buffer_roads: int = 0) -> dict[str, Any]:
     # Buffer roads: each leaves the east end of the one above (the first the south-east corner),
     # runs west and joins the one above at its west end (the first the depot's south end).
     east, west = grid[AISLES - 1][0], depot[-1]
-    xs = [PITCH * (AISLES - 1) - STEP * k for k in range(int((PITCH * (AISLES - 1) + 16.0) / STEP) + 1)]
+    xs = [PITCH * (AISLES - 1) - STEP * k for k in range(int((PITCH * (AISLES - 1) - DEPOT_X) / STEP) + 1)]
     for r in range(buffer_roads):
         road = [node(f"BUF{r}-{k:02d}", x, -BUFFER_PITCH * (r + 1)) for k, x in enumerate(xs)]
         lane(east, road[0], AISLE_SPEED)
@@ -148,9 +149,10 @@ def main() -> None:
         "# rack bays on both sides, goods-in docks south, goods-out docks north, a depot with\n"
         "# chargers and parking west. For traffic and fleet-size studies.\n"
     )
-    write_map(build(), header + "# Written by scripts/gen_warehouse.py.\n")
+    written = "# Written by scripts/gen_warehouse.py.\n"
     buffer = "# South of the docks, a buffer of 78 more parking spots for carts without work.\n"
-    write_map(build(BUFFER_ROADS), header + buffer + "# Written by scripts/gen_warehouse.py.\n")
+    write_map(build(), header + written)
+    write_map(build(BUFFER_ROADS), header + buffer + written)
 
 
 if __name__ == "__main__":

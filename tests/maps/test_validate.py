@@ -8,7 +8,6 @@ import pytest
 
 from maps import FacilityMap, MapValidationError, StationKind, bundled_map_names, load_map, parse_map
 from maps.schema import MapFile, map_from_wire, map_to_wire
-from planners.graph import compile_map
 
 
 def problems_of(data: dict[str, Any]) -> list[str]:
@@ -32,16 +31,13 @@ def test_bundled_maps_are_valid_and_sized_as_promised(small_map: FacilityMap, pl
 
 def test_the_buffered_warehouse_is_the_warehouse_with_78_more_parking_spots() -> None:
     """`warehouse_buffer` keeps every station, charger and parking spot of `warehouse` where it
-    is, adds 78 parking spots off the aisles, and every place is reachable from every other
-    (the map loaded, so validation passed; here the graph is checked both ways)."""
+    is and adds 78 parking spots (that every place reaches every other is what loading the map
+    validated)."""
     plain, buffered = load_map("warehouse"), load_map("warehouse_buffer")
     assert {(s.id, s.node) for s in buffered.stations} == {(s.id, s.node) for s in plain.stations}
     assert {(c.id, c.node) for c in buffered.chargers} == {(c.id, c.node) for c in plain.chargers}
     assert {(p.id, p.node) for p in plain.parking} < {(p.id, p.node) for p in buffered.parking}
     assert len(buffered.parking) == len(plain.parking) + 78
-    graph = compile_map(buffered)
-    depot, buffer = plain.parking[0].node, buffered.parking[-1].node
-    assert graph.time(depot, buffer) < float("inf") and graph.time(buffer, depot) < float("inf")
 
 
 def test_unknown_node_on_lane_is_named(small_map_data: dict[str, Any]) -> None:

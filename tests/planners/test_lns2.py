@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from maps.movingai import parse_grid_map
-from planners.lns import _SLACK_STEPS, _plan, _state_budget
-from planners.lns2 import _DENSE_SHARE, _Collisions, _first_pass, _partners, _plan_soft, repair
+from planners.lns import _horizon, _plan, _state_budget
+from planners.lns2 import _DENSE_SHARE, _Collisions, _first_pass, _orders, _partners, _plan_soft, repair
 from planners.mapf import GridGraph, lacam, validate_solution
 from tests.planners.benchmark import instance
 
@@ -97,10 +97,10 @@ def _first_passes(
     g, starts, goals, _ = instance(mapf_data, map_name, scen, agents)
     distance = [row.tolist() for row in g.distances_to(goals)]
     alone = [distance[a][starts[a]] for a in range(agents)]
-    horizon, budget = int(4 * max(alone)) + _SLACK_STEPS, _state_budget(g)
-    nearest = sorted(range(agents), key=lambda a: alone[a])
+    horizon, budget = _horizon(alone), _state_budget(g)
+    nearest, farthest = _orders(alone)
     near = _first_pass(g, starts, goals, distance, nearest, horizon, budget, INF, int(_DENSE_SHARE * agents))
-    far = _first_pass(g, starts, goals, distance, nearest[::-1], horizon, budget, INF)
+    far = _first_pass(g, starts, goals, distance, farthest, horizon, budget, INF)
     return near, far
 
 
