@@ -193,13 +193,15 @@ def test_a_vehicle_queues_only_what_its_battery_carries_to_a_charger(plant_map: 
 
 def test_no_more_vehicles_work_at_once_than_the_limit(plant_map: FacilityMap) -> None:
     """Admission control: three idle carts, three orders, a limit of two working vehicles: two
-    carts get work, the third none (the third order waits); without the limit all three work."""
+    carts get work, the third none (the third order waits); without the limit all three work.
+    An idle cart standing where others must pass (here a station) is given work before one on
+    a parking spot, which can stay there without blocking anyone."""
     from fleet.dispatcher import DispatchConfig, VehicleAvailability
 
-    def working(limit: int | None) -> set[str]:
+    def working(limit: int | None, third_at: str = plant_map.parking[2].node) -> set[str]:
         core = Controller(plant_map, SimClock())
-        for k, spot in enumerate(plant_map.parking[:3], start=1):
-            core.add_vehicle(f"AGV-{k:02d}", "amr-rack", spot.node)
+        for k, node in enumerate([plant_map.parking[0].node, plant_map.parking[1].node, third_at], start=1):
+            core.add_vehicle(f"AGV-{k:02d}", "amr-rack", node)
         orders = [core.submit_order("RMW-WAFER", "PECVD-1-IN") for _ in range(3)]
         core.dispatcher.config = replace(core.dispatcher.config, max_working_vehicles=limit)
         fleet = [VehicleAvailability(v, v.node, 0.0, v.node) for v in core.vehicles.values()]
@@ -208,4 +210,6 @@ def test_no_more_vehicles_work_at_once_than_the_limit(plant_map: FacilityMap) ->
 
     assert working(None) == {"AGV-01", "AGV-02", "AGV-03"}
     assert working(2) == {"AGV-01", "AGV-02"}, "the first ones of the fleet, the same each run"
+    in_the_way = plant_map.station_by_id["PECVD-1-OUT"].node
+    assert working(2, third_at=in_the_way) == {"AGV-01", "AGV-03"}, "the cart in the way works, a parked one waits"
     assert DispatchConfig().max_working_vehicles is None, "no limit unless configured"
