@@ -187,7 +187,7 @@ def _plan(
     settle = taken.free_after(goal)
     spans, cached = taken.spans, taken.spans_cache  # the dictionary first: a method call per state costs
     firsts, lasts = spans(start)
-    if not firsts or firsts[0] > 0:
+    if not firsts or firsts[0] > 0 or max(distance[start], settle) > horizon:
         return None
     tie = itertools.count()
     moves = taken.moves
@@ -221,10 +221,13 @@ def _plan(
                     continue  # a swap: the other agent comes onto v at nt, so waiting longer is no way out
                 if nt >= arrival.get((w, j), horizon + 1):
                     continue
+                rest = settle - nt
+                f = nt + (h if h > rest else rest)
+                if f > horizon:
+                    continue  # f never overestimates the arrival: this state cannot arrive in time
                 arrival[(w, j)] = nt
                 parent[(w, j)] = (v, i)
-                rest = settle - nt
-                heapq.heappush(queue, (nt + (h if h > rest else rest), h, -nt, next(tie), nt, w, j, his[j]))
+                heapq.heappush(queue, (f, h, -nt, next(tie), nt, w, j, his[j]))
     return None  # not reached: the loop ends by returning
 
 
@@ -340,11 +343,18 @@ def refine(
         new: dict[int, Path] = {}
         order = list(chosen)
         rng.shuffle(order)
+        # Only a lower sum of costs is kept, so each agent's path may be at most as long as the
+        # old paths' sum leaves once those planned before it and the shortest paths of those
+        # after it are paid: a search that cannot beat that stops as soon as it knows.
+        spare = sum(len(p) for p in old.values()) - 1 - sum(distance[a][paths[a][0]] + 1 for a in order)
         for a in order:
-            planned = _plan(graph, paths[a][0], goals[a], distance[a], taken, horizon, began + time_limit_s, budget)
+            spare += distance[a][paths[a][0]] + 1
+            bound = min(horizon, int(spare) - 1)  # the path's last step, one less than its cost
+            planned = _plan(graph, paths[a][0], goals[a], distance[a], taken, bound, began + time_limit_s, budget)
             if planned is None:
                 break
             new[a] = planned
+            spare -= len(planned)
             taken.add(a, planned)
         improved = len(new) == len(order) and sum(len(p) for p in new.values()) < sum(len(p) for p in old.values())
         if not improved:

@@ -93,6 +93,30 @@ def test_a_search_over_its_state_budget_gives_up() -> None:
     assert _plan(g, start, goal, distance, _Reservations(), horizon=20, max_expanded=3) is None
 
 
+def test_a_bounded_search_finds_a_path_that_arrives_by_the_bound_and_none_sooner() -> None:
+    """The search drops states that cannot arrive by `horizon` (its estimate counts the way to
+    the goal and the wait until the goal is free for good): with the bound at the best arrival
+    it still finds that path, one step below it finds none. Agent b passes a's goal at t=2 and
+    parks at the row's end, so a, three steps from its goal, can arrive at t=3 at the earliest."""
+    g = GridGraph.of(parse_grid_map(CORRIDOR, "corridor"))
+    row = [g.index[(1, k)] for k in range(5)]
+    taken = _Reservations()
+    taken.add(1, row)
+    start, goal = g.index[(0, 0)], row[2]
+    distance = g.distances_to([goal])[0].tolist()
+    best = _plan(g, start, goal, distance, taken, horizon=20)
+    assert best is not None
+    arrival = len(best) - 1
+    assert arrival == 3, best
+    assert _plan(g, start, goal, distance, taken, horizon=arrival) == best
+    assert _plan(g, start, goal, distance, taken, horizon=arrival - 1) is None
+    # Waiting for the goal to be free: b passes row[2] at t=2, so from next door (row[1] is b's
+    # at t=1) the best arrival is t=3 although the goal is one step away.
+    near = g.index[(0, 2)]
+    assert _plan(g, near, goal, distance, taken, horizon=2) is None
+    assert _plan(g, near, goal, distance, taken, horizon=3) is not None
+
+
 def test_prioritised_planning_starts_far_below_lacams_first_solution(mapf_data: Path) -> None:
     """warehouse-10-20-10-2-1 with 50 agents: prioritised SIPP solves it at 1.13 x the lower
     bound (LaCAM's first solution: 1.27), valid."""
