@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from fleet import unjam
 from fleet.clock import Clock
-from fleet.dispatcher import AssignRequest, DispatchConfig, DispatchDecision, Dispatcher, VehicleAvailability
+from fleet.dispatcher import AssignRequest, DispatchConfig, DispatchDecision, Dispatcher, VehicleAvailability, working
 from fleet.events import (
     ActionFinished,
     ActionKind,
@@ -665,6 +665,22 @@ class Controller:
             self._sync_pause(vid)
         self._dispatch_wanted = True
 
+    def set_max_working(self, limit: int | None) -> None:
+        """Admission control at run time: at most `limit` vehicles work on orders at once (None:
+        all may). Lowering it takes no work away: vehicles with orders finish them, and no idle
+        one is given more until fewer than `limit` work."""
+        if limit is not None and limit < 1:
+            raise OrderRejected("max_working_vehicles", f"must be at least 1, or none for no limit, not {limit}")
+        self.dispatcher.config = replace(self.dispatcher.config, max_working_vehicles=limit)
+        self._alarm(
+            "admission-changed", f"at most {limit} vehicles work at once" if limit else "every vehicle may work"
+        )
+        self._dispatch_wanted = True
+
+    def working_vehicles(self) -> int:
+        """How many vehicles work on orders now (what `set_max_working` limits)."""
+        return sum(working(v) for v in self.vehicles.values())
+
     def _sync_pause(self, vehicle_id: str) -> None:
         if not self.vehicles[vehicle_id].placed:
             return  # told when it is placed
@@ -991,7 +1007,7 @@ class Controller:
         if self._pool is None or self.fleet_paused or d.config.solver == "greedy":
             self._apply_decision(d.dispatch(orders, fleet, occupied, self.fleet_paused, now))
             return
-        request = d.prepare(orders, d.admitted(fleet), now)
+        request = d.prepare(orders, d.admitted(fleet, orders), now)
         if request is None:
             self._apply_decision(d.decide(None, None, fleet, occupied))
             return

@@ -264,6 +264,10 @@ class FleetService:
         self._flush_changes()
         return vehicle
 
+    def set_max_working(self, limit: int | None) -> None:
+        self.controller.set_max_working(limit)
+        self._flush_changes()
+
     def pause_fleet(self, paused: bool) -> bool:
         self.controller.pause_fleet(paused)
         self._flush_changes()

@@ -19,6 +19,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fleet.api.security import DEFAULT_KEY_FILE, ApiKeys, KeyFile, Role
+from fleet.core import ControllerConfig
+from fleet.dispatcher import DispatchConfig
 from maps import FacilityMap, MapValidationError, bundled_map_names, load_map
 from sim.kpi import KpiReport
 from sim.runner import SimConfig, run_simulation
@@ -171,6 +173,11 @@ def demo(
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 
+def plant_controller_config(max_working: int | None) -> ControllerConfig:
+    """The controller's settings for `fleet serve`."""
+    return ControllerConfig(dispatch=DispatchConfig(max_working_vehicles=max_working))
+
+
 def demo_keys(configured: ApiKeys, open_api: bool) -> tuple[ApiKeys, str | None]:
     """The demo's keys: those configured; with none, a fresh admin key for this run (returned to
     be printed), unless `open_api`."""
@@ -193,6 +200,14 @@ def serve(
     settle_s: Annotated[float, typer.Option(help="wall seconds after start with no path released")] = 5.0,
     ros_config: Annotated[
         Path | None, typer.Option(help="YAML file of ROS 2 robots and robot cells reached through rosbridge")
+    ] = None,
+    max_working: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            envvar="FLEET_MAX_WORKING",
+            help="at most this many vehicles work on orders at once (default: all; PUT /api/v1/fleet/admission)",
+        ),
     ] = None,
 ) -> None:
     """Run the controller for a plant: VDA 5050 vehicles over MQTT (FLEET_MQTT_URL, default
@@ -222,7 +237,7 @@ def serve(
             raise typer.Exit(2) from None
     store = OrderStore(db)
     fmap = active_map(store, fmap)
-    server = build_server(fmap, store, mqtt, clock, settle_s=settle, ros=ros)
+    server = build_server(fmap, store, mqtt, clock, plant_controller_config(max_working), settle_s=settle, ros=ros)
     restored = len(server.service.controller.open_orders())
     console.print(
         f"controller for {fmap.name} on http://{host}:{port}; MQTT {mqtt.url}; {restored} open orders restored"

@@ -226,6 +226,21 @@ class FleetPause(BaseModel):
     paused: bool
 
 
+class AdmissionIn(BaseModel):
+    """Admission control: how many vehicles may work on orders at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_working_vehicles: int | None = Field(
+        ge=1, description="at most this many vehicles work on orders at once; null: every vehicle may"
+    )
+
+
+class AdmissionOut(BaseModel):
+    max_working_vehicles: int | None = Field(description="the limit in force; null: none")
+    working: int = Field(description="vehicles working on orders now (more than the limit after it was lowered)")
+
+
 class Health(BaseModel):
     status: str
     map: str

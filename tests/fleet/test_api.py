@@ -428,3 +428,33 @@ async def test_shift_kpis(client: httpx.AsyncClient, plant: tuple[Simulation, Fl
     later = (await client.get("/api/v1/kpis", params={"window_s": 600})).json()
     assert later["orders_finished"] == 0 and later["utilisation"] == 0.0
     assert (await client.get("/api/v1/kpis", params={"window_s": 0})).status_code == 422
+
+
+async def test_admission_limit_set_at_run_time(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    """An operator holds the fleet to one working vehicle: of two orders one is served at a
+    time, never both, and both finish; null lifts the limit; a limit below 1 or none given is a
+    422 naming the field."""
+    sim, service = plant
+    assert (await client.get("/api/v1/fleet/admission")).json() == {"max_working_vehicles": None, "working": 0}
+    held = await client.put("/api/v1/fleet/admission", json={"max_working_vehicles": 1})
+    assert held.status_code == 200 and held.json() == {"max_working_vehicles": 1, "working": 0}
+    ids = [(await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})).json()["id"] for _ in range(2)]
+    most = 0
+    for _ in range(900):
+        sim.run_for(1)
+        most = max(most, (await client.get("/api/v1/fleet/admission")).json()["working"])
+        states = {(await client.get(f"/api/v1/orders/{oid}")).json()["state"] for oid in ids}
+        if states == {"finished"}:
+            break
+    assert states == {"finished"}
+    assert most == 1, "one vehicle at a time worked on the two orders"
+    assert any(a.code == "admission-changed" for a in service.controller.alarms)
+    lifted = await client.put("/api/v1/fleet/admission", json={"max_working_vehicles": None})
+    assert lifted.json()["max_working_vehicles"] is None
+    for body in ({"max_working_vehicles": 0}, {}, {"max_working_vehicles": 2, "extra": 1}):
+        refused = await client.put("/api/v1/fleet/admission", json=body)
+        assert refused.status_code == 422, body
+        assert {err["loc"][-1] for err in refused.json()["detail"]} & {"max_working_vehicles", "extra"}, body
+    assert (await client.get("/api/v1/fleet/admission")).json()["max_working_vehicles"] is None, "refused: unchanged"

@@ -192,15 +192,18 @@ def test_a_vehicle_queues_only_what_its_battery_carries_to_a_charger(plant_map: 
 
 
 def test_no_more_vehicles_work_at_once_than_the_limit(plant_map: FacilityMap) -> None:
-    """Admission control: three idle carts, three orders, a limit of two working vehicles: two
-    carts get work, the third none (the third order waits); without the limit all three work.
-    An idle cart standing where others must pass (here a station) is given work before one on
-    a parking spot, which can stay there without blocking anyone."""
+    """Admission control: three idle carts, three orders RMW-WAFER -> PECVD-1-IN, a limit of
+    two working vehicles: two carts get work, the third none (the third order waits); without
+    the limit all three work. Idle carts are admitted first where they keep others from a
+    station an open order needs, then where others pass (here another station), and last on a
+    parking spot, where they can stay without blocking anyone."""
     from fleet.dispatcher import DispatchConfig, VehicleAvailability
 
-    def working(limit: int | None, third_at: str = plant_map.parking[2].node) -> set[str]:
+    parked = [p.node for p in plant_map.parking[:3]]
+
+    def working(limit: int | None, nodes: list[str] = parked) -> set[str]:
         core = Controller(plant_map, SimClock())
-        for k, node in enumerate([plant_map.parking[0].node, plant_map.parking[1].node, third_at], start=1):
+        for k, node in enumerate(nodes, start=1):
             core.add_vehicle(f"AGV-{k:02d}", "amr-rack", node)
         orders = [core.submit_order("RMW-WAFER", "PECVD-1-IN") for _ in range(3)]
         core.dispatcher.config = replace(core.dispatcher.config, max_working_vehicles=limit)
@@ -210,6 +213,13 @@ def test_no_more_vehicles_work_at_once_than_the_limit(plant_map: FacilityMap) ->
 
     assert working(None) == {"AGV-01", "AGV-02", "AGV-03"}
     assert working(2) == {"AGV-01", "AGV-02"}, "the first ones of the fleet, the same each run"
-    in_the_way = plant_map.station_by_id["PECVD-1-OUT"].node
-    assert working(2, third_at=in_the_way) == {"AGV-01", "AGV-03"}, "the cart in the way works, a parked one waits"
+    other_station = plant_map.station_by_id["PECVD-1-OUT"].node
+    assert working(2, [parked[0], parked[1], other_station]) == {"AGV-01", "AGV-03"}, (
+        "the cart in the way works, a parked one waits"
+    )
+    drop = plant_map.station_by_id["PECVD-1-IN"].node
+    approach = next(a for a, b in plant_map.lane_between if b == drop and a not in (other_station, *parked))
+    assert working(1, [other_station, approach, parked[0]]) == {"AGV-02"}, (
+        "the cart on the way into a station an order needs works first"
+    )
     assert DispatchConfig().max_working_vehicles is None, "no limit unless configured"

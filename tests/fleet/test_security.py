@@ -163,6 +163,8 @@ ACCESS = {
     "GET /api/v1/audit": "operator",
     "POST /api/v1/fleet/pause": "operator",
     "POST /api/v1/fleet/resume": "operator",
+    "GET /api/v1/fleet/admission": "viewer",
+    "PUT /api/v1/fleet/admission": "operator",
     "GET /api/v1/events": "viewer",
     "GET /api/v1/keys": "admin",
     "POST /api/v1/keys": "admin",

@@ -69,3 +69,13 @@ def test_sim_takes_opportunity_charging_and_refuses_a_bound_outside_0_1() -> Non
     assert simulation_controller_config(SimConfig(max_working_vehicles=5)).dispatch.max_working_vehicles == 5
     result = runner.invoke(app, ["sim", "--map", "small_test", "--vehicles", "1", "--opportunity-charging", "1.5"])
     assert result.exit_code == 2 and "opportunity-charging" in result.output
+
+
+def test_serve_takes_an_admission_limit_and_refuses_one_below_1() -> None:
+    from sim.cli import plant_controller_config
+
+    assert plant_controller_config(30).dispatch.max_working_vehicles == 30
+    assert plant_controller_config(None).dispatch.max_working_vehicles is None
+    for args, env in ((["--max-working", "0"], {}), ([], {"FLEET_MAX_WORKING": "0"})):
+        result = runner.invoke(app, ["serve", "--map", "small_test", *args], env=env)
+        assert result.exit_code == 2 and "max-working" in result.output, result.output
