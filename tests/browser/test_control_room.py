@@ -170,6 +170,23 @@ def test_emergency_pause_holds_the_fleet(page: Page, demo: str) -> None:
     page.wait_for_selector("#estop:not(.paused)")
 
 
+def test_the_working_limit_is_set_from_the_page(page: Page, demo: str) -> None:
+    """An operator holds the fleet to 3 working vehicles from the page: the API has the limit
+    and the page shows it; an empty field lifts it again."""
+    page.fill("#admission-limit", "3")
+    page.click("#admission-form button")
+    page.wait_for_function("document.getElementById('admission-state').dataset.limit === '3'")
+    admission = get(demo, "/api/v1/fleet/admission")
+    assert isinstance(admission, dict) and admission["max_working_vehicles"] == 3
+    assert "at most 3" in (page.text_content("#admission-state") or "")
+    page.fill("#admission-limit", "")
+    page.click("#admission-form button")
+    page.wait_for_function("document.getElementById('admission-state').dataset.limit === ''")
+    admission = get(demo, "/api/v1/fleet/admission")
+    assert isinstance(admission, dict) and admission["max_working_vehicles"] is None
+    assert "no limit" in (page.text_content("#admission-state") or "")
+
+
 def test_a_viewer_key_hides_every_action(browser: Browser, keyed_demo: str) -> None:
     """With keys configured: a viewer sees the plant but no action; an operator sees the actions;
     without a key the page says it has no access."""
@@ -180,6 +197,8 @@ def test_a_viewer_key_hides_every_action(browser: Browser, keyed_demo: str) -> N
         page.wait_for_selector("#vehicles tbody tr")
         assert page.is_visible("#estop") is actions_visible
         assert page.is_visible("#order-form") is actions_visible
+        assert page.is_visible("#admission-form") is actions_visible
+        page.wait_for_function("document.getElementById('admission-state').textContent.includes('working')")
         assert page.locator("#vehicles button:visible").count() == (36 if actions_visible else 0)  # pause, charge, park
         page.close()
     page = browser.new_page()

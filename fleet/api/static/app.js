@@ -331,11 +331,23 @@ async function refreshKpis() {
   fillKpis(await api("/kpis"));
 }
 
+// Admission control: how many vehicles work on orders, against the limit an operator set.
+function fillAdmission(admission) {
+  const limit = admission.max_working_vehicles;
+  const state = document.getElementById("admission-state");
+  state.textContent = limit === null
+    ? `${admission.working} working, no limit`
+    : `${admission.working} working, at most ${limit}`;
+  state.dataset.limit = limit ?? "";
+}
+
 async function refreshOrders() {
-  const [recent, health, alarms] = await Promise.all([
+  const [recent, health, alarms, admission] = await Promise.all([
     api("/orders?newest_first=true&limit=40"), api("/health"), api("/alarms?open_only=true&limit=100"),
+    api("/fleet/admission"),
   ]);
   fillOrders(recent, health);
+  fillAdmission(admission);
   const held = {};
   if (alarms.some((a) => a.code === "transfer-failed")) {
     for (const s of await api("/stations")) {
@@ -360,6 +372,22 @@ function setupForm() {
       out.textContent = `created ${order.id}`;
       out.dataset.order = order.id;
       refreshOrders();
+    } catch (error) {
+      out.textContent = `refused: ${error.message}`;
+    }
+  });
+}
+
+function setupAdmission() {
+  document.getElementById("admission-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const out = document.getElementById("admission-result");
+    const text = document.getElementById("admission-limit").value.trim();
+    const limit = text === "" ? null : Number(text);
+    if (!confirm(limit === null ? "Let every vehicle work?" : `Let at most ${limit} vehicles work at once?`)) return;
+    try {
+      fillAdmission(await api("/fleet/admission", { method: "PUT", body: JSON.stringify({ max_working_vehicles: limit }) }));
+      out.textContent = "";
     } catch (error) {
       out.textContent = `refused: ${error.message}`;
     }
@@ -395,6 +423,7 @@ async function main() {
   document.getElementById("plant").textContent = plant.name;
   drawMap(plant, plant.closed_lanes ?? []);
   setupForm();
+  setupAdmission();
   setupStop();
   setupPanZoom();
   await Promise.all([refresh(), refreshOrders(), refreshKpis()]);
