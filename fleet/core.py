@@ -671,6 +671,8 @@ class Controller:
         one is given more until fewer than `limit` work."""
         if limit is not None and limit < 1:
             raise OrderRejected("max_working_vehicles", f"must be at least 1, or none for no limit, not {limit}")
+        # In the controller's settings too, so that a map activated later keeps it.
+        self.config = replace(self.config, dispatch=replace(self.config.dispatch, max_working_vehicles=limit))
         self.dispatcher.config = replace(self.dispatcher.config, max_working_vehicles=limit)
         self._alarm(
             "admission-changed", f"at most {limit} vehicles work at once" if limit else "every vehicle may work"

@@ -8,6 +8,8 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from fleet.clock import SimClock
 from fleet.core import Controller
 from fleet.events import Alarm, Tick
@@ -223,3 +225,18 @@ def test_no_more_vehicles_work_at_once_than_the_limit(plant_map: FacilityMap) ->
         "the cart on the way into a station an order needs works first"
     )
     assert DispatchConfig().max_working_vehicles is None, "no limit unless configured"
+
+
+def test_a_working_limit_set_at_run_time_outlives_a_map_change(plant_map: FacilityMap) -> None:
+    """The limit an operator sets stays when a new map is activated (the dispatcher is made
+    anew then); a limit below 1 is refused naming the field, and changes nothing."""
+    from fleet.core import OrderRejected
+
+    core = Controller(plant_map, SimClock())
+    core.set_max_working(2)
+    core.replace_map(plant_map)
+    assert core.dispatcher.config.max_working_vehicles == 2
+    with pytest.raises(OrderRejected) as refused:
+        core.set_max_working(0)
+    assert refused.value.field == "max_working_vehicles"
+    assert core.dispatcher.config.max_working_vehicles == 2
