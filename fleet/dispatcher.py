@@ -318,7 +318,8 @@ class Dispatcher:
         station's approach blocks every order to that station, one in an aisle whoever must
         pass it, a parked one nobody. Warehouse, 30 min, seeds 1-3, finished/h held to 30 with
         100 carts: 252 (236-266) in this order, 243 (230-256) without the first group, 199
-        (194-204) in fleet order alone; 75 carts 285 (266-306), 254 and 203. Measured against
+        (194-204) in fleet order alone; 75 carts 285 (266-306), 254 and 203 (other limits and
+        seeds, and one seed that fell to 140/h, in the README's throughput study). Measured against
         idle ones taken soonest-free first, on the warehouse with 75 carts and a limit of 45
         (30 min, seed 1): 123 orders finished against 14."""
         cap = self.config.max_working_vehicles
