@@ -2,7 +2,8 @@
 
 Roles, from least to most: `plc` creates calls for its own station and reads that station's
 calls and orders, nothing else; `viewer` reads everything; `operator` also acts (orders,
-vehicles, lanes, zones, fleet pause, alarms); `admin` also replaces maps and manages keys.
+vehicles, lanes, zones, fleet pause and admission limit, alarms); `admin` also replaces maps and
+manages keys.
 
 Keys come from a key file (FLEET_API_KEY_FILE, default `var/api-keys.json`), written by
 `fleet keys add|list|remove` or the admin's `/api/v1/keys`, which keeps only a salted SHA-256
