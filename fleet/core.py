@@ -679,6 +679,11 @@ class Controller:
         )
         self._dispatch_wanted = True
 
+    @property
+    def max_working(self) -> int | None:
+        """The admission limit in force (None: every vehicle may work)."""
+        return self.dispatcher.config.max_working_vehicles
+
     def working_vehicles(self) -> int:
         """How many vehicles work on orders now (what `set_max_working` limits)."""
         return sum(working(v) for v in self.vehicles.values())

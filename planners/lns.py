@@ -346,10 +346,11 @@ def refine(
         # Only a lower sum of costs is kept, so each agent's path may be at most as long as the
         # old paths' sum leaves once those planned before it and the shortest paths of those
         # after it are paid: a search that cannot beat that stops as soon as it knows.
-        spare = sum(len(p) for p in old.values()) - 1 - sum(distance[a][paths[a][0]] + 1 for a in order)
+        least = {a: int(distance[a][paths[a][0]]) + 1 for a in order}  # the cost of its shortest path
+        spare = sum(len(p) for p in old.values()) - 1 - sum(least.values())
         for a in order:
-            spare += distance[a][paths[a][0]] + 1
-            bound = min(horizon, int(spare) - 1)  # the path's last step, one less than its cost
+            spare += least[a]
+            bound = min(horizon, spare - 1)  # the path's last step, one less than its cost
             planned = _plan(graph, paths[a][0], goals[a], distance[a], taken, bound, began + time_limit_s, budget)
             if planned is None:
                 break

@@ -441,7 +441,7 @@ async def resume_fleet(service: ServiceDep) -> FleetPause:
 
 def _admission(service: FleetService) -> AdmissionOut:
     c = service.controller
-    return AdmissionOut(max_working_vehicles=c.dispatcher.config.max_working_vehicles, working=c.working_vehicles())
+    return AdmissionOut(max_working_vehicles=c.max_working, working=c.working_vehicles())
 
 
 @router.get("/fleet/admission", response_model=AdmissionOut)

@@ -110,8 +110,8 @@ def test_a_bounded_search_finds_a_path_that_arrives_by_the_bound_and_none_sooner
     assert arrival == 3, best
     assert _plan(g, start, goal, distance, taken, horizon=arrival) == best
     assert _plan(g, start, goal, distance, taken, horizon=arrival - 1) is None
-    # Waiting for the goal to be free: b passes row[2] at t=2, so from next door (row[1] is b's
-    # at t=1) the best arrival is t=3 although the goal is one step away.
+    # Waiting for the goal to be free: from the cell above it, one step away, the best arrival is
+    # t=3 all the same, since b passes the goal at t=2.
     near = g.index[(0, 2)]
     assert _plan(g, near, goal, distance, taken, horizon=2) is None
     assert _plan(g, near, goal, distance, taken, horizon=3) is not None
