@@ -162,6 +162,8 @@ class Controller:
         self._last_deadlock_check = -math.inf
         self._known_cycles: set[frozenset[str]] = set()
         self._unservable: set[str] = set()  # open orders no vehicle in the fleet can carry (stated once)
+        self.quarantined: dict[str, str] = {}  # open orders the dispatcher fails on -> why (held out)
+        self.dispatch_problem: str | None = None  # why dispatching fails with no order at fault
         self._held_by_cell: dict[str, str] = {}  # vehicle -> why its cell transfer holds it (for the operator)
         self._awaiting_load: dict[str, str] = {}  # vehicle -> order whose load is not ready at the pick-up yet
         self._stopping_charge: set[str] = set()  # opportunity charges stopped for an order, until they end
@@ -253,8 +255,28 @@ class Controller:
         due_at: float | None = None,
         ready_at: float | None = None,
     ) -> TransportOrder:
-        """Accept a transport order or raise OrderRejected naming the field at fault. A `ready_at`
-        in the future holds the pick-up until then (the vehicle waits at the station)."""
+        """Check and accept a transport order at once (callers without storage: the simulator)."""
+        return self.accept(self.check_order(pickup, dropoff, load_type, priority, due_at, ready_at))
+
+    def accept(self, order: TransportOrder) -> TransportOrder:
+        """Take a checked order (from `check_order` or `check_call`) into the fleet: a shell with
+        storage calls this only once the order is committed."""
+        self._put_order(order)
+        self._dispatch_wanted = True
+        return order
+
+    def check_order(
+        self,
+        pickup: str,
+        dropoff: str,
+        load_type: str | None = None,
+        priority: int = 0,
+        due_at: float | None = None,
+        ready_at: float | None = None,
+    ) -> TransportOrder:
+        """The order a transport request makes, numbered but not taken yet (`accept`), or
+        OrderRejected naming the field at fault. A `ready_at` in the future holds the pick-up
+        until then (the vehicle waits at the station)."""
         stations = self.map.station_by_id
         if pickup not in stations:
             raise OrderRejected("pickup", f"unknown station '{pickup}'")
@@ -282,6 +304,8 @@ class Controller:
             raise OrderRejected("load_type", f"no vehicle type carries '{load_type}'")
         _check_priority(priority)
         now = self.clock.now()
+        if due_at is not None and not math.isfinite(due_at):
+            raise OrderRejected("due_at", "due time must be a finite number of seconds since the epoch")
         if due_at is not None and due_at <= now:
             raise OrderRejected("due_at", f"due time already past ({now - due_at:.0f} s ago)")
         if ready_at is not None and not math.isfinite(ready_at):
@@ -302,13 +326,16 @@ class Controller:
             ready_at=ready_at,
             history=(Transition(now, OrderState.ACCEPTED),),
         )
-        self._put_order(order)
-        self._dispatch_wanted = True
         return order
 
     def submit_call(self, station: str, need: str, load_type: str | None = None, priority: int = 0) -> TransportOrder:
-        """A station's call: `material` brings a load from the nearest station that can give one,
-        `removal` takes the station's load to the nearest station that can take it."""
+        """Check and accept a station's call at once (callers without storage: the simulator)."""
+        return self.accept(self.check_call(station, need, load_type, priority))
+
+    def check_call(self, station: str, need: str, load_type: str | None = None, priority: int = 0) -> TransportOrder:
+        """The order a station's call makes, not taken yet (`accept`): `material` brings a load
+        from the nearest station that can give one, `removal` takes the station's load to the
+        nearest station that can take it."""
         stations = self.map.station_by_id
         if station not in stations:
             raise OrderRejected("station", f"unknown station '{station}'")
@@ -341,7 +368,7 @@ class Controller:
         _, counterpart = min(candidates)
         pickup, dropoff = (counterpart, station) if need == "material" else (station, counterpart)
         common = sorted(stations[pickup].load_types & stations[dropoff].load_types & wanted)
-        return self.submit_order(pickup, dropoff, load_type or common[0], priority)
+        return self.check_order(pickup, dropoff, load_type or common[0], priority)
 
     def set_priority(self, order_id: str, priority: int) -> TransportOrder:
         """Change an open order's priority; the next dispatch takes it into account."""
@@ -351,7 +378,10 @@ class Controller:
         if order.state.terminal:
             raise OrderRejected("order_id", f"order {order_id} is {order.state.value}")
         _check_priority(priority)
-        self._put_order(replace(order, priority=priority))
+        changed = replace(order, priority=priority)
+        if self.quarantined.pop(order_id, None) is not None:
+            changed = replace(changed, reason="released from quarantine by a change: dispatched again")
+        self._put_order(changed)
         self._dispatch_wanted = True
         return self.orders[order_id]
 
@@ -365,6 +395,7 @@ class Controller:
         if order.state.loaded:
             raise OrderRejected("order_id", f"order {order_id} is {order.state.value}; the load is on a vehicle")
         driving = order.state is OrderState.TO_PICKUP
+        self.quarantined.pop(order_id, None)
         order = self._move(order, OrderState.CANCELLED, reason=reason)
         if order.vehicle_id is not None:
             v = self.vehicles[order.vehicle_id]
@@ -993,8 +1024,57 @@ class Controller:
         started = self._stopwatch()
         try:
             run()
+            self.dispatch_problem = None
+        except Exception as exc:  # contained: one poison order or bug must not stop every dispatch
+            self._dispatch_failed(exc)
         finally:
             self.stats.dispatch_s += self._stopwatch() - started
+
+    def _dispatch_failed(self, exc: Exception) -> None:
+        """A run raised: each order it could have decided on is solved alone to find the ones that
+        make it fail. Those are quarantined (left out of every run, with an alarm naming them and
+        why) until an operator changes or cancels them; the others are dispatched at the next run.
+        When no single order is at fault, the run is tried again after `redispatch_s` and the
+        failure stands in `dispatch_problem` (readiness and health report it)."""
+        self._solving = None
+        now = self.clock.now()
+        fleet, _ = self._fleet_now()
+        found = []
+        for order in self._dispatchable():
+            if order.state not in (OrderState.ACCEPTED, OrderState.ASSIGNED):
+                continue
+            try:
+                self.dispatcher.probe(order, fleet, now)
+            except Exception as poison:
+                found.append(order.id)
+                self.quarantine(order.id, f"{type(poison).__name__}: {poison}")
+        if found:
+            self.dispatch_problem = None
+            self._dispatch_wanted = True
+            return
+        problem = f"dispatching fails: {type(exc).__name__}: {exc}"
+        if problem != self.dispatch_problem:
+            self._alarm("dispatch-failed", f"{problem}; tried again in {self.config.redispatch_s:.0f} s")
+        self.dispatch_problem = problem
+
+    def quarantine(self, order_id: str, why: str) -> None:
+        """Keep an open order out of dispatching (the dispatcher fails on it): it waits, says why,
+        and raises one alarm; `set_priority` (a change) releases it, `cancel_order` ends it."""
+        order = self.orders[order_id]
+        self.quarantined[order_id] = why
+        if order.state is OrderState.ASSIGNED and order.vehicle_id in self.vehicles:
+            v = self.vehicles[order.vehicle_id]
+            self._put_vehicle(replace(v, stops=tuple(s for s in v.stops if s.order_id != order_id)))
+            order = self._move(order, OrderState.ACCEPTED, reason="withdrawn: quarantined")
+        self._put_order(replace(order, reason=f"quarantined: the dispatcher fails on it ({why})"))
+        self._alarm(
+            "order-quarantined",
+            f"order {order_id} is held out of dispatching: the dispatcher fails on it ({why}); change or cancel it",
+            order_id=order_id,
+        )
+
+    def _dispatchable(self) -> list[TransportOrder]:
+        return [o for o in self.orders.values() if o.id not in self.quarantined]
 
     def _fleet_now(self) -> tuple[list[VehicleAvailability], frozenset[str]]:
         placed = [v for v in self.vehicles.values() if v.placed]
@@ -1010,7 +1090,7 @@ class Controller:
         self._dispatch_wanted = False
         self.stats.dispatch_runs += 1
         fleet, occupied = self._fleet_now()
-        d, orders = self.dispatcher, list(self.orders.values())
+        d, orders = self.dispatcher, self._dispatchable()
         if self._pool is None or self.fleet_paused or d.config.solver == "greedy":
             self._apply_decision(d.dispatch(orders, fleet, occupied, self.fleet_paused, now))
             return

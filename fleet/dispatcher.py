@@ -226,6 +226,17 @@ class Dispatcher:
             return greedy_plan(request.tasks, request.slots, self._graph.travel_time, keep_current=True)
         return solve_request(request, self._graph.travel_time, self.config)
 
+    def probe(self, order: TransportOrder, fleet: Sequence[VehicleAvailability], now: float) -> None:
+        """Solve `order` alone, briefly (one solution): raises what a run with it would raise.
+        Finds the order that makes a failing run fail, so that it alone is held back."""
+        request = self.prepare([order], fleet, now)
+        if request is None:
+            return
+        if self.config.solver == "greedy":
+            greedy_plan(request.tasks, request.slots, self._graph.travel_time, keep_current=True)
+            return
+        solve_request(request, self._graph.travel_time, replace(self.config, time_budget_s=0.05, solution_limit=1))
+
     def decide(
         self,
         request: AssignRequest | None,

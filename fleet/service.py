@@ -10,7 +10,9 @@ core its vehicle events; none of them awaits, so each call is atomic with respec
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -18,12 +20,12 @@ from typing import Protocol
 
 from fleet.alarms import AlarmBoard, RaisedAlarm
 from fleet.cells import CellHandshake
-from fleet.commits import CommitQueue
+from fleet.commits import CommitQueue, Write
 from fleet.core import Controller
 from fleet.eventlog import EventLog
 from fleet.events import Alarm, Command, OrderChanged, VehicleChanged
 from fleet.kpis import ShiftCounters, ShiftKpis, shift_kpis
-from fleet.metrics import MetricSource, controller_samples, render
+from fleet.metrics import MetricSource, Sample, controller_samples, render
 from fleet.model import OrderState, TaskKind, TransportOrder, Vehicle
 from fleet.storage import OrderStore, StoredMap
 from maps import FacilityMap, parse_map
@@ -56,6 +58,8 @@ def vehicle_event(vehicle: Vehicle) -> dict[str, object]:
 
 
 RECENT_CALLS = 10_000
+AUDIT_UNKNOWN_PER_MIN = 60  # audit rows stored a minute for requests without a valid key
+AUDIT_PRUNE_EVERY = 1_000  # audit rows between two prunings by age and size
 
 
 class CallConflict(ValueError):
@@ -84,10 +88,12 @@ class FleetService:
         """Bind the core to its storage and take back the orders open when it last stopped."""
         self.controller = controller
         self.store = store
-        self.commits = CommitQueue(store)  # every write goes through it, in order (group commit)
-        # Calls queued but perhaps not committed yet, by idempotency key: a retry that arrives
-        # meanwhile must find its first answer here (bounded: older ones are long in storage).
+        # Every write goes through it, in order (group commit); its probe tests a failed storage again.
+        self.commits = CommitQueue(store, probe=self._storage_probe)
+        # Calls committed lately, by idempotency key: a retry finds its first answer here without
+        # a read (bounded: older ones are read from storage).
         self._recent_calls: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._calls_in_flight: dict[str, asyncio.Future[None]] = {}  # keys whose first call is committing
         self.metric_sources: list[MetricSource] = []  # shells add theirs (e.g. the VDA 5050 master)
         # Told when a new map is active (the VDA 5050 master, a simulated world), after the core.
         self.map_listeners: list[Callable[[FacilityMap], None]] = []
@@ -96,11 +102,19 @@ class FleetService:
         self._waits: dict[str, str] = {}
         self.shift = ShiftCounters()  # vehicle time by state, for the shift KPIs
         self.cells: CellControl | None = None  # robot cells, when the shell has any
+        # What is failing in the shells' loops right now (source -> why): readiness and health say it.
+        self.problems: dict[str, str] = {}
+        self.audit_days = float(os.environ.get("FLEET_AUDIT_DAYS", 90))  # audit rows kept this long
+        self.audit_max_rows = int(os.environ.get("FLEET_AUDIT_MAX_ROWS", 1_000_000))  # and at most this many
+        self._audit_rows = 0
+        self.unauthenticated = 0  # changing requests without a valid key (for /metrics)
+        self.unauthenticated_not_stored = 0  # of those, only counted (over the rate)
+        self._unknown_minute, self._unknown_stored = -1, 0
         controller.continue_numbering_after(store.last_number())
         controller.restore(store.load_open())
         self._flush_changes()
 
-    def submit_order(
+    async def submit_order(
         self,
         pickup: str,
         dropoff: str,
@@ -109,36 +123,50 @@ class FleetService:
         due_at: float | None = None,
         ready_at: float | None = None,
     ) -> TransportOrder:
-        """Accept an order (raises `OrderRejected`) and commit it before returning it."""
-        order = self.controller.submit_order(pickup, dropoff, load_type, priority, due_at, ready_at)
-        self._flush_changes()  # commits the order before it is returned
+        """Check, commit, apply: an order (raises `OrderRejected`) is committed before the core
+        takes it, and refused with `StorageFailed`, leaving no trace, if the commit fails."""
+        return await self._take(self.controller.check_order(pickup, dropoff, load_type, priority, due_at, ready_at))
+
+    async def _take(self, order: TransportOrder, write: Write | None = None) -> TransportOrder:
+        """Commit a checked order (with `write`, else alone), then hand it to the core."""
+        await self.commits.commit(write or self.store.orders_write([order], self.controller.clock.now()))
+        self.controller.accept(order)
+        self._flush_changes()
         return order
 
-    def submit_call(
+    async def submit_call(
         self, key: str | None, station: str, need: str, load_type: str | None, priority: int
     ) -> tuple[TransportOrder, bool]:
         """A PLC call, idempotent by `key`: (order, created). A retry with the same key and the
-        same request returns the first order; the same key with another request is refused."""
+        same request returns the first order; the same key with another request is refused.
+        Check, commit, apply as `submit_order`: the call and its order are committed together
+        before the core takes the order, so no key ever makes a second order, before or after a
+        restart or a storage fault; a retry arriving while the first is committed waits for it."""
         request = json.dumps(
             {"station": station, "need": need, "load_type": load_type, "priority": priority}, sort_keys=True
         )
-        if key is not None:
-            earlier = self._recent_calls.get(key) or self.store.call(key)
-            if earlier is not None:
-                if earlier[0] != request:
-                    raise CallConflict(key)
-                order = self.order(earlier[1])
-                assert order is not None, "a stored call always has its order"
-                return order, False
-        order = self.controller.submit_call(station, need, load_type, priority)
         if key is None:
-            self._flush_changes()
-        else:
-            self.commits.later(self.store.call_write(key, request, station, order, self.controller.clock.now()))
+            return await self._take(self.controller.check_call(station, need, load_type, priority)), True
+        while (first := self._calls_in_flight.get(key)) is not None:
+            await asyncio.shield(first)
+        earlier = self._recent_calls.get(key) or self.store.call(key)
+        if earlier is not None:
+            if earlier[0] != request:
+                raise CallConflict(key)
+            order = self.order(earlier[1])
+            assert order is not None, "a stored call always has its order"
+            return order, False
+        order = self.controller.check_call(station, need, load_type, priority)
+        done = asyncio.get_running_loop().create_future()
+        self._calls_in_flight[key] = done
+        try:
+            await self._take(order, self.store.call_write(key, request, station, order, self.controller.clock.now()))
             self._recent_calls[key] = (request, order.id)
-            if len(self._recent_calls) > RECENT_CALLS:
-                self._recent_calls.popitem(last=False)
-            self._log(self.controller.take_commands_of((OrderChanged, VehicleChanged, Alarm)))
+        finally:
+            del self._calls_in_flight[key]
+            done.set_result(None)
+        if len(self._recent_calls) > RECENT_CALLS:
+            self._recent_calls.popitem(last=False)
         return order, True
 
     def cancel_order(self, order_id: str, reason: str) -> TransportOrder:
@@ -168,6 +196,29 @@ class FleetService:
     async def committed(self) -> None:
         """Return once every change made so far is in storage (API answers wait for this)."""
         await self.commits.committed()
+
+    def audit(self, who: str, key: str | None, method: str, path: str, status: int, known: bool) -> None:
+        """Queue an audit row. Requests without a valid key (`known` false) are counted, and only
+        `AUDIT_UNKNOWN_PER_MIN` of them a minute stored; every `AUDIT_PRUNE_EVERY` rows the log is
+        cut to `audit_days` and `audit_max_rows`."""
+        now = self.controller.clock.now()
+        if not known:
+            self.unauthenticated += 1
+            minute = int(now // 60)
+            if minute != self._unknown_minute:
+                self._unknown_minute, self._unknown_stored = minute, 0
+            if self._unknown_stored >= AUDIT_UNKNOWN_PER_MIN:
+                self.unauthenticated_not_stored += 1
+                return
+            self._unknown_stored += 1
+        self.commits.later(self.store.audit_write(now, who, key, method, path, status))
+        self._audit_rows += 1
+        if self._audit_rows % AUDIT_PRUNE_EVERY == 0:
+            self.commits.later(self.store.audit_prune_write(now - self.audit_days * 86_400, self.audit_max_rows))
+
+    def _storage_probe(self) -> Write:
+        """An audit row that says the controller tested storage after a failed commit."""
+        return self.store.audit_write(self.controller.clock.now(), "controller", None, "PROBE", "storage", 0)
 
     def cell(self, station_id: str) -> CellHandshake | None:
         """The handshake of the cell serving the station, if one does."""
@@ -304,20 +355,69 @@ class FleetService:
         """KPIs of the last `window_s` seconds (orders finished, lead time, utilisation, waits)."""
         return shift_kpis(self.controller.orders.values(), self.shift, self.controller.clock.now(), window_s)
 
-    def readiness(self) -> list[str]:
-        """Why the controller should not get traffic yet (empty: ready)."""
+    def failures(self) -> list[str]:
+        """What fails now: storage that does not answer or does not commit, dispatching that
+        fails with no order at fault, a shell's loop that fails."""
         problems = []
         if (error := self.store.ping()) is not None:
             problems.append(f"storage does not answer: {error}")
+        if (error := self.commits.failing) is not None:
+            problems.append(f"storage does not commit: {error}; new work is refused until it does")
+        if self.controller.dispatch_problem is not None:
+            problems.append(self.controller.dispatch_problem)
+        return problems + [f"{source}: {why}" for source, why in sorted(self.problems.items())]
+
+    def readiness(self) -> list[str]:
+        """Why the controller should not get traffic (empty: ready): its failures, or the start-up hold."""
+        problems = self.failures()
         if self.controller.holding:
             problems.append("starting: vehicles are reporting where they stand; no path released yet")
         return problems
 
+    def health_problems(self) -> list[str]:
+        """Failures, and what degrades service without stopping it (quarantined orders)."""
+        held = self.controller.quarantined
+        return self.failures() + [f"order {oid} quarantined: {why}" for oid, why in sorted(held.items())]
+
     def metrics_text(self) -> str:
-        samples = controller_samples(self.controller)
+        samples = controller_samples(self.controller) + self._samples()
         for source in self.metric_sources:
             samples += list(source())
         return render(samples)
+
+    def _samples(self) -> list[Sample]:
+        c = self.commits
+        return [
+            Sample("fleet_storage_commits_total", "counter", "Batches committed.", c.batches),
+            Sample(
+                "fleet_storage_commit_failures_total", "counter", "Batches that failed (and were retried).", c.failures
+            ),
+            Sample(
+                "fleet_storage_refused_total",
+                "counter",
+                "New orders and calls refused: their commit failed.",
+                c.refused,
+            ),
+            Sample("fleet_storage_failing", "gauge", "1 while storage does not commit.", int(c.failing is not None)),
+            Sample(
+                "fleet_orders_quarantined",
+                "gauge",
+                "Open orders the dispatcher fails on.",
+                len(self.controller.quarantined),
+            ),
+            Sample(
+                "fleet_api_unauthenticated_total",
+                "counter",
+                "Changing requests without a valid key.",
+                self.unauthenticated,
+            ),
+            Sample(
+                "fleet_api_unauthenticated_not_stored_total",
+                "counter",
+                "Of those, over the rate: counted, not stored in the audit log.",
+                self.unauthenticated_not_stored,
+            ),
+        ]
 
     def wait_reason(self, vehicle_id: str) -> str | None:
         return self.controller.wait_reason(vehicle_id)

@@ -235,6 +235,22 @@ class OrderStore:
         """Record a state-changing request (committed before returning)."""
         self.transaction([self.audit_write(at, who, key_id, method, path, status)])
 
+    def audit_prune_write(self, older_than: float, keep_rows: int) -> Write:
+        """Delete audit rows recorded before `older_than` and all but the newest `keep_rows`."""
+        newest = select(AUDIT.c.id).order_by(AUDIT.c.id.desc()).offset(keep_rows).limit(1).scalar_subquery()
+        by_age = AUDIT.delete().where(AUDIT.c.at < older_than)
+        by_size = AUDIT.delete().where(AUDIT.c.id <= newest)
+
+        def write(conn: Connection) -> None:
+            conn.execute(by_age)
+            conn.execute(by_size)
+
+        return write
+
+    def audit_count(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(AUDIT)).scalar() or 0)
+
     def audit_entries(self, limit: int) -> list[dict[str, Any]]:
         """The newest audit entries first."""
         cols = (AUDIT.c.id, AUDIT.c.at, AUDIT.c.who, AUDIT.c.key_id, AUDIT.c.method, AUDIT.c.path, AUDIT.c.status)

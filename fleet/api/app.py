@@ -3,15 +3,16 @@
 Concurrency: every route is `async` and awaits nothing before it has called the service, so it
 runs on the loop that feeds the core, never in a worker thread: the core keeps its single writer.
 
-Errors: request bodies that fail validation get FastAPI's 422 whose `detail[].loc` names the
-field; requests the plant cannot serve (unknown station, no shared load type) get 422 with
-`{"detail": ..., "field": ...}`; unknown order ids get 404.
+Errors: every refusal is one shape, problem details (`fleet.api.errors`): a body or query that
+fails validation, or a request the plant cannot serve (unknown station, no shared load type),
+gets 422 naming the field; unknown ids get 404.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -31,10 +32,11 @@ from fastapi import (
     WebSocketDisconnect,
     status,
 )
-from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.websockets import WebSocketState
 
+from fleet.api import errors
 from fleet.api.admin import admin_router
 from fleet.api.audit import AuditAndCommit
 from fleet.api.deps import (
@@ -71,7 +73,7 @@ from fleet.api.schemas import (
     VehicleOut,
     WhoAmI,
 )
-from fleet.api.security import ApiKeys, presented_key
+from fleet.api.security import ApiKeys, RedactKeys, current_keys, presented_key
 from fleet.api.stations import stations_router
 from fleet.core import OrderRejected
 from fleet.model import OrderState, TaskKind, Vehicle
@@ -90,8 +92,10 @@ public = APIRouter(prefix="/api/v1")  # readiness probes need no key
 @public.get("/health", response_model=Health)
 async def health(service: ServiceDep) -> Health:
     c = service.controller
+    problems = service.health_problems()
     return Health(
-        status="ok",
+        status="degraded" if problems else "ok",
+        problems=problems,
         map=c.map.name,
         vehicles=len(c.vehicles),
         open_orders=len(c.open_orders()),
@@ -116,8 +120,12 @@ async def ready(service: ServiceDep, response: Response) -> Readiness:
     responses={422: {"model": ErrorOut, "description": "unknown station or an order the plant cannot serve"}},
     dependencies=OPERATOR,
 )
-async def create_order(body: OrderCreate, service: ServiceDep) -> OrderOut:
-    order = service.submit_order(body.pickup, body.dropoff, body.load_type, body.priority, body.due_at, body.ready_at)
+async def create_order(body: OrderCreate, service: ServiceDep, request: Request) -> OrderOut:
+    """A transport order: 201 once it is committed (503, and nothing done, when storage fails)."""
+    order = await service.submit_order(
+        body.pickup, body.dropoff, body.load_type, body.priority, body.due_at, body.ready_at
+    )
+    request.state.acknowledged = True  # committed: a later audit row's failure must not deny it
     return OrderOut.of(order)
 
 
@@ -137,6 +145,7 @@ async def create_call(
     service: ServiceDep,
     response: Response,
     principal: OperatorOrPlc,
+    request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> OrderOut:
     """A PLC call: 201 with the new order once committed; the same call again (same
@@ -144,9 +153,10 @@ async def create_call(
     station_scope(principal, body.station)
     key = idempotency_key or body.request_id
     try:
-        order, created = service.submit_call(key, body.station, body.need, body.load_type, body.priority)
+        order, created = await service.submit_call(key, body.station, body.need, body.load_type, body.priority)
     except CallConflict as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
+    request.state.acknowledged = True
     if not created:
         response.status_code = status.HTTP_200_OK
     return OrderOut.of(order)
@@ -393,8 +403,9 @@ def _lane_or_404(service: FleetService, lane_id: str) -> None:
 @router.get("/kpis", response_model=KpisOut)
 async def kpis(
     service: ServiceDep,
-    window_s: Annotated[float, Query(gt=0, le=86_400, description="how far back, seconds (default a shift)")] = 8
-    * 3600,
+    window_s: Annotated[
+        float, Query(gt=0, le=86_400, allow_inf_nan=False, description="how far back, seconds (default a shift)")
+    ] = 8 * 3600,
 ) -> KpisOut:
     """Orders finished (per hour and in bins for a chart), lead time, utilisation, waiting by cause."""
     return KpisOut(**asdict(service.kpis(window_s)))
@@ -479,14 +490,16 @@ async def _follow(
 async def events_sse(
     request: Request,
     service: ServiceDep,
-    after: Annotated[int, Query(ge=0, description="last sequence number seen")] = 0,
-    stream: Annotated[str | None, Query(description="stream id seen with it; another one means resync")] = None,
+    after: Annotated[int, Query(ge=0, le=10**18, description="last sequence number seen")] = 0,
+    stream: Annotated[
+        str | None, Query(max_length=64, description="stream id seen with it; another one means resync")
+    ] = None,
     wait: Annotated[bool, Query(description="keep the stream open for new events")] = True,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: Annotated[str | None, Header(pattern=r"^[0-9]{1,18}$", description="as after")] = None,
 ) -> StreamingResponse:
     """Server-Sent Events of order, vehicle, wait and alarm changes with sequence numbers; a client
     resumes with `after` (or the Last-Event-ID header) and misses nothing."""
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    start = int(last_event_id) if last_event_id else after
 
     async def body() -> AsyncIterator[str]:
         async for event in _follow(service, start, stream, wait, request.is_disconnected):
@@ -502,11 +515,14 @@ async def whoami(principal: ReaderOrPlc) -> WhoAmI:
 
 
 @public.websocket("/events/ws")
-async def events_ws(websocket: WebSocket, after: int = 0, stream: str | None = None) -> None:
+async def events_ws(
+    websocket: WebSocket,
+    after: Annotated[int, Query(ge=0, le=10**18)] = 0,
+    stream: Annotated[str | None, Query(max_length=64)] = None,
+) -> None:
     """The same events as JSON messages over a WebSocket (viewer key as `?key=`)."""
     service: FleetService = websocket.app.state.service
-    keys: ApiKeys = websocket.app.state.keys
-    principal = keys.principal_of(presented_key(websocket))
+    principal = current_keys(websocket.app).principal_of(presented_key(websocket))
     if principal is None or principal.station is not None:  # PLC keys get no fleet-wide stream
         await websocket.close(code=1008, reason="missing or unknown API key")
         return
@@ -535,6 +551,9 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
     app.add_middleware(BodyLimit, max_bytes=int(os.environ.get("FLEET_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)))
     app.add_middleware(AuditAndCommit)  # outside the body limit: refused bodies are audited too
     app.state.keys = keys if keys is not None else ApiKeys.from_env()
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactKeys) for f in access_log.filters):
+        access_log.addFilter(RedactKeys())  # keys sent as ?key= never reach the log
     app.include_router(router)
     app.include_router(plc_router)
     app.include_router(stations_router)
@@ -542,9 +561,7 @@ def create_app(service: FleetService, lifespan: Lifespan | None = None, keys: Ap
     app.include_router(maps_router)
     app.include_router(public)
 
-    @app.exception_handler(OrderRejected)
-    async def rejected(_: Request, exc: OrderRejected) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": exc.message, "field": exc.field})
+    errors.install(app)
 
     @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"], dependencies=VIEWER)
     async def metrics(request: Request) -> PlainTextResponse:

@@ -3,9 +3,9 @@ endpoint reads it (by its Content-Length), or as soon as a streamed body passes 
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fleet.api.errors import send_problem
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20  # 1 MiB: a map file is the largest body the API takes
 
@@ -49,7 +49,4 @@ class BodyLimit:
         await self.app(scope, counted, watched)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body over {self.max_bytes} bytes"}).encode()
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, 413, f"request body over {self.max_bytes} bytes")

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Body, HTTPException, Path, status
 from fastapi.responses import JSONResponse
 
 from fleet.api.deps import OPERATOR, Admin, ServiceDep
+from fleet.api.errors import problem_content
 from fleet.api.schemas import ErrorOut, MapActivation, MapProblems, MapStored
 from fleet.storage import StoredMap
 from maps import MapValidationError, parse_map
@@ -28,8 +29,11 @@ def _stored_out(stored: StoredMap) -> MapStored:
 
 
 def _problems(exc: MapValidationError) -> JSONResponse:
-    body = MapProblems(detail=f"the map has {len(exc.problems)} problem(s)", problems=exc.problems)
-    return JSONResponse(status_code=422, content=body.model_dump())
+    detail = f"the map has {len(exc.problems)} problem(s)"
+    errors = [{"field": "map", "message": p} for p in exc.problems]
+    return JSONResponse(
+        status_code=422, content={**problem_content(422, detail, None, errors), "problems": exc.problems}
+    )
 
 
 @maps_router.post(

@@ -9,22 +9,38 @@ from pydantic import BaseModel, ConfigDict, Field
 from fleet.alarms import RaisedAlarm
 from fleet.model import OrderState, TransportOrder, Vehicle
 
+# Bounds every request body keeps (so nothing stored can overflow a solver's integers or a
+# JSON encoder): times are seconds since the epoch up to the year 2100, ids and names short.
+TIME_MAX_S = 4_102_444_800.0
+ID_MAX = 100
+_IN = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=1000)
+
 
 class OrderCreate(BaseModel):
     """A transport request from a PLC or an operator."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
 
-    pickup: str = Field(min_length=1, description="station id where the load is picked up", alias="from")
-    dropoff: str = Field(min_length=1, description="station id where the load is dropped off", alias="to")
+    pickup: str = Field(
+        min_length=1, max_length=ID_MAX, description="station id where the load is picked up", alias="from"
+    )
+    dropoff: str = Field(
+        min_length=1, max_length=ID_MAX, description="station id where the load is dropped off", alias="to"
+    )
     priority: int = Field(default=0, ge=0, le=10, description="0 normal ... 10 most urgent")
-    load_type: str | None = Field(default=None, description="defaults to a load type both stations handle")
+    load_type: str | None = Field(
+        default=None, min_length=1, max_length=ID_MAX, description="defaults to a load type both stations handle"
+    )
     due_at: float | None = Field(
-        default=None, description="when the load is needed at the drop-off, seconds since the epoch (as created_at)"
+        default=None,
+        ge=0,
+        le=TIME_MAX_S,
+        description="when the load is needed at the drop-off, seconds since the epoch (as created_at), finite",
     )
     ready_at: float | None = Field(
         default=None,
-        allow_inf_nan=False,
+        ge=0,
+        le=TIME_MAX_S,
         description="when the load is ready at the pick-up, seconds since the epoch: a vehicle there sooner waits"
         " (none or past: ready now)",
     )
@@ -33,11 +49,11 @@ class OrderCreate(BaseModel):
 class CallCreate(BaseModel):
     """A station's call from its PLC: bring material, or take the load away."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
 
-    station: str = Field(min_length=1, description="the calling station")
+    station: str = Field(min_length=1, max_length=ID_MAX, description="the calling station")
     need: Literal["material", "removal"]
-    load_type: str | None = None
+    load_type: str | None = Field(default=None, min_length=1, max_length=ID_MAX)
     priority: int = Field(default=0, ge=0, le=10)
     request_id: str | None = Field(
         default=None, min_length=1, max_length=200, description="the PLC's id; same effect as an Idempotency-Key"
@@ -45,13 +61,13 @@ class CallCreate(BaseModel):
 
 
 class OrderCancel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
 
     reason: str = Field(default="cancelled by operator", min_length=1, max_length=500)
 
 
 class OrderPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
 
     priority: int = Field(ge=0, le=10)
 
@@ -176,15 +192,17 @@ class VehicleOut(BaseModel):
 
 
 class InitPositionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
 
-    node: str = Field(min_length=1, description="map node where the vehicle stands")
+    node: str = Field(min_length=1, max_length=ID_MAX, description="map node where the vehicle stands")
 
 
 class SendTo(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
 
-    place_id: str | None = Field(default=None, description="parking spot or charger id; default: nearest free")
+    place_id: str | None = Field(
+        default=None, min_length=1, max_length=ID_MAX, description="parking spot or charger id; default: nearest free"
+    )
 
 
 class ClosedLanes(BaseModel):
@@ -229,10 +247,10 @@ class FleetPause(BaseModel):
 class AdmissionIn(BaseModel):
     """Admission control: how many vehicles may work on orders at once."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
 
     max_working_vehicles: int | None = Field(
-        ge=1, description="at most this many vehicles work on orders at once; null: every vehicle may"
+        ge=1, le=10_000, description="at most this many vehicles work on orders at once; null: every vehicle may"
     )
 
 
@@ -242,7 +260,10 @@ class AdmissionOut(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok, or degraded: something fails (problems says what)")
+    problems: list[str] = Field(
+        default_factory=list, description="what fails: storage, dispatching, quarantined orders"
+    )
     map: str
     vehicles: int
     open_orders: int
@@ -250,9 +271,20 @@ class Health(BaseModel):
     time: float
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="path of the field at fault: due_at, query.limit, header.last-event-id")
+    message: str
+
+
 class ErrorOut(BaseModel):
-    detail: str
-    field: str | None = None
+    """Every refusal (RFC 9457 problem details)."""
+
+    type: str = "about:blank"
+    title: str = Field(description="the status's name")
+    status: int
+    detail: str = Field(description="what is wrong, one sentence")
+    field: str | None = Field(default=None, description="the first field at fault, if a field is")
+    errors: list[FieldProblem] = Field(default_factory=list, description="every problem found, each with its field")
 
 
 class CallOut(BaseModel):
@@ -285,10 +317,12 @@ class StationOut(BaseModel):
 
 
 class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = _IN
 
     role: Literal["plc", "viewer", "operator", "admin"]
-    station: str | None = Field(default=None, min_length=1, description="the station of a plc key (required for plc)")
+    station: str | None = Field(
+        default=None, min_length=1, max_length=ID_MAX, description="the station of a plc key (required for plc)"
+    )
 
 
 class KeyOut(BaseModel):
@@ -329,6 +363,8 @@ class MapActivation(BaseModel):
 
 
 class MapProblems(BaseModel):
+    """A map's check: `problems` empty when valid; as a 422 it also carries ErrorOut's fields."""
+
     detail: str
     problems: list[str] = Field(description="every problem found, one sentence each")
 

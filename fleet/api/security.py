@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -30,6 +32,9 @@ from enum import IntEnum
 from pathlib import Path
 
 from fastapi import HTTPException, Request, WebSocket
+from starlette.applications import Starlette
+
+log = logging.getLogger(__name__)
 
 
 class Role(IntEnum):
@@ -156,6 +161,7 @@ class ApiKeys:
     stored: tuple[StoredKey, ...] = ()
     file: Path | None = None  # the key file keys are managed in (None: FLEET_API_KEYS only)
     key_file: bool = False  # a key file exists: closed even when it holds no key
+    stamp: tuple[int, int] | None = None  # the key file's (mtime_ns, size) when read
 
     @classmethod
     def parse(cls, text: str) -> ApiKeys:
@@ -183,7 +189,19 @@ class ApiKeys:
 
     def with_file(self, path: Path) -> ApiKeys:
         """These keys plus those of a key file, read now (again after keys changed)."""
-        return replace(self, stored=tuple(KeyFile(path).load()), file=path, key_file=path.exists())
+        stamp = _stamp(path)
+        return replace(self, stored=tuple(KeyFile(path).load()), file=path, key_file=stamp is not None, stamp=stamp)
+
+    def refreshed(self) -> ApiKeys:
+        """These keys, read again if the key file changed since (`fleet keys remove` on a running
+        controller takes effect at the next request); unchanged if it cannot be read."""
+        if self.file is None or _stamp(self.file) == self.stamp:
+            return self
+        try:
+            return self.with_file(self.file)
+        except (OSError, ValueError) as exc:
+            log.error("key file changed but cannot be read, keeping the keys read before: %s", exc)
+            return self
 
     @property
     def open(self) -> bool:
@@ -207,6 +225,42 @@ class ApiKeys:
         return principal.role if principal else None
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def current_keys(app: Starlette) -> ApiKeys:
+    """The app's keys, as the key file has them now."""
+    keys: ApiKeys = app.state.keys
+    fresh = keys.refreshed()
+    if fresh is not keys:
+        app.state.keys = fresh
+    return fresh
+
+
+_KEY_IN_QUERY = re.compile(r"(?i)((?:^|[?&])key=)[^&#\s]*")
+
+
+def redact(text: str) -> str:
+    """A path or query with the value of any `key=` parameter replaced by `***`."""
+    return _KEY_IN_QUERY.sub(r"\1***", text)
+
+
+class RedactKeys(logging.Filter):
+    """Keeps keys sent as `?key=` out of a log (uvicorn's access log prints whole paths)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
 def key_id(key: str | None) -> str | None:
     """A short fingerprint that tells keys apart in the audit log without keeping the key."""
     return hashlib.sha256(key.encode()).hexdigest()[:10] if key else None
@@ -221,12 +275,13 @@ def require(role: Role, plc: bool = False) -> Callable[[Request], Awaitable[Prin
     also a PLC key (the route then limits it to its own station)."""
 
     async def check(request: Request) -> Principal:
-        keys: ApiKeys = request.app.state.keys
-        found = keys.principal_of(presented_key(request))
+        found = current_keys(request.app).principal_of(presented_key(request))
         if found is None:
             raise HTTPException(status_code=401, detail="missing or unknown API key (X-API-Key header)")
         if found.role < role and not (plc and found.role is Role.PLC):
-            raise HTTPException(status_code=403, detail=f"this needs an {role.label} key")
+            raise HTTPException(
+                status_code=403, detail=f"a {found.role.label} key may not do this: it needs the {role.label} role"
+            )
         return found
 
     return check

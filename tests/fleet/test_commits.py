@@ -89,7 +89,7 @@ async def test_a_failed_commit_acknowledges_nothing(
     transport = httpx.ASGITransport(app=create_app(service, keys=ApiKeys()))
     async with httpx.AsyncClient(transport=transport, base_url="http://plant") as c:
         answer = await c.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})
-    assert answer.status_code == 503 and "nothing was acknowledged" in answer.json()["detail"]
+    assert answer.status_code == 503 and "nothing was done" in answer.json()["detail"]
 
 
 async def test_a_clean_stop_commits_what_vehicle_events_queued(
@@ -98,7 +98,7 @@ async def test_a_clean_stop_commits_what_vehicle_events_queued(
     """Order changes from vehicle events are queued, not awaited; closing the service on a
     clean stop commits them before storage closes."""
     sim, service = plant
-    order = service.submit_order("ST-A", "ST-B")
+    order = await service.submit_order("ST-A", "ST-B")
     await service.committed()  # as the API does before it answers
     sim.run_for(60.0)  # the order is assigned and driven; its changes wait in the queue
     newest = service.order(order.id)

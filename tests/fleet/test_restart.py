@@ -3,6 +3,7 @@ finishes each exactly once, including orders whose load was on a vehicle."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fleet.model import OrderState, order_number
@@ -45,5 +46,5 @@ def test_stopped_dead_then_restarted(small_map: FacilityMap, tmp_path: Path) -> 
         assert order.state is OrderState.FINISHED, (order_id, at_kill[order_id], order.state)
         finished = [t for t in order.history if t.state is OrderState.FINISHED]
         assert len(finished) == 1, f"{order_id} finished {len(finished)} times"
-    new = service.submit_order("ST-A", "ST-B")
+    new = asyncio.run(service.submit_order("ST-A", "ST-B"))
     assert order_number(new.id) > max(order_number(i) for i in stored_ids), "ids are not reused"

@@ -83,7 +83,7 @@ async def run(workdir: Path) -> dict[str, object]:
         loop_task = asyncio.create_task(server.run())
         try:
             await _until(lambda: controller.vehicles["AMR-1"].placed, 30, stack)
-            order = service.submit_order("ST-A", "ST-B")
+            order = await service.submit_order("ST-A", "ST-B")
             started = time.monotonic()
             await _until(lambda: any(a.code == "transfer-failed" for a in controller.alarms), 60, stack)
             result["held_at_cell"] = controller.orders[order.id].state.value

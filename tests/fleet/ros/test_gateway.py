@@ -154,7 +154,7 @@ async def test_a_ros_robot_picks_at_a_cell_and_delivers_at_another(plant: Plant)
     bridge, core = plant.bridge, plant.service.controller
     bridge.services["/cell_a/load"] = cell_service(bridge, "/cell_a/status", [])
     bridge.services["/cell_b/unload"] = cell_service(bridge, "/cell_b/status", [])
-    order = plant.service.submit_order("ST-A", "ST-B")
+    order = await plant.service.submit_order("ST-A", "ST-B")
     await plant.until(lambda: core.orders[order.id].state is OrderState.FINISHED)
     states = [t.state for t in core.orders[order.id].history]
     assert OrderState.LOADING in states and OrderState.UNLOADING in states
@@ -173,7 +173,7 @@ async def test_a_failed_transfer_waits_for_the_operator_who_retries(plant: Plant
     bridge, core = plant.bridge, plant.service.controller
     bridge.services["/cell_a/load"] = cell_service(bridge, "/cell_a/status", ["failed: gripper jam"])
     bridge.services["/cell_b/unload"] = cell_service(bridge, "/cell_b/status", [])
-    order = plant.service.submit_order("ST-A", "ST-B")
+    order = await plant.service.submit_order("ST-A", "ST-B")
     await plant.until(lambda: any(a.code == "transfer-failed" for a in core.alarms))
     assert core.orders[order.id].state is OrderState.LOADING, "the vehicle holds at the cell"
     why = core.wait_reason("AMR-1")
@@ -199,7 +199,7 @@ async def test_a_failed_transfer_waits_for_the_operator_who_retries(plant: Plant
 async def test_abort_fails_the_order_and_leaves_the_load_at_the_station(plant: Plant) -> None:
     bridge, core = plant.bridge, plant.service.controller
     bridge.services["/cell_a/load"] = cell_service(bridge, "/cell_a/status", ["failed: no part"])
-    order = plant.service.submit_order("ST-A", "ST-B")
+    order = await plant.service.submit_order("ST-A", "ST-B")
     await plant.until(lambda: any(a.code == "transfer-failed" for a in core.alarms))
     plant.service.transfer("ST-A", retry=False, by="operator")
     await plant.until(lambda: core.orders[order.id].state is OrderState.FAILED)
@@ -234,7 +234,7 @@ async def test_an_aborted_navigation_goal_rejects_the_drive(small_map: FacilityM
     service with an alarm and its order goes back to the dispatcher, as for a VDA 5050 refusal."""
     async with running_plant(small_map, tmp_path, "navigate_to_pose", aborts=True) as plant:
         core = plant.service.controller
-        order = plant.service.submit_order("ST-A", "ST-B")
+        order = await plant.service.submit_order("ST-A", "ST-B")
         await plant.until(lambda: any(a.code == "drive-rejected" for a in core.alarms))
         assert not core.vehicles["AMR-1"].in_service
         assert core.orders[order.id].state is OrderState.ACCEPTED
