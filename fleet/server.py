@@ -79,11 +79,14 @@ class Server:
                 adapter.tick()
             events = [e for adapter in self.adapters for e in adapter.take_events()]
             for event in [*events, Tick()]:
+                kind = type(event).__name__
                 try:
                     commands = controller.handle(event)
-                except Exception:  # one event the core trips on must not stop the plant's controller
+                except Exception as exc:  # one event the core trips on must not stop the plant's controller
                     log.exception("event %r failed; the controller goes on", event)
+                    self.service.problems[f"core ({kind})"] = f"{type(exc).__name__}: {exc}"[:300]
                     continue
+                self.service.problems.pop(f"core ({kind})", None)
                 self.service.record(commands)
                 for adapter in self.adapters:
                     commands = adapter.apply(commands)

@@ -60,7 +60,7 @@ def keys_list(file: KeyFileOption = DEFAULT_KEY_FILE) -> None:
 
 @keys_app.command("remove")
 def keys_remove(key_id: str, file: KeyFileOption = DEFAULT_KEY_FILE) -> None:
-    """Remove a key by its id (a running controller reads the file at start)."""
+    """Remove a key by its id (a running controller refuses it from its next request on)."""
     if not KeyFile(file).remove(key_id):
         console.print(f"[red]no key {key_id} in {file}")
         raise typer.Exit(1)
@@ -209,6 +209,9 @@ def serve(
             help="at most this many vehicles work on orders at once (default: all; PUT /api/v1/fleet/admission)",
         ),
     ] = None,
+    log_level: Annotated[
+        str, typer.Option(envvar="FLEET_LOG_LEVEL", help="warning, or info for the access log (keys redacted)")
+    ] = "warning",
 ) -> None:
     """Run the controller for a plant: VDA 5050 vehicles over MQTT (FLEET_MQTT_URL, default
     mqtt://127.0.0.1:1883), ROS 2 robots and cells through rosbridge (--ros-config), orders in
@@ -243,7 +246,7 @@ def serve(
         f"controller for {fmap.name} on http://{host}:{port}; MQTT {mqtt.url}; {restored} open orders restored"
     )
     tune_garbage_collection()
-    uvicorn.run(create_server_app(server), host=host, port=port, log_level="warning")
+    uvicorn.run(create_server_app(server), host=host, port=port, log_level=log_level)
 
 
 @app.command()

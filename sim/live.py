@@ -8,6 +8,7 @@ them.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections.abc import AsyncIterator
@@ -26,16 +27,27 @@ from maps import load_map, parse_map
 from sim.fleets import VdaFleet
 from sim.runner import SimConfig, Simulation
 
+log = logging.getLogger(__name__)
 _MAX_LAG_S = 1.0  # wall seconds behind schedule before the loop stops trying to catch up
 
 
-async def run_live(sim: Simulation, speed: float, stop: asyncio.Event) -> None:
-    """Step the simulation so that simulated time runs `speed` times faster than wall time."""
+async def run_live(sim: Simulation, speed: float, stop: asyncio.Event, problems: dict[str, str] | None = None) -> None:
+    """Step the simulation so that simulated time runs `speed` times faster than wall time. A
+    step that raises is logged and put in `problems` (readiness says it), and the loop goes on."""
     loop = asyncio.get_running_loop()
     wall_per_step = sim.config.step_s / speed
     started, steps = loop.time(), 0
     while not stop.is_set():
-        sim.step()
+        try:
+            sim.step()
+            if problems is not None:
+                problems.pop("simulation", None)
+        except Exception as exc:
+            why = f"{type(exc).__name__}: {exc}"[:300]
+            if problems is None or problems.get("simulation") != why:  # logged once, not every step
+                log.exception("a simulation step failed; the simulation goes on")
+            if problems is not None:
+                problems["simulation"] = why
         steps += 1
         delay = started + steps * wall_per_step - loop.time()
         if delay < -_MAX_LAG_S:
@@ -113,7 +125,7 @@ def create_demo_app(
             await bus.start()
             await bus.wait_connected(timeout=30)
         stop = asyncio.Event()
-        task = asyncio.create_task(run_live(sim, speed, stop))
+        task = asyncio.create_task(run_live(sim, speed, stop, service.problems))
         try:
             yield
         finally:

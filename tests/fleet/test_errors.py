@@ -51,9 +51,7 @@ async def test_an_unbounded_admission_limit_is_refused(client: httpx.AsyncClient
 @pytest.mark.parametrize("last_event_id", ["9" * 5000, "١٢٣", "²", "-1", "1.5"])
 async def test_a_malformed_last_event_id_is_a_422(client: httpx.AsyncClient, last_event_id: str) -> None:
     """Last-Event-ID is up to 18 ASCII digits: anything else is refused, never a 500 or a reset."""
-    response = await client.get(
-        "/api/v1/events?wait=false", headers={"last-event-id": last_event_id.encode("utf-8")}
-    )
+    response = await client.get("/api/v1/events?wait=false", headers={"last-event-id": last_event_id.encode("utf-8")})
     assert response.status_code == 422, response.text
     assert response.json()["field"] == "header.last-event-id"
 
