@@ -77,6 +77,15 @@ MAPS = Table(  # migration 3
     Column("activated_at", Double),
 )
 
+VEHICLES = Table(  # migration 4
+    "admitted_vehicles",
+    metadata,
+    Column("serial_number", String(100), primary_key=True),
+    Column("manufacturer", String(100), nullable=False),
+    Column("admitted_at", Double, nullable=False),
+    Column("admitted_by", String(100), nullable=False),
+)
+
 _VERSIONS = Table(
     "schema_version",
     MetaData(),
@@ -133,6 +142,10 @@ def _v3_facility_maps(conn: Connection) -> None:
     MAPS.create(conn, checkfirst=True)
 
 
+def _v4_admitted_vehicles(conn: Connection) -> None:
+    VEHICLES.create(conn, checkfirst=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -144,6 +157,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "transport orders, PLC calls, audit log", _v1_orders_calls_audit),
     Migration(2, "PLC calls remember their station", _v2_call_station),
     Migration(3, "facility maps uploaded through the API", _v3_facility_maps),
+    Migration(4, "vehicles an operator admitted to the fleet", _v4_admitted_vehicles),
 )
 LATEST = MIGRATIONS[-1].version
 

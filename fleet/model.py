@@ -237,3 +237,15 @@ class Vehicle:
     def idle(self) -> bool:
         """Free for new work: no task, or only parking (which an order interrupts)."""
         return self.task is None or self.task.kind is TaskKind.PARK
+
+
+@dataclass(slots=True)
+class PendingVehicle:
+    """A vehicle not in the fleet that reported in (by its protocol's identity): held out, and
+    listed for an operator to admit."""
+
+    manufacturer: str
+    serial_number: str
+    first_seen: float
+    last_seen: float
+    messages: int = 1

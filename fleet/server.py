@@ -35,7 +35,7 @@ from fleet.service import FleetService
 from fleet.solver_pool import SolverPool
 from fleet.storage import OrderStore
 from fleet.vda5050.gateway import VdaGateway
-from fleet.vda5050.master import MasterConfig, MasterControl
+from fleet.vda5050.master import MasterConfig, MasterControl, VehicleSettings
 from fleet.vda5050.mqtt import MqttBus, MqttSettings
 from maps import FacilityMap, parse_map
 
@@ -136,6 +136,8 @@ def build_server(
     service = FleetService(controller, store)
     master_config = master_config or MasterConfig()
     master_config.order_prefix = master_config.order_prefix or run_prefix()
+    for serial, manufacturer in store.admitted_vehicles().items():  # admitted by an operator earlier
+        master_config.vehicles.setdefault(serial, VehicleSettings(manufacturer=manufacturer))
     master = MasterControl(fmap, master_config)
     bus = MqttBus(mqtt)
     gateway = VdaGateway(controller, master, bus)
@@ -144,6 +146,7 @@ def build_server(
     service.metric_sources.append(master.metrics)
     service.metric_sources.append(bus.metrics)
     service.map_listeners.append(master.use_map)
+    service.admission = gateway  # operators admit vehicles that reported in but are not in the fleet
     adapters: list[Adapter] = [gateway]
     if ros is not None and (ros.robots or ros.cells):
         ros_gateway = RosGateway(controller, ros)

@@ -26,7 +26,7 @@ from fleet.eventlog import EventLog
 from fleet.events import Alarm, Command, OrderChanged, VehicleChanged
 from fleet.kpis import ShiftCounters, ShiftKpis, shift_kpis
 from fleet.metrics import MetricSource, Sample, controller_samples, render
-from fleet.model import OrderState, TaskKind, TransportOrder, Vehicle
+from fleet.model import OrderState, PendingVehicle, TaskKind, TransportOrder, Vehicle
 from fleet.storage import OrderStore, StoredMap
 from maps import FacilityMap, parse_map
 from maps.schema import map_to_wire
@@ -83,6 +83,16 @@ class CellControl(Protocol):
     def abort_transfer(self, station_id: str, by: str) -> None: ...
 
 
+class VehicleAdmission(Protocol):
+    """Vehicles that reported in but are not in the fleet, and admitting one (the VDA 5050
+    gateway). `admit` raises KeyError for a serial number not pending."""
+
+    @property
+    def pending(self) -> Mapping[str, PendingVehicle]: ...
+
+    def admit(self, serial_number: str, now: float) -> PendingVehicle: ...
+
+
 class FleetService:
     def __init__(self, controller: Controller, store: OrderStore) -> None:
         """Bind the core to its storage and take back the orders open when it last stopped."""
@@ -102,6 +112,7 @@ class FleetService:
         self._waits: dict[str, str] = {}
         self.shift = ShiftCounters()  # vehicle time by state, for the shift KPIs
         self.cells: CellControl | None = None  # robot cells, when the shell has any
+        self.admission: VehicleAdmission | None = None  # vehicles waiting to be admitted, when a gateway has any
         # What is failing in the shells' loops right now (source -> why): readiness and health say it.
         self.problems: dict[str, str] = {}
         self.audit_days = float(os.environ.get("FLEET_AUDIT_DAYS", 90))  # audit rows kept this long
@@ -219,6 +230,20 @@ class FleetService:
     def _storage_probe(self) -> Write:
         """An audit row that says the controller tested storage after a failed commit."""
         return self.store.audit_write(self.controller.clock.now(), "controller", None, "PROBE", "storage", 0)
+
+    def pending_vehicles(self) -> list[PendingVehicle]:
+        """Vehicles that reported in but are not in the fleet, oldest first."""
+        return list(self.admission.pending.values()) if self.admission is not None else []
+
+    async def admit_vehicle(self, serial_number: str, by: str) -> PendingVehicle:
+        """Admit a pending vehicle (KeyError: none by that serial number): committed first, so it
+        stays admitted across restarts, then it joins the fleet when it reports its state."""
+        if self.admission is None or serial_number not in self.admission.pending:
+            raise KeyError(serial_number)
+        seen = self.admission.pending[serial_number]
+        now = self.controller.clock.now()
+        await self.commits.commit(self.store.admitted_write(serial_number, seen.manufacturer, now, by))
+        return self.admission.admit(serial_number, now)
 
     def cell(self, station_id: str) -> CellHandshake | None:
         """The handshake of the cell serving the station, if one does."""

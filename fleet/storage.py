@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, func, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
-from fleet.migrations import AUDIT, CALLS, MAPS, ORDERS, migrate
+from fleet.migrations import AUDIT, CALLS, MAPS, ORDERS, VEHICLES, migrate
 from fleet.model import Decision, OrderState, Transition, TransportOrder, order_number
 
 Write = Callable[[Connection], None]  # one write, run inside a transaction
@@ -246,6 +246,23 @@ class OrderStore:
             conn.execute(by_size)
 
         return write
+
+    def admitted_write(self, serial_number: str, manufacturer: str, at: float, by: str) -> Write:
+        """A vehicle an operator admitted to the fleet (kept across restarts)."""
+        values = {"serial_number": serial_number, "manufacturer": manufacturer, "admitted_at": at, "admitted_by": by}
+        stmt = self._upsert(VEHICLES).values(**values)
+        upsert = stmt.on_conflict_do_update(index_elements=[VEHICLES.c.serial_number], set_=values)
+
+        def write(conn: Connection) -> None:
+            conn.execute(upsert)
+
+        return write
+
+    def admitted_vehicles(self) -> dict[str, str]:
+        """Serial number -> manufacturer of every vehicle an operator admitted."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(VEHICLES.c.serial_number, VEHICLES.c.manufacturer)).all()
+        return {serial: manufacturer for serial, manufacturer in rows}
 
     def audit_count(self) -> int:
         with self._engine.connect() as conn:

@@ -28,7 +28,7 @@ from maps.model import (
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)  # every number finite
 
 
 class NodeIn(_Strict):

@@ -21,6 +21,8 @@ from rich.table import Table
 from fleet.api.security import DEFAULT_KEY_FILE, ApiKeys, KeyFile, Role
 from fleet.core import ControllerConfig
 from fleet.dispatcher import DispatchConfig
+from fleet.vda5050.master import MasterConfig, VehicleSettings
+from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap, MapValidationError, bundled_map_names, load_map
 from sim.kpi import KpiReport
 from sim.runner import SimConfig, run_simulation
@@ -187,6 +189,18 @@ def demo_keys(configured: ApiKeys, open_api: bool) -> tuple[ApiKeys, str | None]
     return replace(configured, keys=ApiKeys.parse(f"admin:{key}").keys), key
 
 
+def fleet_vehicles(items: list[str], admit_unknown: bool) -> MasterConfig:
+    """The VDA 5050 fleet from `--vehicle MANUFACTURER/SERIAL` items (comma-separated ones too)."""
+    config = MasterConfig(admit_unknown=admit_unknown)
+    for item in (part.strip() for entry in items for part in entry.split(",")):
+        if not item:
+            continue
+        manufacturer, _, serial = item.rpartition("/")
+        VehicleKey(manufacturer or "any", serial)  # refuses what cannot be part of a topic
+        config.vehicles[serial] = VehicleSettings(manufacturer=manufacturer or None)
+    return config
+
+
 @app.command()
 def serve(
     map_name: Annotated[str, typer.Option("--map", help="bundled map name or map file")] = "solar_module_plant",
@@ -212,6 +226,17 @@ def serve(
     log_level: Annotated[
         str, typer.Option(envvar="FLEET_LOG_LEVEL", help="warning, or info for the access log (keys redacted)")
     ] = "warning",
+    vehicle: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="FLEET_VEHICLES",
+            help="a VDA 5050 vehicle of the fleet, as MANUFACTURER/SERIAL (or SERIAL: any manufacturer at"
+            " first sight); repeat for each. Others are listed as pending until an operator admits them",
+        ),
+    ] = None,
+    admit_unknown: Annotated[
+        bool, typer.Option(help="let any vehicle on the broker join when it reports (a lab, never a plant)")
+    ] = False,
 ) -> None:
     """Run the controller for a plant: VDA 5050 vehicles over MQTT (FLEET_MQTT_URL, default
     mqtt://127.0.0.1:1883), ROS 2 robots and cells through rosbridge (--ros-config), orders in
@@ -240,7 +265,14 @@ def serve(
             raise typer.Exit(2) from None
     store = OrderStore(db)
     fmap = active_map(store, fmap)
-    server = build_server(fmap, store, mqtt, clock, plant_controller_config(max_working), settle_s=settle, ros=ros)
+    try:
+        master = fleet_vehicles(vehicle or [], admit_unknown)
+    except ValueError as exc:
+        console.print(f"[red]--vehicle: {exc}[/red]")
+        raise typer.Exit(2) from None
+    server = build_server(
+        fmap, store, mqtt, clock, plant_controller_config(max_working), master, settle_s=settle, ros=ros
+    )
     restored = len(server.service.controller.open_orders())
     console.print(
         f"controller for {fmap.name} on http://{host}:{port}; MQTT {mqtt.url}; {restored} open orders restored"

@@ -68,6 +68,7 @@ from fleet.api.schemas import (
     OrderCreate,
     OrderOut,
     OrderPatch,
+    PendingVehicleOut,
     Readiness,
     SendTo,
     VehicleOut,
@@ -246,6 +247,28 @@ async def get_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     if vehicle is None:
         raise HTTPException(status_code=404, detail=f"no vehicle '{vehicle_id}'")
     return _vehicle_out(service, vehicle)
+
+
+@router.get("/pending-vehicles", response_model=list[PendingVehicleOut])
+async def pending_vehicles(service: ServiceDep) -> list[PendingVehicleOut]:
+    """Vehicles that reported in but are not in the fleet (configured with `fleet serve
+    --vehicle`, or admitted): their messages are dropped until an operator admits them."""
+    return [PendingVehicleOut.model_validate(p, from_attributes=True) for p in service.pending_vehicles()]
+
+
+@router.post(
+    "/pending-vehicles/{serial_number}/admit",
+    response_model=PendingVehicleOut,
+    responses={404: {"model": ErrorOut}},
+)
+async def admit_vehicle(serial_number: str, service: ServiceDep, principal: Operator) -> PendingVehicleOut:
+    """Admit a pending vehicle into the fleet (kept across restarts): it is asked for its state
+    and placed where it reports to stand."""
+    try:
+        admitted = await service.admit_vehicle(serial_number, principal.who)
+    except KeyError:
+        raise HTTPException(status_code=404, detail=f"no pending vehicle '{serial_number}'") from None
+    return PendingVehicleOut.model_validate(admitted, from_attributes=True)
 
 
 def _vehicle_out(service: FleetService, vehicle: Vehicle) -> VehicleOut:

@@ -386,3 +386,14 @@ class KpisOut(BaseModel):
     waiting_s_by_cause: dict[str, float] = Field(description="vehicle-seconds stood still, by what was in the way")
     bin_s: float
     finished_by_bin: list[tuple[float, int]] = Field(description="(bin start, orders finished in it), oldest first")
+
+
+class PendingVehicleOut(BaseModel):
+    """A vehicle that reported in but is not in the fleet: none of its messages reach the
+    controller until an operator admits it."""
+
+    serial_number: str
+    manufacturer: str
+    first_seen: float
+    last_seen: float
+    messages: int = Field(description="messages it sent (all dropped) since it was first seen")

@@ -72,7 +72,7 @@ def plant_pose(t: Transform2D, message: Message) -> tuple[float, float, float, f
         raise ValueError(f"not a pose message: {exc!r}") from None
     if not all(math.isfinite(v) for v in (x, y, yaw)):
         raise ValueError("pose is not finite")
-    return x, y, yaw, speed
+    return x, y, yaw, speed if speed is not None and math.isfinite(speed) else None
 
 
 def battery_fraction(message: Message) -> float | None:

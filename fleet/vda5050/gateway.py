@@ -10,11 +10,12 @@ a single writer and no handler calls into it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from fleet.core import Controller
 from fleet.events import Command, DriveNodes, Event, VehicleCommand
+from fleet.model import PendingVehicle
 from fleet.vda5050.master import MasterControl, Outgoing, VehicleAppeared
 from fleet.vda5050.topics import SNAPSHOT_TOPICS
 
@@ -57,6 +58,17 @@ class VdaGateway:
         for pattern in self.master.config.layout.subscriptions():
             snapshot = pattern.rsplit("/", 1)[-1] in SNAPSHOT_TOPICS
             self.bus.subscribe(CONTROLLER_CLIENT, pattern, self._on_message, snapshot=snapshot)
+
+    @property
+    def pending(self) -> Mapping[str, PendingVehicle]:
+        """Vehicles that reported in but are not in the fleet (see `MasterControl.pending`)."""
+        return self.master.pending
+
+    def admit(self, serial_number: str, now: float) -> PendingVehicle:
+        """Admit a pending vehicle: it is asked for its state and placed when it reports it."""
+        seen = self.master.admit(serial_number, now)
+        self.flush()
+        return seen
 
     def published(self, client_id: str, message: Outgoing) -> None:
         """For buses that send later than asked (MQTT): a message of ours has left just now."""

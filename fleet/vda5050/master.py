@@ -2,9 +2,14 @@
 to outgoing messages. Transport-free: the shell feeds `on_message` and sends what `take_outbox`
 returns (over MQTT or an in-process bus).
 
-Incoming messages that are not valid JSON, break the message model, exceed the size limit, name
-an unknown topic or come from a vehicle that is not allowed are logged with vehicle, topic and
-the first error, counted in `dropped` by reason, and dropped: they never reach the core.
+Incoming messages that are not valid JSON, break the message model, exceed the size limit or name
+an unknown topic are logged with vehicle, topic and the first error, counted in `dropped` by
+reason, and dropped: they never reach the core. So are messages that do not come from the
+vehicle they name: a serial number not in the fleet (`unknown_vehicle`: listed in `pending` for
+an operator to admit, unless `admit_unknown`), another manufacturer under a known serial number
+(`impersonation`), a header naming another vehicle than the topic (`identity`), a state whose
+headerId does not count up (`stale_header`), more messages a second than a vehicle sends
+(`flood`). Only the broker's ACL can stop a client that holds a vehicle's own credentials.
 
 Concurrency contract: single writer, the same loop that runs the controller core.
 """
@@ -32,6 +37,7 @@ from fleet.events import (
     StopCharging,
 )
 from fleet.metrics import Sample
+from fleet.model import PendingVehicle
 from fleet.vda5050.link import VehicleLink
 from fleet.vda5050.messages import (
     Connection,
@@ -80,6 +86,14 @@ class VehicleSettings:
 
     version: str | None = None  # the exact header version it accepts ("2.0.0" vs "2.1.0")
     type_id: str | None = None  # its vehicle type on the map; default: the map's first
+    manufacturer: str | None = None  # its manufacturer in topic and header; None: taken at first sight
+
+
+PENDING_MAX = 100  # vehicles listed as pending at once (the oldest are forgotten first)
+FLOOD_RATE = 20.0  # messages a second a vehicle may send on one topic, sustained
+FLOOD_BURST = 50.0  # and in a burst
+LOG_EVERY = 1000  # a dropped message of a reason and vehicle logged once, then every this many
+RESTART_HEADER_BELOW = 5  # a state headerId this low after higher ones: the vehicle restarted
 
 
 @dataclass
@@ -88,7 +102,9 @@ class MasterConfig:
     max_payload_bytes: int = 256 * 1024
     default_version: str = "2.0.0"
     vehicles: dict[str, VehicleSettings] = field(default_factory=dict)  # pre-registered, by serial number
-    admit_unknown: bool = True  # vehicles not pre-registered join when they first report
+    # Vehicles not configured join when they first report (a simulation, a lab); a plant sets
+    # False: they are listed as pending until an operator admits them.
+    admit_unknown: bool = True
     # Put in every orderId so that a restarted controller never reuses an id a vehicle has seen
     # (the server shell sets one per run; simulations leave it empty to stay reproducible).
     order_prefix: str = ""
@@ -104,6 +120,11 @@ class MasterControl:
         self.received: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
         self.factsheets: dict[str, Factsheet] = {}
+        self.pending: dict[str, PendingVehicle] = {}  # by serial number, oldest first
+        self._identity: dict[str, str] = {}  # serial number -> manufacturer, as first admitted
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # (serial, topic) -> (tokens, at)
+        self._last_header: dict[tuple[str, str], int] = {}  # (serial, topic) -> newest headerId taken
+        self._drops_by: dict[tuple[str, str], int] = {}  # (reason, vehicle) -> dropped (for the log; bounded)
         self._outbox: list[Outgoing] = []
 
     # ---- incoming -------------------------------------------------------------------------
@@ -116,8 +137,8 @@ class MasterControl:
         key, name = parsed
         if len(payload) > self.config.max_payload_bytes:
             return self._drop("too_large", topic, key, f"{len(payload)} bytes")
-        if not self.config.admit_unknown and key.serial_number not in self.config.vehicles:
-            return self._drop("unknown_vehicle", topic, key, "not in the configured fleet")
+        if (refused := self._refuse(key, topic, now)) is not None:
+            return self._drop(refused[0], topic, key, refused[1])
         try:
             message = parse_message(name, payload)
         except ValidationError as exc:
@@ -127,7 +148,11 @@ class MasterControl:
         except (ValueError, UnicodeDecodeError) as exc:
             return self._drop("invalid", topic, key, str(exc))
         if getattr(message, "serial_number", key.serial_number) not in (None, key.serial_number):
-            return self._drop("invalid", topic, key, "serialNumber does not match the topic")
+            return self._drop("identity", topic, key, "serialNumber does not match the topic")
+        if getattr(message, "manufacturer", key.manufacturer) not in (None, key.manufacturer):
+            return self._drop("identity", topic, key, "manufacturer does not match the topic")
+        if isinstance(message, State) and not self._newer(key, name, message.header_id, now):
+            return self._drop("stale_header", topic, key, f"headerId {message.header_id} not newer than the last")
         self.received[name] += 1
         if isinstance(message, Connection):
             return self._on_connection(key, message, now)
@@ -141,6 +166,51 @@ class MasterControl:
             return []
         return self._drop("unexpected", topic, key, f"controllers do not receive '{name}'")
 
+    def _refuse(self, key: VehicleKey, topic: str, now: float) -> tuple[str, str] | None:
+        """(reason, detail) when a message must not reach a link: a vehicle not in the fleet
+        (listed as pending), another manufacturer's under a known serial number, or one over
+        its rate on the topic. None: it may be parsed."""
+        serial = key.serial_number
+        settings = self.config.vehicles.get(serial)
+        if settings is None and not self.config.admit_unknown:
+            seen = self.pending.pop(serial, None)
+            if seen is None:
+                seen = PendingVehicle(key.manufacturer, serial, now, now, 0)
+                while len(self.pending) >= PENDING_MAX:
+                    self.pending.pop(next(iter(self.pending)))
+            seen.last_seen, seen.messages = now, seen.messages + 1
+            self.pending[serial] = seen
+            return "unknown_vehicle", "not in the fleet: listed as pending until an operator admits it"
+        expected = (settings.manufacturer if settings else None) or self._identity.get(serial)
+        if expected is not None and expected != key.manufacturer:
+            return "impersonation", f"serial number {serial} belongs to manufacturer '{expected}'"
+        self._identity.setdefault(serial, key.manufacturer)
+        tokens, at = self._buckets.get((serial, topic), (FLOOD_BURST, now))
+        tokens = min(FLOOD_BURST, tokens + (now - at) * FLOOD_RATE)
+        if tokens < 1.0:
+            self._buckets[(serial, topic)] = (tokens, now)
+            return "flood", f"over {FLOOD_RATE:.0f} messages a second on {topic}"
+        self._buckets[(serial, topic)] = (tokens - 1.0, now)
+        return None
+
+    def _newer(self, key: VehicleKey, topic: str, header_id: int, now: float) -> bool:
+        """Whether a state's headerId follows the last one taken (sec. 6.2: it counts up per
+        topic). One that does not is stale or from a second sender and must not hide the real
+        states; a very low one after higher ones is the vehicle restarted."""
+        last = self._last_header.get((key.serial_number, topic))
+        if last is not None and last >= header_id >= RESTART_HEADER_BELOW:
+            return False
+        self._last_header[(key.serial_number, topic)] = header_id
+        return True
+
+    def admit(self, serial_number: str, now: float) -> PendingVehicle:
+        """An operator admits a pending vehicle (KeyError: none pending by that serial): it joins
+        the fleet as its manufacturer reported, asked for its state at once."""
+        seen = self.pending.pop(serial_number)
+        self.config.vehicles[serial_number] = VehicleSettings(manufacturer=seen.manufacturer)
+        self._request(VehicleKey(seen.manufacturer, serial_number), None, now)
+        return seen
+
     def _on_connection(self, key: VehicleKey, message: Connection, now: float) -> list[Event | VehicleAppeared]:
         link = self.links.get(key.vehicle_id)
         if link is None:
@@ -151,6 +221,7 @@ class MasterControl:
         was = link.connection
         state = link.on_connection(message)
         if state is ConnectionState.ONLINE:
+            self._last_header.pop((key.serial_number, "state"), None)  # a new session counts anew
             if was is not ConnectionState.ONLINE:
                 self._send(link, "instantActions", to_wire(link.instant("stateRequest", now)))
             return [ConnectionChanged(key.vehicle_id, True)]
@@ -300,7 +371,20 @@ class MasterControl:
         return best.id if math.hypot(best.x - pos.x, best.y - pos.y) <= 0.5 else None
 
     def _drop(self, reason: str, topic: str, key: VehicleKey | None, detail: str) -> list[Event | VehicleAppeared]:
+        """Count a dropped message; log the first of each reason and vehicle, then every
+        `LOG_EVERY`th (a flood must not fill the log)."""
         self.dropped[reason] += 1
         vehicle = key.vehicle_id if key else "?"
-        log.warning("dropped VDA 5050 message: vehicle=%s topic=%s reason=%s: %s", vehicle, topic, reason, detail[:200])
+        if len(self._drops_by) > 10 * PENDING_MAX:
+            self._drops_by.clear()
+        seen = self._drops_by[(reason, vehicle[:100])] = self._drops_by.get((reason, vehicle[:100]), 0) + 1
+        if seen == 1 or seen % LOG_EVERY == 0:
+            log.warning(
+                "dropped VDA 5050 message (%d so far): vehicle=%s topic=%s reason=%s: %s",
+                seen,
+                vehicle[:100],
+                topic[:200],
+                reason,
+                detail[:200],
+            )
         return []

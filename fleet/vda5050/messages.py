@@ -20,7 +20,16 @@ SUPPORTED_VERSIONS = ("2.0.0", "2.1.0")
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=True)
+    # Every number finite (JSON parsers take NaN and Infinity), every string bounded: a hostile
+    # message is refused here, counted and dropped, and never reaches the core.
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+        allow_inf_nan=False,
+        str_max_length=10_000,
+    )
 
 
 def parse_timestamp(text: str | None) -> float | None:
@@ -186,7 +195,7 @@ class ActionState(_Wire):
 
 
 class BatteryState(_Wire):
-    battery_charge: float
+    battery_charge: float = Field(ge=0, le=100)
     charging: bool
     battery_voltage: float | None = None
     battery_health: float | None = None
@@ -273,7 +282,9 @@ class Visualization(_Wire):
 class Factsheet(Header):
     """Sec. 6.15: kept whole as sent; the controller reads only what it needs."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True, allow_inf_nan=False
+    )
 
     type_specification: dict[str, Any] | None = None
     physical_parameters: dict[str, Any] | None = None

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import socket
 from collections import deque
 from collections.abc import Callable
@@ -213,14 +214,20 @@ class MqttEndpoint:
             return [(str(batch[0].topic), batch[0].payload)]
         snapshots = [pattern for pattern, _, snapshot in self.subscriptions if snapshot]
         out: list[tuple[str, object]] = []
-        seen: set[str] = set()
+        newest: dict[str, int | None] = {}  # topic -> highest headerId kept so far (from the back)
         for message in reversed(batch):
             topic = str(message.topic)
             if any(message.topic.matches(pattern) for pattern in snapshots):
-                if topic in seen:
-                    self.superseded += 1
-                    continue
-                seen.add(topic)
+                # A message with a headerId is superseded only by a later one that counts further:
+                # a flood with older headerIds (a second sender) or none (not VDA 5050, dropped
+                # later) must not hide the vehicle's newest state.
+                header = _header_id(message.payload)
+                if topic in newest:
+                    later = newest[topic]
+                    if header is None or (later is not None and header <= later):
+                        self.superseded += 1
+                        continue
+                newest[topic] = header  # kept: it counts furthest of what was kept after it
             out.append((topic, message.payload))
         return out[::-1]
 
@@ -306,3 +313,12 @@ class MqttBus:
     async def stop(self) -> None:
         self._running = False
         await asyncio.gather(*(e.stop() for e in self.endpoints.values()))
+
+
+_HEADER_ID = re.compile(rb'"headerId"\s*:\s*(\d{1,18})')
+
+
+def _header_id(payload: object) -> int | None:
+    """The headerId of a VDA 5050 message, read without parsing it (None: not found)."""
+    found = _HEADER_ID.search(payload) if isinstance(payload, bytes | bytearray) else None
+    return int(found.group(1)) if found else None

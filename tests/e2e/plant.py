@@ -52,6 +52,8 @@ class Plant:
             "FLEET_MQTT_URL": broker.url,
             "FLEET_API_KEYS": f"operator:{KEY}",
             "FLEET_API_KEY_FILE": str(workdir / "no-key-file.json"),
+            # The fleet `fleet vehicles` simulates: a plant's controller admits no other vehicle.
+            "FLEET_VEHICLES": " ".join(f"fleetsim/AGV-{k:02d}" for k in range(1, vehicles + 1)),
         }
         self.report = workdir / "vehicles.json"
         self.vehicles = self._spawn(

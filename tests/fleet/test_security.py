@@ -144,6 +144,8 @@ ACCESS = {
     "GET /api/v1/map": "viewer",
     "GET /api/v1/vehicles": "viewer",
     "GET /api/v1/vehicles/{vehicle_id}": "viewer",
+    "GET /api/v1/pending-vehicles": "viewer",
+    "POST /api/v1/pending-vehicles/{serial_number}/admit": "operator",
     "POST /api/v1/vehicles/{vehicle_id}/pause": "operator",
     "POST /api/v1/vehicles/{vehicle_id}/resume": "operator",
     "POST /api/v1/vehicles/{vehicle_id}/out-of-service": "operator",
@@ -187,6 +189,7 @@ PATH_VALUES = {
     "key_id": "k-none",
     "map_id": "1",
     "decision": "retry",
+    "serial_number": "AGV-77",
 }
 
 
