@@ -728,7 +728,32 @@ class Controller:
             self._outbox.append(PauseVehicle(vehicle_id, held))
 
     def handle(self, event: Event) -> list[Command]:
-        """Apply one event; return the commands it produced (and any queued before)."""
+        """Apply one event; return the commands it produced (and any queued before). An event of a
+        vehicle that the core trips on takes that vehicle out of service with an alarm naming it
+        and the error (the operator puts it back); the rest of the fleet goes on."""
+        try:
+            self._apply(event)
+        except Exception as exc:
+            vehicle_id = getattr(event, "vehicle_id", None)
+            if vehicle_id not in self.vehicles:
+                raise
+            self._quarantine_vehicle(vehicle_id, event, exc)
+        self._wake_turn_waiters()
+        return self.take_commands()
+
+    def _quarantine_vehicle(self, vehicle_id: str, event: Event, exc: Exception) -> None:
+        why = f"{type(event).__name__} failed: {type(exc).__name__}: {exc}"[:300]
+        try:
+            self.set_in_service(vehicle_id, False)
+        except Exception:  # its record is what failed: at least no new work goes to it
+            self.vehicles[vehicle_id] = replace(self.vehicles[vehicle_id], in_service=False)
+        self._alarm(
+            "vehicle-quarantined",
+            f"{vehicle_id} taken out of service: {why}; check it, then put it back in service",
+            vehicle_id,
+        )
+
+    def _apply(self, event: Event) -> None:
         match event:
             case NodeReached():
                 self._on_node_reached(event)
@@ -750,8 +775,6 @@ class Controller:
                 self._on_transfer_problem(event)
             case Tick():
                 self._on_tick()
-        self._wake_turn_waiters()
-        return self.take_commands()
 
     def take_commands(self) -> list[Command]:
         out, self._outbox = self._outbox, []

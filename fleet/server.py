@@ -83,8 +83,10 @@ class Server:
                 try:
                     commands = controller.handle(event)
                 except Exception as exc:  # one event the core trips on must not stop the plant's controller
-                    log.exception("event %r failed; the controller goes on", event)
-                    self.service.problems[f"core ({kind})"] = f"{type(exc).__name__}: {exc}"[:300]
+                    why = f"{type(exc).__name__}: {exc}"[:300]
+                    if self.service.problems.get(f"core ({kind})") != why:  # logged once, not every tick
+                        log.exception("event %r failed; the controller goes on", event)
+                    self.service.problems[f"core ({kind})"] = why
                     continue
                 self.service.problems.pop(f"core ({kind})", None)
                 self.service.record(commands)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -122,3 +123,35 @@ def test_websocket_events_over_a_real_socket(plant: Plant) -> None:
 
     events = asyncio.run(follow())
     assert events and all("seq" in e for e in events)
+
+
+def _raw(plant: Plant, request_bytes: bytes) -> bytes:
+    """Send raw bytes to the server and read its whole answer (the connection is closed after)."""
+    with socket.create_connection(("127.0.0.1", plant.port), timeout=10) as conn:
+        conn.sendall(request_bytes)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_no_input_resets_the_connection(plant: Plant) -> None:
+    """Raw UTF-8 and emoji in the path and in Last-Event-ID, and a 5,000-digit Last-Event-ID, over a
+    real socket: each gets an HTTP answer (4xx), none a reset, and the server goes on."""
+    plant.start_controller()
+    head = f"Host: plant\r\nX-API-Key: {KEY}\r\nConnection: close\r\n".encode()
+    cases = {
+        "emoji path, raw": b"GET /api/v1/orders/\xf0\x9f\x92\xa5 HTTP/1.1\r\n" + head + b"\r\n",
+        "emoji path, encoded": b"GET /api/v1/orders/%F0%9F%92%A5 HTTP/1.1\r\n" + head + b"\r\n",
+        "unicode digits": b"GET /api/v1/events?wait=false HTTP/1.1\r\n" + head + "Last-Event-ID: ١٢٣\r\n\r\n".encode(),
+        "5,000 digits": b"GET /api/v1/events?wait=false HTTP/1.1\r\n"
+        + head
+        + b"Last-Event-ID: "
+        + b"9" * 5000
+        + b"\r\n\r\n",
+    }
+    for name, raw in cases.items():
+        answer = _raw(plant, raw)
+        status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else 0
+        assert 400 <= status < 500, (name, answer[:200])
+    assert request(plant.base, "GET", "/api/v1/health")["status"] == "ok"  # type: ignore[index]

@@ -1,0 +1,51 @@
+"""What the core trips on stays where it is: an order the dispatcher fails on is quarantined, a
+vehicle whose event fails is taken out of service, each with an alarm naming it, and the rest of
+the fleet goes on."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fleet.events import NodeReached
+from fleet.model import OrderState
+from maps import FacilityMap
+from sim.runner import SimConfig, Simulation
+
+
+def _sim(small_map: FacilityMap) -> Simulation:
+    return Simulation(small_map, SimConfig(vehicles=2, seed=3), demand_enabled=False)
+
+
+def test_an_order_the_solver_overflows_on_is_quarantined_and_the_others_go_on(small_map: FacilityMap) -> None:
+    """A due time of 1e300 s overflows OR-Tools' int64: that order waits with its reason and one
+    alarm; the next order finishes; changing the poison order's priority tries it again."""
+    sim = _sim(small_map)
+    c = sim.controller
+    poison = c.accept(replace(c.check_order("ST-A", "ST-B"), due_at=1e300))
+    good = c.submit_order("ST-A", "ST-C")
+    sim.run_for(900)
+    assert c.orders[good.id].state is OrderState.FINISHED
+    held = c.orders[poison.id]
+    assert held.state is OrderState.ACCEPTED and held.reason is not None and "OverflowError" in held.reason
+    assert [a.code for a in c.alarms].count("order-quarantined") == 1
+    assert poison.id in c.quarantined and c.dispatch_problem is None
+    c.set_priority(poison.id, 3)
+    assert poison.id not in c.quarantined
+    sim.run_for(60)
+    assert poison.id in c.quarantined, "still poison: held again at the next run"
+    c.cancel_order(poison.id)
+    assert poison.id not in c.quarantined and c.orders[poison.id].state is OrderState.CANCELLED
+
+
+def test_a_vehicle_whose_event_fails_is_taken_out_of_service(small_map: FacilityMap) -> None:
+    """A node report naming no node of the map raises inside the core: that vehicle goes out of
+    service with a vehicle-quarantined alarm, the other one serves the order."""
+    sim = _sim(small_map)
+    c = sim.controller
+    sim.run_for(5)
+    c.handle(NodeReached("AGV-01", "NOWHERE"))
+    assert not c.vehicles["AGV-01"].in_service
+    assert any(a.code == "vehicle-quarantined" and a.vehicle_id == "AGV-01" for a in c.alarms)
+    order = c.submit_order("ST-A", "ST-B")
+    sim.run_for(900)
+    assert c.orders[order.id].state is OrderState.FINISHED and c.orders[order.id].vehicle_id == "AGV-02"
