@@ -20,7 +20,7 @@ def shift_then_drain(fmap: FacilityMap, config: SimConfig) -> Simulation:
 
 
 # Five seeds of an hour at 12 carts and one at 30 here; bench/fault_runs.py runs 8 hours at
-# 12, 30 and 60 carts for five seeds each (README: "Fault runs").
+# 12, 30 and 60 carts for five seeds each (docs/benchmarks.md: "Long fault runs").
 @pytest.mark.parametrize(("vehicles", "hours", "seed"), [(12, 1, s) for s in range(1, 6)] + [(30, 1, 1)])
 def test_plant_with_random_delays(plant_map: FacilityMap, vehicles: int, hours: float, seed: int) -> None:
     sim = shift_then_drain(plant_map, SimConfig(vehicles=vehicles, hours=hours, seed=seed, faults_per_vehicle_hour=2.0))
