@@ -4,8 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 APT_PACKAGES := mosquitto chromium firefox-esr
+# Third-party VDA 5050 vehicles the tests drive (Siemens vda-5050-lib), installed from the lockfile
+# in tests/peers into var/peers (ignored by git, never vendored).
+PEERS_DIR := var/peers
+PEERS_STAMP := $(PEERS_DIR)/.installed-stamp
 
-.PHONY: install demo test check lint format system-deps ros-env bench sim clean
+.PHONY: install demo test check lint format system-deps ros-env peers bench sim clean
 
 # ROS 2 Jazzy from PyPI wheels in a virtual environment of its own (var/ros, ignored by git), for
 # the simulated ROS robots and cells and the Rust rosbridge of the integration test. The wheels
@@ -36,12 +40,20 @@ $(ROS_STAMP): ros-constraints.txt
 
 ros-env: $(ROS_STAMP)
 
+$(PEERS_STAMP): tests/peers/package.json tests/peers/package-lock.json
+	mkdir -p $(PEERS_DIR)
+	cp tests/peers/package.json tests/peers/package-lock.json $(PEERS_DIR)/
+	cd $(PEERS_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(PEERS_STAMP)
+
+peers: system-deps $(PEERS_STAMP)
+
 ## demo: the controller with the simulated solar-module plant and the API on http://127.0.0.1:8000
 demo: $(STAMP)
 	$(BIN)/fleet demo --map solar_module_plant --vehicles 12 --speed 1 --port 8000 --db var/fleet.db
 
 ## test: install what the tests need, then lint, type-check and run the whole suite
-test: $(STAMP) system-deps ros-env check
+test: $(STAMP) system-deps ros-env peers check
 	$(BIN)/pytest --durations=15
 
 check: lint
@@ -56,7 +68,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # Debian packages the integration tests use (MQTT broker, headless browsers, network namespaces
-# for ROS 2), installed when missing.
+# for ROS 2, Node.js for the third-party VDA 5050 vehicles), installed when missing.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
@@ -64,6 +76,8 @@ system-deps:
 	command -v firefox-esr >/dev/null 2>&1 || missing="$$missing firefox-esr"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=none; fi; \
 		if [ "$$SUDO" = none ]; then echo "warning: cannot install$$missing (not root, no sudo)"; \

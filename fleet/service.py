@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from fleet.alarms import AlarmBoard, RaisedAlarm
 from fleet.cells import CellHandshake
 from fleet.commits import CommitQueue, Write
@@ -113,6 +115,7 @@ class FleetService:
         self.shift = ShiftCounters()  # vehicle time by state, for the shift KPIs
         self.cells: CellControl | None = None  # robot cells, when the shell has any
         self.admission: VehicleAdmission | None = None  # vehicles waiting to be admitted, when a gateway has any
+        self.vehicle_profiles: BaseModel | None = None  # the VDA 5050 vehicle profiles the shell was given
         # What is failing in the shells' loops right now (source -> why): readiness and health say it.
         self.problems: dict[str, str] = {}
         self.audit_days = float(os.environ.get("FLEET_AUDIT_DAYS", 90))  # audit rows kept this long

@@ -21,7 +21,7 @@ from rich.table import Table
 from fleet.api.security import DEFAULT_KEY_FILE, ApiKeys, KeyFile, Role
 from fleet.core import ControllerConfig
 from fleet.dispatcher import DispatchConfig
-from fleet.vda5050.master import MasterConfig, VehicleSettings
+from fleet.vda5050.master import MasterConfig, VehicleSettings, fleet_from_profiles
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap, MapValidationError, bundled_map_names, load_map
 from sim.kpi import KpiReport
@@ -237,6 +237,13 @@ def serve(
     admit_unknown: Annotated[
         bool, typer.Option(help="let any vehicle on the broker join when it reports (a lab, never a plant)")
     ] = False,
+    vehicles: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="FLEET_VEHICLE_PROFILES",
+            help="vehicle profiles and the fleet (YAML): version, map ids, action parameters, quirks per vendor",
+        ),
+    ] = None,
 ) -> None:
     """Run the controller for a plant: VDA 5050 vehicles over MQTT (FLEET_MQTT_URL, default
     mqtt://127.0.0.1:1883), ROS 2 robots and cells through rosbridge (--ros-config), orders in
@@ -270,9 +277,22 @@ def serve(
     except ValueError as exc:
         console.print(f"[red]--vehicle: {exc}[/red]")
         raise typer.Exit(2) from None
+    profiles = None
+    if vehicles is not None:
+        from fleet.vda5050.profiles import ProfileError, load_profiles
+
+        try:
+            profiles = load_profiles(vehicles)
+        except ProfileError as exc:
+            console.print(f"[red]{vehicles}: {len(exc.problems)} problem(s)[/red]")
+            for problem in exc.problems:
+                console.print(f"  {problem}")
+            raise typer.Exit(2) from None
+        fleet_from_profiles(profiles, master)
     server = build_server(
         fmap, store, mqtt, clock, plant_controller_config(max_working), master, settle_s=settle, ros=ros
     )
+    server.service.vehicle_profiles = profiles
     restored = len(server.service.controller.open_orders())
     console.print(
         f"controller for {fmap.name} on http://{host}:{port}; MQTT {mqtt.url}; {restored} open orders restored"

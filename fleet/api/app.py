@@ -249,6 +249,14 @@ async def get_vehicle(vehicle_id: str, service: ServiceDep) -> VehicleOut:
     return _vehicle_out(service, vehicle)
 
 
+@router.get("/vehicle-profiles")
+async def vehicle_profiles(service: ServiceDep) -> dict[str, object]:
+    """The vehicle profiles and fleet `fleet serve --vehicles` was given (empty: none): per
+    vendor the VDA 5050 version, map ids, action parameters and quirks with their reasons."""
+    profiles = service.vehicle_profiles
+    return profiles.model_dump(mode="json") if profiles is not None else {}
+
+
 @router.get("/pending-vehicles", response_model=list[PendingVehicleOut])
 async def pending_vehicles(service: ServiceDep) -> list[PendingVehicleOut]:
     """Vehicles that reported in but are not in the fleet (configured with `fleet serve

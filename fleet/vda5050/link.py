@@ -38,6 +38,7 @@ from fleet.events import (
 )
 from fleet.vda5050.messages import (
     Action,
+    ActionParameter,
     ActionStatus,
     BlockingType,
     Connection,
@@ -54,6 +55,7 @@ from fleet.vda5050.messages import (
     parse_timestamp,
     timestamp,
 )
+from fleet.vda5050.profiles import VehicleProfile
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
 
@@ -100,10 +102,16 @@ class VehicleLink:
     pinned_version: bool = False  # configured per vehicle: never taken from its messages
     pose: tuple[float, float, float] | None = None
     order_prefix: str = ""  # tells this controller run's orderIds from an earlier run's
+    profile: VehicleProfile | None = None  # its vendor's reading of VDA 5050 (map id, action parameters)
 
     @property
     def vehicle_id(self) -> str:
         return self.key.vehicle_id
+
+    @property
+    def map_id(self) -> str:
+        """The mapId the vehicle uses for the controller's map (its profile may name another)."""
+        return self.profile.map_id(self.fmap.name) if self.profile else self.fmap.name
 
     def header(self, topic: str, now: float) -> dict[str, object]:
         self._headers[topic] = self._headers.get(topic, -1) + 1
@@ -159,7 +167,10 @@ class VehicleLink:
             action_type=_NODE_ACTION[kind],
             action_id=action_id,
             blocking_type=BlockingType.HARD,
-            action_parameters=[{"key": "stationId", "value": place_id}],  # type: ignore[list-item]
+            action_parameters=[
+                ActionParameter(key=k, value=v)
+                for k, v in self._action_parameters(_NODE_ACTION[kind], place_id).items()
+            ],
         )
         node = self._node(here, 0, True, [action])
         return self._remember(
@@ -172,6 +183,11 @@ class VehicleLink:
             ),
             now,
         )
+
+    def _action_parameters(self, action: str, place_id: str) -> dict[str, object]:
+        """stationId, and what the vehicle's profile adds for this action at this station."""
+        extra = self.profile.parameters(action, place_id) if self.profile else {}
+        return {"stationId": place_id, **extra}
 
     def instant(self, action_type: str, now: float, parameters: dict[str, object] | None = None) -> InstantActions:
         """An instantActions message with exactly one action (interoperability: one per message)."""
@@ -197,7 +213,7 @@ class VehicleLink:
         """initPosition (sec. 6.8.2) with x, y, theta, mapId, lastNodeId; the next order starts there."""
         n = self.fmap.node_by_id[node_id]
         self._base, self.order_id, self.node, self._sent = [], None, node_id, []
-        params = {"x": n.x, "y": n.y, "theta": 0.0, "mapId": self.fmap.name, "lastNodeId": node_id}
+        params = {"x": n.x, "y": n.y, "theta": 0.0, "mapId": self.map_id, "lastNodeId": node_id}
         return self.instant("initPosition", now, params)
 
     def stop_charging(self, now: float) -> InstantActions | None:
@@ -395,7 +411,7 @@ class VehicleLink:
             sequence_id=seq,
             released=released,
             actions=actions or [],
-            node_position=NodePosition(x=n.x, y=n.y, map_id=self.fmap.name, allowed_deviation_xy=0.5),
+            node_position=NodePosition(x=n.x, y=n.y, map_id=self.map_id, allowed_deviation_xy=0.5),
         )
 
     def _edge(self, a: str, b: str, seq: int, released: bool) -> Edge:

@@ -48,6 +48,7 @@ from fleet.vda5050.messages import (
     parse_message,
     to_wire,
 )
+from fleet.vda5050.profiles import ProfileFile, Quirk, VehicleProfile
 from fleet.vda5050.topics import TopicLayout, VehicleKey
 from maps import FacilityMap
 
@@ -87,6 +88,7 @@ class VehicleSettings:
     version: str | None = None  # the exact header version it accepts ("2.0.0" vs "2.1.0")
     type_id: str | None = None  # its vehicle type on the map; default: the map's first
     manufacturer: str | None = None  # its manufacturer in topic and header; None: taken at first sight
+    profile: VehicleProfile | None = None  # how its vendor reads VDA 5050 (fleet.vda5050.profiles)
 
 
 PENDING_MAX = 100  # vehicles listed as pending at once (the oldest are forgotten first)
@@ -108,6 +110,17 @@ class MasterConfig:
     # Put in every orderId so that a restarted controller never reuses an id a vehicle has seen
     # (the server shell sets one per run; simulations leave it empty to stay reproducible).
     order_prefix: str = ""
+
+
+def fleet_from_profiles(profiles: ProfileFile, config: MasterConfig) -> MasterConfig:
+    """`config` with the fleet of a profile file: each vehicle with its profile and map type,
+    its manufacturer fixed, and the file's interface name."""
+    config.layout = TopicLayout(profiles.interface_name, config.layout.major_version)
+    for v in profiles.vehicles:
+        config.vehicles[v.serial_number] = VehicleSettings(
+            type_id=v.vehicle_type, manufacturer=v.manufacturer, profile=profiles.profiles[v.profile]
+        )
+    return config
 
 
 class MasterControl:
@@ -235,10 +248,11 @@ class MasterControl:
             if node is None:
                 return self._drop("unplaced", f"state of {key.vehicle_id}", key, "position matches no map node")
             settings = self.config.vehicles.get(key.serial_number, VehicleSettings())
-            version = settings.version or state.version or self.config.default_version
+            pinned = settings.version or (settings.profile.version if settings.profile else None)
+            version = pinned or state.version or self.config.default_version
             link = self._unplaced.pop(key.vehicle_id, None) or VehicleLink(key, self.map, node=node)
             link.node, link.version, link.connection = node, version, ConnectionState.ONLINE
-            link.pinned_version = settings.version is not None
+            link.pinned_version, link.profile = pinned is not None, settings.profile
             link.order_prefix = self.config.order_prefix
             ahead = tuple(link.adopt(state))
             self.links[key.vehicle_id] = link
@@ -327,6 +341,8 @@ class MasterControl:
     # ---- helpers --------------------------------------------------------------------------
 
     def _send(self, link: VehicleLink, topic: str, body: dict[str, object]) -> None:
+        if topic == "instantActions" and link.profile is not None and link.profile.has(Quirk.INSTANT_ACTIONS_KEY):
+            body = {**body, "instantActions": body["actions"]}  # both keys: the schema allows extra ones
         payload = json.dumps(body, separators=(",", ":")).encode()
         self.sent[topic] += 1
         key = f"order:{body['orderId']}:{body['orderUpdateId']}" if topic == "order" else None
@@ -337,7 +353,11 @@ class MasterControl:
         headerIds keep increasing (sec. 6.2) however often it comes online first."""
         link = self._unplaced.get(key.vehicle_id)
         if link is None:
+            settings = self.config.vehicles.get(key.serial_number, VehicleSettings())
+            profile = settings.profile
+            version = settings.version or (profile.version if profile else None) or version
             link = VehicleLink(key, self.map, node=self.map.nodes[0].id, version=version or self.config.default_version)
+            link.profile = profile
             self._unplaced[key.vehicle_id] = link
         self._send(link, "instantActions", to_wire(link.instant("stateRequest", now)))
 

@@ -145,6 +145,7 @@ ACCESS = {
     "GET /api/v1/vehicles": "viewer",
     "GET /api/v1/vehicles/{vehicle_id}": "viewer",
     "GET /api/v1/pending-vehicles": "viewer",
+    "GET /api/v1/vehicle-profiles": "viewer",
     "POST /api/v1/pending-vehicles/{serial_number}/admit": "operator",
     "POST /api/v1/vehicles/{vehicle_id}/pause": "operator",
     "POST /api/v1/vehicles/{vehicle_id}/resume": "operator",

@@ -1,0 +1,160 @@
+"""Third-party VDA 5050 vehicles against a real controller: Siemens' vda-5050-lib 1.4.0 virtual
+AGVs (`AgvController` + `VirtualAgvAdapter`, installed by `make peers` into var/peers from the
+lockfile in tests/peers), started by the peer harness in `shared/peers/vda5050-virtual-agv`
+beside the repository, on a private mosquitto, driven by `fleet serve` with the vehicle profile
+in `examples/vehicles-vda-5050-lib.yaml`. Nothing stands between them: no translator.
+
+A recorder on the broker keeps every message either side sent, so a test asserts what the
+vehicle did from its own messages, and checks what the controller sent against the official
+schemas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from tests.broker import Broker, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PEER_DIR = ROOT / "var" / "peers"
+PEER_SCRIPT = ROOT.parent / "shared" / "peers" / "vda5050-virtual-agv" / "agv-peer.mjs"
+PROFILES = ROOT / "examples" / "vehicles-vda-5050-lib.yaml"
+KEY = "third-party-operator"
+SERIALS = ("agv001", "agv002", "agv003")
+# The three AGVs start on small_test's parking nodes, at the nodes' coordinates.
+POSITIONS = "PA1:3:11,PA2:-3:4,PA3:15:11"
+TIME_LAPSE = 3  # the virtual AGVs drive and act 3x faster than their nominal speed and durations
+
+
+class Recorder:
+    """Every message on the broker under the vehicles' manufacturer, in arrival order."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.messages: list[tuple[float, str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="recorder")
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.subscribe("uagv/v2/VirtualCo/#", qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            body = json.loads(message.payload)
+        except ValueError:
+            return
+        with self._lock:
+            self.messages.append((time.monotonic(), message.topic, body))
+
+    def of(self, serial: str, topic: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [b for _, t, b in self.messages if t == f"uagv/v2/VirtualCo/{serial}/{topic}"]
+
+    def sent_by_controller(self) -> list[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            return [(t.rsplit("/", 1)[1], b) for _, t, b in self.messages if t.endswith(("/order", "/instantActions"))]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+class ThirdPartyPlant:
+    """mosquitto, three virtual AGVs of vda-5050-lib and a `fleet serve` process."""
+
+    def __init__(self, workdir: Path, broker: Broker, batteries: str = "100,100,100") -> None:
+        if not (PEER_DIR / "node_modules" / "vda-5050-lib").is_dir():
+            pytest.fail("vda-5050-lib is not installed: run `make peers` (make test does)")
+        if not PEER_SCRIPT.exists():
+            pytest.fail(f"the peer harness is missing: {PEER_SCRIPT}")
+        if shutil.which("node") is None:
+            pytest.fail("node is not installed: run `make test`, which installs Debian's nodejs")
+        self.workdir, self.broker, self.batteries = workdir, broker, batteries
+        # The harness runs beside the library it imports (ES modules resolve from their own folder).
+        shutil.copy(PEER_SCRIPT, PEER_DIR / "agv-peer.mjs")
+        self.recorder = Recorder(broker)
+        self.peer: subprocess.Popen[bytes] | None = None
+        self.controller: subprocess.Popen[bytes] | None = None
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.starts = 0
+
+    def start_peer(self) -> None:
+        env = {**os.environ, "BATT": self.batteries}
+        cmd = ["node", str(PEER_DIR / "agv-peer.mjs"), "--broker", self.broker.url, "--count", str(len(SERIALS))]
+        cmd += ["--positions", POSITIONS, "--speed", "1.0", "--time-lapse", str(TIME_LAPSE)]
+        cmd += ["--state-interval", "2000", "--vis-interval", "500"]
+        with (self.workdir / "peer.log").open("ab") as out:
+            self.peer = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PEER_DIR)
+
+    def start_controller(self) -> None:
+        self.starts += 1
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FLEET_")}
+        env |= {
+            "FLEET_MQTT_URL": self.broker.url,
+            "FLEET_API_KEYS": f"operator:{KEY}",
+            "FLEET_API_KEY_FILE": str(self.workdir / "no-key-file.json"),
+        }
+        cmd = [sys.executable, "-m", "sim.cli", "serve", "--map", "small_test", "--vehicles", str(PROFILES)]
+        cmd += ["--db", str(self.workdir / "fleet.db"), "--port", str(self.port), "--settle-s", "2"]
+        with (self.workdir / f"controller-{self.starts}.log").open("ab") as out:
+            self.controller = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.until("the controller answers", self._answers, 30)
+
+    def _answers(self) -> bool:
+        try:
+            self.api("GET", "/api/v1/health")
+            return True
+        except (urllib.error.URLError, ConnectionError):
+            return False
+
+    def api(self, method: str, path: str, body: object = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.base}{path}", data=data, method=method)
+        req.add_header("content-type", "application/json")
+        req.add_header("x-api-key", KEY)
+        with urllib.request.urlopen(req, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def vehicles(self) -> dict[str, dict[str, Any]]:
+        return {v["id"]: v for v in self.api("GET", "/api/v1/vehicles")}
+
+    def until(self, what: str, check: Callable[[], object], seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not check():
+            for name, process in (("controller", self.controller), ("peer", self.peer)):
+                if process is not None and process.poll() is not None:
+                    pytest.fail(f"{name} exited while waiting for {what}: {self.logs()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: not within {seconds} s. {self.logs()}")
+            time.sleep(0.2)
+
+    def logs(self) -> str:
+        out = []
+        for log in sorted(self.workdir.glob("*.log")):
+            out.append(f"--- {log.name} ---\n{log.read_text(errors='replace')[-3000:]}")
+        return "\n".join(out)
+
+    def stop(self) -> None:
+        self.recorder.close()
+        for process in (self.controller, self.peer):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
