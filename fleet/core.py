@@ -23,6 +23,7 @@ from fleet.events import (
     Alarm,
     CancelDrive,
     Command,
+    CommandRefused,
     ConnectionChanged,
     DriveCancelled,
     DriveNodes,
@@ -32,6 +33,7 @@ from fleet.events import (
     LoadReported,
     NodeReached,
     OrderChanged,
+    OrderLost,
     PauseVehicle,
     StartAction,
     StateReport,
@@ -418,7 +420,7 @@ class Controller:
             raise ValueError(f"vehicle {vehicle_id} already registered")
         if type_id not in self.map.vehicle_type_by_id:
             raise ValueError(f"vehicle {vehicle_id}: unknown vehicle type '{type_id}'")
-        vehicle = Vehicle(vehicle_id, type_id, "", 0.0, online=False, placed=False)
+        vehicle = Vehicle(vehicle_id, type_id, "", 0.0, online=False, placed=False, connection="not reported")
         self._put_vehicle(vehicle)
         return vehicle
 
@@ -767,6 +769,10 @@ class Controller:
                 self._on_connection(event)
             case DriveCancelled():
                 self._on_drive_cancelled(event)
+            case CommandRefused():
+                self._on_command_refused(event)
+            case OrderLost():
+                self._on_order_lost(event)
             case VehicleStatus():
                 self._on_status(event)
             case LoadReported():
@@ -932,8 +938,61 @@ class Controller:
         v = self.vehicles[event.vehicle_id]
         order_id = v.task.order_id if v.task else None
         self._alarm("drive-rejected", f"{v.id} rejected its path: {event.reason}", v.id, order_id)
+        if v.task is not None and v.task.phase is TaskPhase.ACTION and order_id is not None:
+            order = self.orders[order_id]
+            if order.state is OrderState.LOADING:
+                # The pick was refused, not started: the load is still at the station. The order
+                # goes back to the dispatcher (another vehicle, or the operator) with the reason.
+                self._move(order, OrderState.ACCEPTED, reason=f"{v.id} refused the pick: {event.reason}")
+                v = replace(v, task=None, stops=tuple(s for s in v.stops if s.order_id != order_id))
         v = self._hand_back_unloaded(v, f"{v.id} rejected the path: {event.reason}")
         self._put_vehicle(replace(v, in_service=False))
+
+    def _on_command_refused(self, event: CommandRefused) -> None:
+        """The vehicle refused (or never answered) a command: the controller's expectation is
+        undone, and the operator told the vehicle's reason. A refused pause leaves the vehicle
+        unpaused as it reports; a refused charge ends the charge task; a cancel the vehicle did
+        not carry out leaves it out of service, for it may still drive."""
+        v = self.vehicles[event.vehicle_id]
+        self._alarm("command-refused", f"{v.id} refused {event.command}: {event.reason}", v.id)
+        if event.command in ("startPause", "stopPause"):
+            self._pause_sent[v.id] = event.command == "stopPause"
+            self._put_vehicle(replace(v, paused=event.command == "stopPause"))
+            self._dispatch_wanted = True
+        elif event.command == "startCharging" and v.task is not None and v.task.kind is TaskKind.CHARGE:
+            self._stopping_charge.discard(v.id)
+            self._put_vehicle(replace(v, task=None))
+            self._dispatch_wanted = True
+        elif event.command == "cancelOrder":
+            self.set_in_service(v.id, False)
+
+    def _on_order_lost(self, event: OrderLost) -> None:
+        """The vehicle restarted and lost its order: it stands where it reports and drives
+        nothing more of it. Its route is planned again from there (a new order, not the old one
+        sent again); loads are reconciled by what it reports (`_on_load`)."""
+        v = self.vehicles[event.vehicle_id]
+        self.traffic.stop_at(v.id, v.node)  # nothing released to it is driven any more
+        if event.node != v.node:
+            try:
+                self.traffic.relocate(v.id, event.node)  # it came back elsewhere: it stands there
+            except ValueError as exc:
+                self._alarm("position-conflict", f"{v.id} reports standing at {event.node}: {exc}", v.id)
+                self.set_in_service(v.id, False)
+                return
+        pos = self.map.node_by_id[event.node]
+        task = v.task
+        if task is not None and task.phase is TaskPhase.ACTION and task.kind is not TaskKind.PARK:
+            task = replace(task, phase=TaskPhase.TRAVEL)  # its action went with the order: done again
+            if task.order_id is not None and self.orders[task.order_id].state is OrderState.LOADING:
+                self._move(self.orders[task.order_id], OrderState.TO_PICKUP, reason=f"{v.id} lost its pick")
+            elif task.order_id is not None and self.orders[task.order_id].state is OrderState.UNLOADING:
+                self._move(self.orders[task.order_id], OrderState.TO_DROPOFF, reason=f"{v.id} lost its drop")
+        self._put_vehicle(replace(v, node=event.node, x=pos.x, y=pos.y, stopping=False, task=task))
+        self._alarm("order-lost", f"{v.id} lost its order (restarted?): planned again from {event.node}", v.id)
+        if task is not None and task.phase is TaskPhase.TRAVEL:
+            self._drive_to(v.id, task.goal)
+        self._release_waiting_on(v.id)
+        self._dispatch_wanted = True
 
     def _hand_back_unloaded(self, v: Vehicle, reason: str) -> Vehicle:
         """Orders the vehicle holds but has not loaded go back to the dispatcher; the vehicle
@@ -980,22 +1039,31 @@ class Controller:
         self._put_vehicle(v)
 
     def _on_drive_cancelled(self, event: DriveCancelled) -> None:
+        """The vehicle stopped at a node, or between two (it keeps the lane it stands on and the
+        node ahead, and its next route starts there: never an assumed node)."""
         v = self.vehicles[event.vehicle_id]
-        self.traffic.stop_at(v.id, event.node)
-        pos = self.map.node_by_id[event.node]
-        self._put_vehicle(replace(v, stopping=False, node=event.node, x=pos.x, y=pos.y))
+        self.traffic.stop_at(v.id, event.node, event.ahead)
+        if event.ahead:
+            self._put_vehicle(replace(v, stopping=False, node=event.node))  # its position is as reported
+        else:
+            pos = self.map.node_by_id[event.node]
+            self._put_vehicle(replace(v, stopping=False, node=event.node, x=pos.x, y=pos.y))
         self._release_waiting_on(v.id)
         self._dispatch_wanted = True
 
     def _on_connection(self, event: ConnectionChanged) -> None:
         v = self.vehicles[event.vehicle_id]
+        now = self.clock.now()
+        connection = "online" if event.online else (event.reason or "offline").lower()
         if event.online == v.online:
+            if connection != v.connection:
+                self._put_vehicle(replace(v, connection=connection, connection_since=now))
             return
         if event.online:
-            self._put_vehicle(replace(v, online=True, offline_since=None))
+            self._put_vehicle(replace(v, online=True, offline_since=None, connection=connection, connection_since=now))
             self._dispatch_wanted = True
         else:
-            self._put_vehicle(replace(v, online=False, offline_since=self.clock.now()))
+            self._put_vehicle(replace(v, online=False, offline_since=now, connection=connection, connection_since=now))
             self._alarm("vehicle-offline", f"{v.id} is offline ({event.reason or 'connection lost'})", v.id)
 
     def _return_orders_of_offline(self, now: float) -> None:

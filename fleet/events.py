@@ -68,11 +68,33 @@ class ConnectionChanged:
 
 
 @dataclass(frozen=True, slots=True)
-class DriveCancelled:
-    """The vehicle stopped at `node` after a `CancelDrive`; nothing beyond it will be driven."""
+class CommandRefused:
+    """The vehicle refused a command, reported it failed, or did not answer it in time (VDA 5050:
+    an instant action FAILED, an error referencing it, or no action state): what the controller
+    expected of it is undone. `command` is the protocol's name (startPause, startCharging, ...)."""
+
+    vehicle_id: str
+    command: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLost:
+    """The vehicle no longer has the order it was driving (it restarted: VDA 5050 state with an
+    empty or unknown orderId); it stands at `node` and drives nothing of it any more."""
 
     vehicle_id: str
     node: str
+
+
+@dataclass(frozen=True, slots=True)
+class DriveCancelled:
+    """The vehicle stopped after a `CancelDrive` at `node`, or past it on the lane to `ahead[0]`
+    (VDA 5050 lets a vehicle stop at once, between nodes); nothing beyond will be driven."""
+
+    vehicle_id: str
+    node: str
+    ahead: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +137,8 @@ Event = (
     | DriveRejected
     | ConnectionChanged
     | DriveCancelled
+    | CommandRefused
+    | OrderLost
     | VehicleStatus
     | LoadReported
     | TransferProblem

@@ -48,7 +48,9 @@ LEGAL_TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
     # TO_PICKUP -> ACCEPTED returns an order to the dispatcher when its vehicle cannot go on
     # (it rejected the path or went offline) before the load was taken.
     OrderState.TO_PICKUP: frozenset({OrderState.LOADING, OrderState.ACCEPTED, *_ENDS}),
-    OrderState.LOADING: frozenset({OrderState.TO_DROPOFF, *_ENDS}),
+    # LOADING -> ACCEPTED: the vehicle refused the pick (the load never left the station);
+    # LOADING -> TO_PICKUP: the vehicle lost its pick with its order (a restart) and does it again.
+    OrderState.LOADING: frozenset({OrderState.TO_DROPOFF, OrderState.ACCEPTED, OrderState.TO_PICKUP, *_ENDS}),
     OrderState.TO_DROPOFF: frozenset({OrderState.UNLOADING, *_ENDS}),
     # UNLOADING -> TO_DROPOFF: after a restart the controller cannot know whether the drop
     # completed, so the vehicle that holds the load delivers it again (the order finishes once).
@@ -211,7 +213,9 @@ class Vehicle:
     in_service: bool = True
     paused: bool = False
     online: bool = True
-    offline_since: float | None = None
+    offline_since: float | None = None  # cleared once its orders were handed back
+    connection: str = "online"  # as it reports: online, offline, connectionbroken
+    connection_since: float | None = None  # when that began (None: since it was first seen)
     stopping: bool = False  # a CancelDrive is out; no new work until the vehicle says where it stopped
     automatic: bool = True  # in a mode that takes orders from the controller
     mode: str = "AUTOMATIC"

@@ -269,12 +269,17 @@ class TrafficManager:
     def route_goal(self, vehicle_id: str) -> str:
         return self._routes[vehicle_id].nodes[-1]
 
-    def stop_at(self, vehicle_id: str, node: str) -> None:
-        """The vehicle stopped at `node` for good (a cancelled drive): free everything beyond it."""
+    def stop_at(self, vehicle_id: str, node: str, ahead: Sequence[str] = ()) -> None:
+        """The vehicle stopped for good (a cancelled drive) at `node`, or past it on the way to
+        `ahead` (nodes of its released path it stands short of): free everything beyond; what it
+        stands on and the way to `ahead` stay its own until it reports passing them."""
         route = self._routes[vehicle_id]
         if route.nodes[route.position] != node:
             raise ValueError(f"vehicle {vehicle_id} stopped at {node} but stands at {route.nodes[route.position]}")
-        self._routes[vehicle_id] = _Route([node])
+        released = route.nodes[route.position : route.released + 1]
+        if list(ahead) != released[1 : 1 + len(ahead)]:
+            raise ValueError(f"vehicle {vehicle_id} stopped short of {list(ahead)}, not on its released path")
+        self._routes[vehicle_id] = _Route([node, *ahead], position=0, released=len(ahead))
         self.waiting.pop(vehicle_id, None)
         self.drop_turns(vehicle_id)
         self._free_behind(vehicle_id)

@@ -165,6 +165,7 @@ class VdaFleet:
         self._now = now
         step_vda_vehicles(self.bus, self.vehicles, dt, now)
         self.gateway.flush()
+        self.gateway.tick()  # instant actions unanswered in time, as on a real plant
         return self.gateway.take_events()
 
     def apply(self, commands: list[Command], now: float) -> None:

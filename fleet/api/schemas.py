@@ -149,6 +149,12 @@ class VehicleOut(BaseModel):
     paused: bool
     available: bool = Field(description="may be given new work: in service, online, automatic, no fatal error")
     mode: str
+    connection: str = Field(
+        description="online, offline or connectionbroken, as the vehicle (or its last will) reports"
+    )
+    connection_since: float | None = Field(
+        description="when the connection came to that state (null: since first seen)"
+    )
     errors: list[str]
     order_id: str | None
     queue: list[str] = Field(description="orders it is to pick up, in sequence")
@@ -180,6 +186,8 @@ class VehicleOut(BaseModel):
             in_service=vehicle.in_service,
             available=vehicle.available,
             mode=vehicle.mode,
+            connection=vehicle.connection,
+            connection_since=vehicle.connection_since,
             errors=list(vehicle.errors),
             order_id=task.order_id if task else None,
             queue=list(vehicle.queue),

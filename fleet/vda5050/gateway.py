@@ -81,7 +81,13 @@ class VdaGateway:
         return events
 
     def tick(self) -> None:
-        """No timers of its own: VDA 5050 vehicles report state themselves."""
+        """Instant actions the vehicles have not answered in time become core events."""
+        placed = self.controller.vehicles
+        events = [e for e in self.master.tick(self.controller.clock.now()) if getattr(e, "vehicle_id", None) in placed]
+        if events:
+            self._events.extend(events)
+            if self.on_events is not None:
+                self.on_events()
 
     def apply(self, commands: list[Command]) -> list[Command]:
         """Send what the core decided to the vehicles it concerns (unknown vehicles' commands

@@ -28,14 +28,17 @@ from dataclasses import dataclass, field
 from fleet.events import (
     ActionFinished,
     ActionKind,
+    CommandRefused,
     DriveCancelled,
     DriveRejected,
     Event,
     LoadReported,
     NodeReached,
+    OrderLost,
     StateReport,
     VehicleStatus,
 )
+from fleet.vda5050.instants import InstantTracker
 from fleet.vda5050.messages import (
     Action,
     ActionParameter,
@@ -62,6 +65,7 @@ from maps import FacilityMap
 log = logging.getLogger(__name__)
 
 RESEND_AFTER_S = 3.0
+ON_NODE_M = 0.5  # a vehicle this near a node stands on it (the allowedDeviationXY of our nodes)
 REJECTING_ERRORS = frozenset({"orderError", "orderUpdateError", "noRouteError", "validationError"})
 _NODE_ACTION = {ActionKind.PICK: "pick", ActionKind.DROP: "drop"}
 
@@ -89,11 +93,16 @@ class VehicleLink:
     _headers: dict[str, int] = field(default_factory=dict)
     _actions: dict[str, _PendingAction] = field(default_factory=dict)
     _charge_until: float | None = None
-    _charge_stopped: bool = False  # stopCharging sent: the next state ends the charge
+    _charging_seen: bool = False  # the vehicle reported charging since startCharging (the charge is real)
+    _charge_stopped: bool = False  # stopCharging sent: the charge ends when the vehicle reports it ended
     _rejected: set[str] = field(default_factory=set)
     _superseded_seen: set[tuple[str, str]] = field(default_factory=set)
-    instant_status: dict[str, str] = field(default_factory=dict)  # instant actionId -> last reported status
+    instants: InstantTracker = field(default_factory=InstantTracker)  # instant actions until answered
     _cancel_id: str | None = None
+    _taken: bool = False  # the vehicle reported our current order: from then on, not reporting it means lost
+    # Stopped between nodes: the next order's base starts with these (lastNodeId, the node ahead),
+    # the first node allowing this deviation from its position.
+    _resume: tuple[list[tuple[str, int]], float] | None = None
     _sent: list[Order] = field(default_factory=list)  # messages of the current order, by update id
     _last_order_sent: float = -math.inf
     _status: tuple[bool, str, tuple[str, ...]] = (True, "AUTOMATIC", ())
@@ -127,19 +136,29 @@ class VehicleLink:
 
     def drive(self, nodes: tuple[str, ...], horizon: list[str], now: float) -> Order:
         """The order (or order update) releasing `nodes` after the current base end."""
+        deviation = ON_NODE_M
         if self.order_id is None or not self._base:
-            self._new_order([(self.node, 0)])
+            start, deviation = self._resume or ([(self.node, 0)], ON_NODE_M)
+            self._resume = None
+            self._new_order(start)
         else:
             self.order_update_id += 1
+        head = self._base[:-1] if self.order_update_id == 0 else []  # a new order off a node: its first lane
         stitch_id, stitch_seq = self._base[-1]
-        released = [stitch_id, *nodes]
+        released = [*(n for n, _ in head), stitch_id, *nodes]
+        first_seq = head[0][1] if head else stitch_seq
         seq = stitch_seq
         for nid in nodes:
             seq += 2
             self._base.append((nid, seq))
-        order_nodes = [self._node(nid, stitch_seq + 2 * k, True) for k, nid in enumerate(released)]
+        order_nodes = [self._node(nid, first_seq + 2 * k, True) for k, nid in enumerate(released)]
+        if deviation > ON_NODE_M:
+            first = order_nodes[0]
+            assert first.node_position is not None
+            wider = first.node_position.model_copy(update={"allowed_deviation_xy": round(deviation, 3)})
+            order_nodes[0] = first.model_copy(update={"node_position": wider})
         order_edges = [
-            self._edge(a, b, stitch_seq + 2 * k + 1, True) for k, (a, b) in enumerate(itertools.pairwise(released))
+            self._edge(a, b, first_seq + 2 * k + 1, True) for k, (a, b) in enumerate(itertools.pairwise(released))
         ]
         last = released[-1]
         for k, nid in enumerate(horizon, start=1):
@@ -200,8 +219,14 @@ class VehicleLink:
             else BlockingType.HARD,
             action_parameters=[{"key": k, "value": v} for k, v in (parameters or {}).items()] or None,  # type: ignore[misc]
         )
-        self.instant_status[action.action_id] = "SENT"
-        return InstantActions(**self.header("instantActions", now), actions=[action])  # type: ignore[arg-type]
+        message = InstantActions(**self.header("instantActions", now), actions=[action])  # type: ignore[arg-type]
+        self.instants.sent(message, now)
+        return message
+
+    @property
+    def instant_status(self) -> dict[str, str]:
+        """Instant actionId -> the status the vehicle last reported (SENT until it does)."""
+        return self.instants.status
 
     def cancel(self, now: float) -> InstantActions:
         """cancelOrder (sec. 6.8.2); the vehicle stops at its next node and finishes the action then."""
@@ -212,7 +237,7 @@ class VehicleLink:
     def init_position(self, node_id: str, now: float) -> InstantActions:
         """initPosition (sec. 6.8.2) with x, y, theta, mapId, lastNodeId; the next order starts there."""
         n = self.fmap.node_by_id[node_id]
-        self._base, self.order_id, self.node, self._sent = [], None, node_id, []
+        self._base, self.order_id, self.node, self._sent, self._resume = [], None, node_id, [], None
         params = {"x": n.x, "y": n.y, "theta": 0.0, "mapId": self.map_id, "lastNodeId": node_id}
         return self.instant("initPosition", now, params)
 
@@ -226,9 +251,25 @@ class VehicleLink:
         return self.instant("stopCharging", now)
 
     def start_charging(self, until: float, now: float) -> InstantActions:
-        self._charge_until = until
+        self._charge_until, self._charging_seen = until, False
         message = self.instant("startCharging", now)
         return message
+
+    def tick(self, now: float) -> list[Event]:
+        """Instant actions the vehicle has not answered in time, given up on (`CommandRefused`)."""
+        return self._refused(self.instants.overdue(now))
+
+    def _refused(self, refused: list[tuple[str, str, str]]) -> list[Event]:
+        """Undo what the controller expected of refused instant actions; tell the core."""
+        events: list[Event] = []
+        for action_id, action_type, reason in refused:
+            if action_id == self._cancel_id:
+                self._cancel_id = None
+            if action_type == "startCharging":
+                self._charge_until = None
+            log.warning("%s refused %s (%s): %s", self.vehicle_id, action_type, action_id, reason)
+            events.append(CommandRefused(self.vehicle_id, action_type, reason))
+        return events
 
     # ---- messages to events ---------------------------------------------------------------
 
@@ -254,15 +295,18 @@ class VehicleLink:
             self.version = state.version or self.version
         events: list[Event] = []
         replies: list[InstantActions] = []
+        if self.order_id is not None and state.order_id == self.order_id:
+            self._taken = True
+        elif self.order_id is not None and self._taken:
+            events.append(self._lost(state))
         if state.order_id == self.order_id:
             for nid, seq in self._base:
                 if self._reported_seq < seq <= state.last_node_sequence_id and seq > 0:
                     events.append(NodeReached(self.vehicle_id, nid))
                     self._reported_seq = seq
                     self.node = nid
+        events.extend(self._refused(self.instants.on_state(state)))
         for action_state in state.action_states:
-            if action_state.action_id in self.instant_status:
-                self.instant_status[action_state.action_id] = action_state.action_status.value
             pending = self._actions.get(action_state.action_id)
             if pending is None or pending.reported:
                 continue
@@ -283,10 +327,11 @@ class VehicleLink:
             # Whatever the outcome, the vehicle now stands at lastNodeId and holds no order of ours:
             # the next drive starts a new order there.
             self._cancel_id = None
+            ahead = self._stopped_short(state)
             self._base, self.order_id, self._sent = [], None, []
             if state.last_node_id in self.fmap.node_by_id:
                 self.node = state.last_node_id
-            events.append(DriveCancelled(self.vehicle_id, self.node))
+            events.append(DriveCancelled(self.vehicle_id, self.node, ahead))
         status = (
             state.operating_mode in (OperatingMode.AUTOMATIC, OperatingMode.SEMIAUTOMATIC),
             state.operating_mode.value,
@@ -305,13 +350,16 @@ class VehicleLink:
                 self._loaded = loaded
                 events.append(LoadReported(self.vehicle_id, loaded))
         battery = state.battery_state.battery_charge / 100.0
-        if self._charge_stopped:
+        charging = bool(state.battery_state.charging)  # the vehicle is the truth of whether it charges
+        if self._charge_stopped and not charging:
             self._charge_stopped = False
             events.append(ActionFinished(self.vehicle_id, ActionKind.CHARGE))
-        if self._charge_until is not None and battery >= self._charge_until:
+        if self._charge_until is not None and charging:
+            self._charging_seen = True
+        if self._charge_until is not None and self._charging_seen and battery >= self._charge_until:
             self._charge_until = None
+            self._charge_stopped = True
             replies.append(self.instant("stopCharging", now))
-            events.append(ActionFinished(self.vehicle_id, ActionKind.CHARGE))
         pos = state.agv_position
         x, y, theta = (pos.x, pos.y, pos.theta) if pos is not None else (self.pose or self._node_xy(self.node))
         events.append(StateReport(self.vehicle_id, x, y, theta, min(1.0, max(0.0, battery))))
@@ -338,6 +386,37 @@ class VehicleLink:
                 state.order_update_id,
             )
         return True
+
+    def _stopped_short(self, state: State) -> tuple[str, ...]:
+        """After a cancel: the base node the vehicle stands short of, when it stopped on the lane
+        past its lastNodeId (VDA 5050 lets it stop at once). The next order then starts at
+        lastNodeId with a deviation that takes in where it stands, and drives on to that node
+        first: the lane it stands on (`_resume`)."""
+        pos = state.agv_position
+        last = self.fmap.node_by_id.get(state.last_node_id)
+        if pos is None or last is None:
+            return ()
+        off = math.hypot(pos.x - last.x, pos.y - last.y)
+        nxt = [(n, q) for n, q in self._base if q > state.last_node_sequence_id]
+        if off <= ON_NODE_M or not nxt:
+            return ()
+        self._resume = ([(state.last_node_id, 0), (nxt[0][0], 2)], off + ON_NODE_M)
+        return (nxt[0][0],)
+
+    def _lost(self, state: State) -> OrderLost:
+        """The vehicle took our order, and now reports none or another (it restarted): the order
+        is gone, not merely a message. The next drive starts a new order where it stands."""
+        log.warning("%s lost order %s (reports '%s')", self.vehicle_id, self.order_id, state.order_id)
+        self._base, self.order_id, self._sent, self._taken, self._cancel_id = [], None, [], False, None
+        self._resume = None
+        if state.last_node_id in self.fmap.node_by_id:
+            self.node = state.last_node_id
+        elif state.agv_position is not None:
+            p = state.agv_position
+            nearest = min(self.fmap.nodes, key=lambda n: math.hypot(n.x - p.x, n.y - p.y))
+            if math.hypot(nearest.x - p.x, nearest.y - p.y) <= 0.5:
+                self.node = nearest.id
+        return OrderLost(self.vehicle_id, self.node)
 
     def missed_orders(self, state: State, now: float) -> list[Order]:
         """Order messages of the current order the vehicle shows it never got (its state names an
@@ -386,7 +465,7 @@ class VehicleLink:
             return []
         if any(n.node_id not in self.fmap.node_by_id for n in ahead):
             return []
-        self.order_id, self.order_update_id = state.order_id, state.order_update_id
+        self.order_id, self.order_update_id, self._taken = state.order_id, state.order_update_id, True
         self._base = [(state.last_node_id, state.last_node_sequence_id), *((n.node_id, n.sequence_id) for n in ahead)]
         self._reported_seq = state.last_node_sequence_id
         self.node = state.last_node_id
@@ -396,6 +475,7 @@ class VehicleLink:
         self._order_count += 1
         self.order_id = f"{self.vehicle_id}-{self.order_prefix}{self._order_count:06d}"
         self.order_update_id = 0
+        self._taken = False
         self._base = list(base)
         self._reported_seq = 0
         self.node = base[0][0]
@@ -411,7 +491,7 @@ class VehicleLink:
             sequence_id=seq,
             released=released,
             actions=actions or [],
-            node_position=NodePosition(x=n.x, y=n.y, map_id=self.map_id, allowed_deviation_xy=0.5),
+            node_position=NodePosition(x=n.x, y=n.y, map_id=self.map_id, allowed_deviation_xy=ON_NODE_M),
         )
 
     def _edge(self, a: str, b: str, seq: int, released: bool) -> Edge:

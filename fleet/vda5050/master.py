@@ -21,6 +21,7 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -110,6 +111,22 @@ class MasterConfig:
     # Put in every orderId so that a restarted controller never reuses an id a vehicle has seen
     # (the server shell sets one per run; simulations leave it empty to stay reproducible).
     order_prefix: str = ""
+
+
+def _with_quirks(profile: VehicleProfile, topic: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A message as a vendor with these quirks reads it: the standard keys stay, the vendor's
+    spelling is added beside them (the official schemas allow extra keys there)."""
+    if topic == "instantActions" and profile.has(Quirk.INSTANT_ACTIONS_KEY):
+        body = {**body, "instantActions": body["actions"]}
+    if topic == "order" and profile.has(Quirk.DEVIATION_XY_KEY):
+        nodes = []
+        for node in body["nodes"]:
+            pos = node.get("nodePosition")
+            if pos is not None and "allowedDeviationXY" in pos:
+                node = {**node, "nodePosition": {**pos, "allowedDeviationXy": pos["allowedDeviationXY"]}}
+            nodes.append(node)
+        body = {**body, "nodes": nodes}
+    return body
 
 
 def fleet_from_profiles(profiles: ProfileFile, config: MasterConfig) -> MasterConfig:
@@ -267,6 +284,10 @@ class MasterControl:
         out.extend(events)
         return out
 
+    def tick(self, now: float) -> list[Event]:
+        """What time alone tells: instant actions no vehicle answered in time."""
+        return [event for link in self.links.values() for event in link.tick(now)]
+
     # ---- outgoing -------------------------------------------------------------------------
 
     def on_command(self, command: Command, horizon: list[str], now: float) -> None:
@@ -340,9 +361,8 @@ class MasterControl:
 
     # ---- helpers --------------------------------------------------------------------------
 
-    def _send(self, link: VehicleLink, topic: str, body: dict[str, object]) -> None:
-        if topic == "instantActions" and link.profile is not None and link.profile.has(Quirk.INSTANT_ACTIONS_KEY):
-            body = {**body, "instantActions": body["actions"]}  # both keys: the schema allows extra ones
+    def _send(self, link: VehicleLink, topic: str, body: dict[str, Any]) -> None:
+        body = _with_quirks(link.profile, topic, body) if link.profile is not None else body
         payload = json.dumps(body, separators=(",", ":")).encode()
         self.sent[topic] += 1
         key = f"order:{body['orderId']}:{body['orderUpdateId']}" if topic == "order" else None

@@ -34,6 +34,9 @@ class Quirk(StrEnum):
     # The vehicle reads an instantActions message's array under `instantActions` (the VDA 5050
     # 1.1 key) instead of `actions`: both keys are sent, which the official schemas allow.
     INSTANT_ACTIONS_KEY = "instant-actions-key"
+    # The vehicle reads a node position's allowed deviation under `allowedDeviationXy` (the 1.1
+    # spelling) instead of `allowedDeviationXY`: both are sent, which the schemas allow.
+    DEVIATION_XY_KEY = "allowed-deviation-xy-key"
 
 
 class _Strict(BaseModel):

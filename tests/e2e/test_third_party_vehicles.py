@@ -5,6 +5,7 @@ the API shows; every message the controller sent is checked against the official
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,11 @@ from typing import Any
 import pytest
 
 from fleet.vda5050.schemas import schema_errors
+from maps import load_map
 from tests.broker import Broker
-from tests.e2e.third_party import SERIALS, ThirdPartyPlant
+from tests.e2e.third_party import SERIALS, ThirdPartyPlant, profiles_without
+
+NODE_XY = [(n.x, n.y) for n in load_map("small_test").nodes]
 
 
 @pytest.fixture
@@ -114,3 +118,191 @@ def test_pause_and_resume_are_what_the_vehicle_reports(plant: ThirdPartyPlant) -
     plant.until(
         "an order after the pause", lambda: plant.api("GET", f"/api/v1/orders/{order}")["state"] == "finished", 180
     )
+
+
+def _plant(tmp_path: Path, broker: Broker, **kw: Any) -> ThirdPartyPlant:
+    running = ThirdPartyPlant(tmp_path, broker, **kw)
+    running.start_peer()
+    running.start_controller()
+    running.until(
+        "the three AGVs on the map",
+        lambda: all(v["activity"] != "not_reported" for v in running.vehicles().values()),
+        60,
+    )
+    return running
+
+
+def test_a_refused_pick_goes_back_with_the_vehicles_reason_and_can_be_cancelled(
+    tmp_path: Path, mosquitto: Broker
+) -> None:
+    """A profile without the pick parameters the AGV needs: the vehicle refuses the pick order
+    (orderError); the order goes back to the dispatcher with the vehicle's reason instead of
+    staying `loading`, the vehicle is out of service with an alarm, and the operator cancels it."""
+    plant = _plant(tmp_path, mosquitto, profiles=profiles_without(tmp_path, parameters=False))
+    try:
+        order = plant.api("POST", "/api/v1/orders", {"from": "ST-A", "to": "ST-B"})["id"]
+
+        def refusals() -> list[str]:
+            history = plant.api("GET", f"/api/v1/orders/{order}")["history"]
+            return [t["reason"] for t in history if "refused the pick" in (t["reason"] or "")]
+
+        plant.until("the pick refused", refusals, 120)
+        assert "invalid actionParameter" in refusals()[0], refusals()
+        refused_by = next(s for s in SERIALS if any(s2.get("errors") for s2 in plant.recorder.of(s, "state")))
+        errors = _errors(plant.recorder.of(refused_by, "state"))
+        assert any(e.startswith("orderError") for e in errors), errors
+        assert plant.vehicles()[refused_by]["in_service"] is False
+        alarms = plant.api("GET", "/api/v1/alarms")
+        assert any(a["code"] == "drive-rejected" and a["vehicle_id"] == refused_by for a in alarms), alarms
+        plant.until(
+            "the order cancellable",
+            lambda: plant.api("GET", f"/api/v1/orders/{order}")["state"] in ("accepted", "assigned", "to_pickup"),
+            120,
+        )
+        cancelled = plant.api("POST", f"/api/v1/orders/{order}/cancel", {"reason": "profile being fixed"})
+        assert cancelled["state"] == "cancelled"
+    finally:
+        plant.stop()
+
+
+def test_a_refused_pause_is_not_believed(tmp_path: Path, mosquitto: Broker) -> None:
+    """Without the instant-actions quirk the AGV refuses every instant action (validationError
+    naming the message's headerId): the API does not claim a pause that never happened, and a
+    command-refused alarm carries the vehicle's reason."""
+    plant = _plant(tmp_path, mosquitto, profiles=profiles_without(tmp_path, quirk=False))
+    try:
+        serial = SERIALS[1]
+        plant.api("POST", f"/api/v1/vehicles/{serial}/pause")
+        plant.until(
+            "the refusal",
+            lambda: any(
+                a["code"] == "command-refused" and a["vehicle_id"] == serial for a in plant.api("GET", "/api/v1/alarms")
+            ),
+            40,
+        )
+        assert not any(s.get("paused") for s in plant.recorder.of(serial, "state")), "the AGV never paused"
+        assert plant.vehicles()[serial]["paused"] is False, "nor does the API say it did"
+        alarm = next(a for a in plant.api("GET", "/api/v1/alarms") if a["code"] == "command-refused")
+        assert "startPause" in alarm["message"] and "validationError" in alarm["message"], alarm
+    finally:
+        plant.stop()
+
+
+def test_a_charge_runs_until_the_vehicle_reports_it(tmp_path: Path, mosquitto: Broker) -> None:
+    """An AGV at 25 % is sent to charge: it reports charging, and the controller sends no
+    stopCharging while the battery is below the charge it asked for."""
+    plant = _plant(tmp_path, mosquitto, batteries="100,100,25")
+    try:
+        serial = SERIALS[2]
+        plant.until(
+            "agv003 charging",
+            lambda: any(s["batteryState"]["charging"] for s in plant.recorder.of(serial, "state")),
+            120,
+        )
+        assert plant.vehicles()[serial]["activity"] == "charge"
+        sent = [b for b in plant.recorder.of(serial, "instantActions")]
+        assert [a["actionType"] for b in sent for a in b["actions"]].count("startCharging") == 1
+        time.sleep(5)
+        later = [a["actionType"] for b in plant.recorder.of(serial, "instantActions") for a in b["actions"]]
+        assert "stopCharging" not in later, "not stopped below the charge asked for"
+        assert plant.recorder.of(serial, "state")[-1]["batteryState"]["charging"] is True
+    finally:
+        plant.stop()
+
+
+def test_a_vehicle_restarted_mid_order_is_replanned_from_where_it_stands(tmp_path: Path, mosquitto: Broker) -> None:
+    """The AGV process is SIGKILLed while orders are driven: the API shows the connection broken
+    and when; restarted, the AGVs report empty orderIds: each lost order is planned again from
+    where the vehicle stands (new orderIds, none of the old ones sent again), nothing is refused,
+    no vehicle is taken out of service, and the transports finish."""
+    plant = _plant(tmp_path, mosquitto)
+    try:
+        orders = [plant.api("POST", "/api/v1/orders", {"from": "ST-A", "to": "ST-B"})["id"] for _ in range(2)]
+        plant.until(
+            "an order under way",
+            lambda: any(
+                plant.api("GET", f"/api/v1/orders/{o}")["state"] in ("to_pickup", "to_dropoff") for o in orders
+            ),
+            60,
+        )
+        plant.kill_peer()
+        plant.until(
+            "connection broken in the API",
+            lambda: all(v["connection"] == "connectionbroken" for v in plant.vehicles().values()),
+            30,
+        )
+        assert all(v["connection_since"] is not None for v in plant.vehicles().values())
+        sent_before = {b["orderId"] for s in SERIALS for b in plant.recorder.of(s, "order")}
+        count_before = {s: len(plant.recorder.of(s, "order")) for s in SERIALS}
+        plant.start_peer()
+        plant.until(
+            "the transports finished after the restart",
+            lambda: all(plant.api("GET", f"/api/v1/orders/{o}")["state"] == "finished" for o in orders),
+            240,
+        )
+        vehicles = plant.vehicles()
+        assert all(v["connection"] == "online" and v["in_service"] for v in vehicles.values()), vehicles
+        alarms = [a["code"] for a in plant.api("GET", "/api/v1/alarms")]
+        assert "vehicle-offline" in alarms
+        after = [b["orderId"] for s in SERIALS for b in plant.recorder.of(s, "order")[count_before[s] :]]
+        assert after and not set(after) & sent_before, "lost orders are planned anew, never resent"
+        refused = [e for s in SERIALS for e in _errors(plant.recorder.of(s, "state")) if "Error" in e]
+        assert not refused, refused
+    finally:
+        plant.stop()
+
+
+def test_a_cancel_that_stops_the_vehicle_between_nodes(tmp_path: Path, mosquitto: Broker) -> None:
+    """Cancelled mid-lane, the AGV stops at once, off any node (VDA 5050 allows it): the
+    controller keeps the lane it stands on and the node ahead as its own, and its next order
+    starts at its lastNodeId with a deviation that takes in where it stands, then drives that
+    lane: the vehicle accepts it (no noRouteError) and the next transport finishes."""
+    plant = _plant(tmp_path, mosquitto, time_lapse=1)  # about 5 s a lane: time to cancel mid-lane
+    try:
+        order = plant.api("POST", "/api/v1/orders", {"from": "ST-A", "to": "ST-B"})["id"]
+        plant.until("assigned", lambda: plant.api("GET", f"/api/v1/orders/{order}")["vehicle_id"], 30)
+        serial = plant.api("GET", f"/api/v1/orders/{order}")["vehicle_id"]
+
+        def mid_lane() -> bool:
+            seen = plant.recorder.of(serial, "visualization")
+            if not seen or "agvPosition" not in seen[-1]:
+                return False
+            p = seen[-1]["agvPosition"]
+            return bool(min(abs(p["x"] - x) + abs(p["y"] - y) for x, y in NODE_XY) > 1.5)
+
+        plant.until("the vehicle mid-lane", mid_lane, 60)
+        plant.api("POST", f"/api/v1/orders/{order}/cancel", {"reason": "line stopped"})
+        plant.until(
+            "the cancel done",
+            lambda: (
+                plant.recorder.of(serial, "state")
+                and not plant.recorder.of(serial, "state")[-1]["driving"]
+                and any(
+                    a["actionType"] == "cancelOrder" and a["actionStatus"] == "FINISHED"
+                    for a in plant.recorder.of(serial, "state")[-1]["actionStates"]
+                )
+            ),
+            30,
+        )
+        stopped = plant.recorder.of(serial, "state")[-1]
+        p = stopped["agvPosition"]
+        assert min(abs(p["x"] - x) + abs(p["y"] - y) for x, y in NODE_XY) > 0.5, "it stopped between nodes"
+        plant.until("the controller has it stopped", lambda: plant.vehicles()[serial]["activity"] != "order", 30)
+        vehicle = plant.vehicles()[serial]
+        assert vehicle["node"] == stopped["lastNodeId"] and vehicle["base"], vehicle
+        sent = len(plant.recorder.of(serial, "order"))
+        nxt = plant.api("POST", "/api/v1/orders", {"from": "ST-A", "to": "ST-B"})["id"]
+        plant.until(
+            "the vehicle given a new order",
+            lambda: len(plant.recorder.of(serial, "order")) > sent,
+            60,
+        )
+        first = plant.recorder.of(serial, "order")[sent]
+        assert first["nodes"][0]["nodeId"] == stopped["lastNodeId"]
+        assert first["nodes"][0]["nodePosition"]["allowedDeviationXY"] > 0.5
+        assert first["nodes"][1]["nodeId"] == vehicle["base"][0], "it drives the lane it stands on first"
+        plant.until("the next transport", lambda: plant.api("GET", f"/api/v1/orders/{nxt}")["state"] == "finished", 180)
+        refused = [e for e in _errors(plant.recorder.of(serial, "state")) if "noRoute" in e or "order" in e.lower()]
+        assert not refused, refused
+    finally:
+        plant.stop()

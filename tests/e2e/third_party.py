@@ -76,14 +76,22 @@ class Recorder:
 class ThirdPartyPlant:
     """mosquitto, three virtual AGVs of vda-5050-lib and a `fleet serve` process."""
 
-    def __init__(self, workdir: Path, broker: Broker, batteries: str = "100,100,100") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        broker: Broker,
+        batteries: str = "100,100,100",
+        profiles: Path = PROFILES,
+        time_lapse: float = TIME_LAPSE,
+    ) -> None:
         if not (PEER_DIR / "node_modules" / "vda-5050-lib").is_dir():
             pytest.fail("vda-5050-lib is not installed: run `make peers` (make test does)")
         if not PEER_SCRIPT.exists():
             pytest.fail(f"the peer harness is missing: {PEER_SCRIPT}")
         if shutil.which("node") is None:
             pytest.fail("node is not installed: run `make test`, which installs Debian's nodejs")
-        self.workdir, self.broker, self.batteries = workdir, broker, batteries
+        self.workdir, self.broker, self.batteries, self.profiles = workdir, broker, batteries, profiles
+        self.time_lapse = time_lapse
         # The harness runs beside the library it imports (ES modules resolve from their own folder).
         shutil.copy(PEER_SCRIPT, PEER_DIR / "agv-peer.mjs")
         self.recorder = Recorder(broker)
@@ -96,7 +104,7 @@ class ThirdPartyPlant:
     def start_peer(self) -> None:
         env = {**os.environ, "BATT": self.batteries}
         cmd = ["node", str(PEER_DIR / "agv-peer.mjs"), "--broker", self.broker.url, "--count", str(len(SERIALS))]
-        cmd += ["--positions", POSITIONS, "--speed", "1.0", "--time-lapse", str(TIME_LAPSE)]
+        cmd += ["--positions", POSITIONS, "--speed", "1.0", "--time-lapse", str(self.time_lapse)]
         cmd += ["--state-interval", "2000", "--vis-interval", "500"]
         with (self.workdir / "peer.log").open("ab") as out:
             self.peer = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PEER_DIR)
@@ -109,7 +117,7 @@ class ThirdPartyPlant:
             "FLEET_API_KEYS": f"operator:{KEY}",
             "FLEET_API_KEY_FILE": str(self.workdir / "no-key-file.json"),
         }
-        cmd = [sys.executable, "-m", "sim.cli", "serve", "--map", "small_test", "--vehicles", str(PROFILES)]
+        cmd = [sys.executable, "-m", "sim.cli", "serve", "--map", "small_test", "--vehicles", str(self.profiles)]
         cmd += ["--db", str(self.workdir / "fleet.db"), "--port", str(self.port), "--settle-s", "2"]
         with (self.workdir / f"controller-{self.starts}.log").open("ab") as out:
             self.controller = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -144,10 +152,23 @@ class ThirdPartyPlant:
             time.sleep(0.2)
 
     def logs(self) -> str:
-        out = []
+        out = [f"last state of {s}: {json.dumps(self.recorder.of(s, 'state')[-1:])[:1500]}" for s in SERIALS]
+        try:
+            req = urllib.request.Request(f"{self.base}/metrics", headers={"x-api-key": KEY})
+            with urllib.request.urlopen(req, timeout=5) as answer:
+                out += [line for line in answer.read().decode().splitlines() if "vda5050_messages" in line]
+        except (urllib.error.URLError, ConnectionError):
+            out.append("(no metrics: the controller does not answer)")
         for log in sorted(self.workdir.glob("*.log")):
             out.append(f"--- {log.name} ---\n{log.read_text(errors='replace')[-3000:]}")
         return "\n".join(out)
+
+    def kill_peer(self) -> None:
+        """SIGKILL: the AGVs die without a word; the broker publishes their last will."""
+        assert self.peer is not None
+        self.peer.kill()
+        self.peer.wait(timeout=10)
+        self.peer = None  # gone on purpose: waiting for something is no reason to fail
 
     def stop(self) -> None:
         self.recorder.close()
@@ -158,3 +179,19 @@ class ThirdPartyPlant:
                     process.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+def profiles_without(workdir: Path, *, parameters: bool = True, quirk: bool = True) -> Path:
+    """The example profile file less its pick and drop parameters or its instant-actions quirk:
+    what an integrator gets wrong first, for the tests of what the controller then does."""
+    import yaml
+
+    data = yaml.safe_load(PROFILES.read_text())
+    profile = data["profiles"]["vda-5050-lib-virtual"]
+    if not parameters:
+        profile.pop("actions")
+    if not quirk:
+        profile.pop("quirks")
+    path = workdir / "profiles.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path

@@ -29,7 +29,7 @@ def test_happy_path_records_history() -> None:
         (OrderState.ACCEPTED, OrderState.LOADING),
         (OrderState.ACCEPTED, OrderState.FINISHED),
         (OrderState.TO_PICKUP, OrderState.UNLOADING),
-        (OrderState.LOADING, OrderState.ACCEPTED),
+        (OrderState.LOADING, OrderState.ASSIGNED),
         (OrderState.FINISHED, OrderState.CANCELLED),
         (OrderState.CANCELLED, OrderState.ASSIGNED),
         (OrderState.FAILED, OrderState.ACCEPTED),

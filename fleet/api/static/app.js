@@ -149,7 +149,10 @@ function fillVehicles(vehicles) {
     // A vehicle carrying several loads: the order it serves now, then what else is on board.
     const others = v.loads.filter((o) => o !== v.order_id);
     const work = `${v.order_id ?? ""}${others.length ? ` (carries ${others.join(", ")})` : ""}`;
-    for (const text of [v.id, v.paused ? "paused" : v.activity, `${Math.round(v.battery * 100)} %`, work]) {
+    // A vehicle not online says so first: an operator must see a lost connection at once.
+    const doing = v.paused ? "paused" : v.activity;
+    const state = v.connection && v.connection !== "online" ? `${v.connection} · ${doing}` : doing;
+    for (const text of [v.id, state, `${Math.round(v.battery * 100)} %`, work]) {
       row.appendChild(document.createElement("td")).textContent = text;
     }
     const why = row.appendChild(document.createElement("td"));

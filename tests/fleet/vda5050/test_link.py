@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from fleet.events import ActionFinished, ActionKind, DriveRejected, NodeReached, StateReport
+from fleet.events import ActionFinished, ActionKind, CommandRefused, DriveRejected, NodeReached, OrderLost, StateReport
 from fleet.vda5050.link import VehicleLink
 from fleet.vda5050.messages import Order, State, Visualization, parse_message, timestamp, to_wire
 from fleet.vda5050.schemas import schema_errors
@@ -182,6 +182,8 @@ def test_refused_copy_of_a_superseded_update_is_no_rejection(small_map: Facility
 
 
 def test_charging_stops_at_the_requested_charge(small_map: FacilityMap) -> None:
+    """stopCharging goes once the vehicle, charging, reports the charge asked for; the charge
+    ends when the vehicle reports it no longer charges."""
     lk = link(small_map)
     order = lk.drive(("A2",), horizon=[], now=0.0)
     lk.start_charging(0.9, now=1.0)
@@ -191,18 +193,70 @@ def test_charging_stops_at_the_requested_charge(small_map: FacilityMap) -> None:
     full = state_for(order, "A2", 2, batteryState={"batteryCharge": 91.0, "charging": True})
     events, replies = lk.on_state(State.model_validate(full), 3.0)
     assert [r.actions[0].action_type for r in replies] == ["stopCharging"]
+    assert not [e for e in events if isinstance(e, ActionFinished)], "not before the vehicle stops charging"
+    ended = state_for(order, "A2", 2, batteryState={"batteryCharge": 91.0, "charging": False})
+    events, _ = lk.on_state(State.model_validate(ended), 4.0)
     assert ActionFinished("AGV-01", ActionKind.CHARGE) in events
 
 
-def test_a_charge_stopped_for_an_order_ends_with_the_next_state(small_map: FacilityMap) -> None:
+def test_a_charge_the_vehicle_never_starts_is_never_stopped_nor_done(small_map: FacilityMap) -> None:
+    """A full vehicle that does not start charging (it refused, or said nothing) gets no
+    stopCharging and no finished charge; its refusal comes back as CommandRefused."""
+    lk = link(small_map)
+    order = lk.drive(("A2",), horizon=[], now=0.0)
+    start = lk.start_charging(0.9, now=1.0)
+    full = state_for(order, "A2", 2, batteryState={"batteryCharge": 100.0, "charging": False})
+    events, replies = lk.on_state(State.model_validate(full), 2.0)
+    assert replies == [] and not [e for e in events if isinstance(e, ActionFinished)]
+    action_id = start.actions[0].action_id
+    failed = state_for(
+        order,
+        "A2",
+        2,
+        batteryState={"batteryCharge": 100.0, "charging": False},
+        actionStates=[{"actionId": action_id, "actionType": "startCharging", "actionStatus": "FAILED"}],
+    )
+    events, replies = lk.on_state(State.model_validate(failed), 3.0)
+    assert [e for e in events if isinstance(e, CommandRefused)] == [CommandRefused("AGV-01", "startCharging", "failed")]
+    assert lk.stop_charging(4.0) is None, "no charge of ours runs"
+
+
+def test_an_instant_action_refused_by_header_or_unanswered_is_given_up(small_map: FacilityMap) -> None:
+    """An error naming the instantActions message's headerId refuses its action; an action the
+    vehicle never mentions is given up after the timeout."""
+    lk = link(small_map)
+    order = lk.drive(("A2",), horizon=[], now=0.0)
+    pause = lk.instant("startPause", 1.0)
+    error = {
+        "errorType": "validationError",
+        "errorLevel": "WARNING",
+        "errorReferences": [
+            {"referenceKey": "topic", "referenceValue": "instantActions"},
+            {"referenceKey": "headerId", "referenceValue": str(pause.header_id)},
+        ],
+        "errorDescription": "bad key",
+    }
+    events, _ = lk.on_state(State.model_validate(state_for(order, "A1", 0, errors=[error])), 2.0)
+    assert CommandRefused("AGV-01", "startPause", "validationError: bad key") in events
+    lk.instant("stopPause", 3.0)
+    assert lk.tick(20.0) == []
+    assert lk.tick(33.0) == [CommandRefused("AGV-01", "stopPause", "no answer in 30 s")]
+    assert lk.tick(40.0) == [], "once"
+
+
+def test_a_charge_stopped_for_an_order_ends_when_the_vehicle_stops_charging(small_map: FacilityMap) -> None:
+    """A charge stopped early ends with the first state that no longer shows charging, once."""
     lk = link(small_map)
     order = lk.drive(("A2",), horizon=[], now=0.0)
     assert lk.stop_charging(0.5) is None, "no charge of ours runs"
     lk.start_charging(0.9, now=1.0)
     stop = lk.stop_charging(2.0)
     assert stop is not None and [a.action_type for a in stop.actions] == ["stopCharging"]
-    low = state_for(order, "A2", 2, batteryState={"batteryCharge": 50.0, "charging": True})
-    events, replies = lk.on_state(State.model_validate(low), 3.0)
+    still = state_for(order, "A2", 2, batteryState={"batteryCharge": 50.0, "charging": True})
+    events, replies = lk.on_state(State.model_validate(still), 3.0)
+    assert not [e for e in events if isinstance(e, ActionFinished)] and replies == []
+    low = state_for(order, "A2", 2, batteryState={"batteryCharge": 50.0, "charging": False})
+    events, replies = lk.on_state(State.model_validate(low), 3.5)
     assert ActionFinished("AGV-01", ActionKind.CHARGE) in events and replies == []
     events, _ = lk.on_state(State.model_validate(low), 4.0)
     assert not [e for e in events if isinstance(e, ActionFinished)], "once"
@@ -393,3 +447,21 @@ def test_a_base_released_by_an_earlier_run_is_adopted(small_map: FacilityMap) ->
     fresh = VehicleLink(VehicleKey("acme", "AGV-01"), small_map, node="A4", order_prefix="new-")
     assert fresh.adopt(idle) == [] and fresh.order_id is None, "nothing left to drive: nothing adopted"
     assert fresh.drive(("A5",), horizon=[], now=3.0).order_id == "AGV-01-new-000001"
+
+
+def test_an_order_the_vehicle_took_and_no_longer_reports_is_lost_not_resent(small_map: FacilityMap) -> None:
+    """Once the vehicle has reported our order, a state with an empty orderId (it restarted) is a
+    lost order: OrderLost where it stands, nothing resent; the next drive is a new order there."""
+    lk = link(small_map)
+    first = lk.drive(("A2", "A3"), horizon=[], now=0.0)
+    before = state_for(first, "A1", 0, orderId="", orderUpdateId=0)
+    events, _ = lk.on_state(State.model_validate(before), 1.0)
+    assert not [e for e in events if isinstance(e, OrderLost)], "not taken yet: a message may be in flight"
+    taken = state_for(first, "A2", 2)
+    lk.on_state(State.model_validate(taken), 2.0)
+    restarted = state_for(first, "A2", 0, orderId="", orderUpdateId=0)
+    events, _ = lk.on_state(State.model_validate(restarted), 10.0)
+    assert OrderLost("AGV-01", "A2") in events
+    assert lk.missed_orders(State.model_validate(restarted), 10.0) == [], "nothing of the lost order is resent"
+    again = lk.drive(("A3",), horizon=[], now=11.0)
+    assert again.order_id != first.order_id and again.order_update_id == 0 and again.nodes[0].node_id == "A2"
