@@ -58,6 +58,7 @@ test: $(STAMP) system-deps ros-env peers check
 
 check: lint
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 from fleet import unjam
@@ -55,7 +54,7 @@ from fleet.model import (
     order_number,
 )
 from fleet.routing import TimedRouter
-from fleet.solver_pool import MissingTravel, SolverPool
+from fleet.solving import MissingTravel, PendingSolve, Solver
 from fleet.traffic import TrafficManager, lane_resource
 from maps import FacilityMap, Station
 from planners.assignment import LATENESS_PER_COMPLETION, AssignmentPlan, Stop, StopKind
@@ -123,7 +122,7 @@ class _Solving:
     """A dispatch solve running in the solver pool: what it was asked, on which orders as they
     stood, on which graph version, at what time."""
 
-    future: Future[AssignmentPlan]
+    future: PendingSolve
     request: AssignRequest
     orders: Mapping[str, TransportOrder]
     graph_version: int
@@ -139,7 +138,7 @@ class Controller:
         clock: Clock,
         config: ControllerConfig | None = None,
         stopwatch: Callable[[], float] | None = None,
-        solver_pool: SolverPool | None = None,
+        solver_pool: Solver | None = None,
     ) -> None:
         """`stopwatch` measures compute time for the metrics (a shell passes `time.perf_counter`);
         without one nothing is timed, so simulations stay reproducible. With `solver_pool` the

@@ -21,14 +21,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from fleet.dispatcher import AssignRequest, DispatchConfig, solve_request
+from fleet.solving import MissingTravel, PendingSolve
 from planners.assignment import AssignmentPlan, TravelMatrix
 
 _travel: dict[int, TravelMatrix] = {}  # in the worker: matrices by graph version
 PARENT_CHECK_S = 1.0
-
-
-class MissingTravel(LookupError):
-    """The worker does not have this graph version's matrix (it is new, or was restarted)."""
 
 
 def _solve(version: int, travel: TravelMatrix | None, request: AssignRequest, config: DispatchConfig) -> AssignmentPlan:
@@ -59,11 +56,10 @@ def _follow_parent(parent: int) -> None:
 
 
 class SolverPool:
-    """One worker process for the dispatcher's solves (`submit` returns a Future).
-
-    `overdue` tells the controller when a solve has taken longer than three of its time budgets
-    and `grace_s` of wall time: its worker is taken to be hung (wall time, since the
-    controller's clock may run faster than the machine's: the demo at 20x)."""
+    """One worker process for the dispatcher's solves (`submit` returns a Future): the server's
+    `fleet.solving.Solver`. `overdue` tells the controller when a solve has taken longer than three
+    of its time budgets and `grace_s` of wall time: its worker is taken to be hung (wall time,
+    since the controller's clock may run faster than the machine's: the demo at 20x)."""
 
     def __init__(self, grace_s: float = 10.0) -> None:
         # spawn: a fresh interpreter, not a fork of one running an event loop and threads.
@@ -93,7 +89,7 @@ class SolverPool:
         self._asked = (future, time.monotonic(), config.time_budget_s)
         return future
 
-    def overdue(self, future: Future[AssignmentPlan]) -> bool:
+    def overdue(self, future: PendingSolve) -> bool:
         """Whether `future`, not done, has run past three time budgets and the grace."""
         if self._asked is None or self._asked[0] is not future or future.done():
             return False
