@@ -257,7 +257,7 @@ def test_a_cancel_that_stops_the_vehicle_between_nodes(tmp_path: Path, mosquitto
     controller keeps the lane it stands on and the node ahead as its own, and its next order
     starts at its lastNodeId with a deviation that takes in where it stands, then drives that
     lane: the vehicle accepts it (no noRouteError) and the next transport finishes."""
-    plant = _plant(tmp_path, mosquitto, time_lapse=1)  # about 5 s a lane: time to cancel mid-lane
+    plant = _plant(tmp_path, mosquitto, time_lapse=2)  # about 3 s a lane: time to cancel mid-lane
     try:
         order = plant.api("POST", "/api/v1/orders", {"from": "ST-A", "to": "ST-B"})["id"]
         plant.until("assigned", lambda: plant.api("GET", f"/api/v1/orders/{order}")["vehicle_id"], 30)

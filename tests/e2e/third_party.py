@@ -37,7 +37,7 @@ KEY = "third-party-operator"
 SERIALS = ("agv001", "agv002", "agv003")
 # The three AGVs start on small_test's parking nodes, at the nodes' coordinates.
 POSITIONS = "PA1:3:11,PA2:-3:4,PA3:15:11"
-TIME_LAPSE = 3  # the virtual AGVs drive and act 3x faster than their nominal speed and durations
+TIME_LAPSE = 5  # the virtual AGVs drive and act 5x faster than their nominal speed and durations
 
 
 class Recorder:
