@@ -56,6 +56,21 @@ class _ActionRecord:
     node_seq: int | None = None  # None for instant actions
 
 
+@dataclass(frozen=True, slots=True)
+class VdaBehaviour:
+    """Ways real vehicles differ, which the simulated one can be made to show (the fault runs
+    and tests use them; the defaults are the specification's reading):
+
+    - `supported`: the action types it executes; others are refused, as instant actions FAILED
+      and as node actions with an orderError (a vendor's vehicle that cannot charge, say).
+    - `state_every_s`: states only on events and this often (a vendor's 30 s), not each second.
+    Restarting its software (`VdaSimVehicle.restart`) loses the order it drove, as vehicles do.
+    """
+
+    supported: frozenset[str] | None = None
+    state_every_s: float | None = None
+
+
 class VdaSimVehicle:
     def __init__(
         self,
@@ -68,8 +83,12 @@ class VdaSimVehicle:
         version: str = "2.0.0",
         layout: TopicLayout | None = None,
         state_interval_s: float = 1.0,
+        behaviour: VdaBehaviour | None = None,
     ) -> None:
         self.key = key
+        self.behaviour = behaviour or VdaBehaviour()
+        if self.behaviour.state_every_s is not None:
+            state_interval_s = self.behaviour.state_every_s
         self.map = fmap
         self.body = SimVehicle(key.serial_number, vtype, fmap, geometry, node, battery)
         self.version = version
@@ -126,11 +145,17 @@ class VdaSimVehicle:
                 self._on_instant(action, now)
         self._dirty = True
 
+    def _supports(self, action_type: str) -> bool:
+        return self.behaviour.supported is None or action_type in self.behaviour.supported
+
     def _on_order(self, order: Order) -> None:
         unknown = [a.action_type for n in order.nodes for a in n.actions if a.action_type not in KNOWN_ACTIONS]
         unknown += [a.action_type for e in order.edges for a in e.actions if a.action_type not in KNOWN_ACTIONS]
         if unknown:
             return self._reject(order, "validationError", f"unknown action type {unknown[0]}")
+        refused = [a.action_type for n in order.nodes for a in n.actions if not self._supports(a.action_type)]
+        if refused:
+            return self._reject(order, "orderError", f"order action is not executable: {refused[0]} not supported")
         if not order.nodes:
             return self._reject(order, "validationError", "order without nodes")
         first = order.nodes[0]
@@ -181,7 +206,7 @@ class VdaSimVehicle:
         record = _ActionRecord(action)
         self._actions[action.action_id] = record
         kind = action.action_type
-        if kind not in KNOWN_ACTIONS or kind in ("pick", "drop"):
+        if kind not in KNOWN_ACTIONS or kind in ("pick", "drop") or not self._supports(kind):
             record.status, record.result = "FAILED", f"{kind} is not an instant action of this vehicle"
         elif kind == "cancelOrder":
             # Stop at the next node: drop everything released beyond it (sec. 6.8.2); the action
@@ -235,6 +260,23 @@ class VdaSimVehicle:
                 self.order_id, self.order_update_id = "", 0
                 self._nodes, self._edges = [], []
                 record.status = "FINISHED"
+
+    def restart(self, now: float) -> None:
+        """Its software restarts while it stands (the simulated body cannot stop mid-lane): the
+        order it drove, its actions and its message counters are gone (what it carries stays on
+        board); it comes online again and reports an empty orderId."""
+        if self.body.segment is not None:
+            raise ValueError(f"{self.key.serial_number} restarts only standing at a node")
+        self.body.path.clear()
+        if self._running is not None:
+            self.body.stop_action()
+        self.order_id, self.order_update_id = "", 0
+        self._nodes, self._edges, self._queue, self._actions = [], [], [], {}
+        self._running = self._charging_action = self._cancel = None
+        self._errors, self._headers = [], {}
+        self.body.paused = False
+        self._outbox.append(self.online_message(now))
+        self._dirty = True
 
     # ---- time -----------------------------------------------------------------------------
 

@@ -286,3 +286,53 @@ def test_closed_lane_is_driven_around_and_explained(small_map: FacilityMap, prot
     assert any(a.code == "blocked-by-closure" for a in c.alarms)
     with pytest.raises(OrderRejected, match="unknown lane"):
         c.close_lane("NOPE")
+
+
+def test_a_vehicle_restarted_during_its_pick_loses_the_order_and_picks_again(small_map: FacilityMap) -> None:
+    """The vehicle's software restarts while it stands at the pick-up: it reports an empty
+    orderId; the controller takes that as a lost order (order-lost alarm, nothing resent), has
+    it pick again where it stands, and the transport finishes once."""
+    sim, fleet = vda_sim(small_map, vehicles=2)
+    sim.demand_enabled = False
+    sim.run_for(5)
+    order = sim.controller.submit_order("ST-A", "ST-B")
+    for _ in range(600):
+        sim.step()
+        if sim.controller.orders[order.id].state is OrderState.LOADING:
+            break
+    vid = sim.controller.orders[order.id].vehicle_id
+    victim = next(v for v in fleet.vehicles if v.key.serial_number == vid)
+    sim.run_for(3)  # the vehicle has reported the pick order: it has taken it
+    assert sim.controller.orders[order.id].state is OrderState.LOADING
+    assert victim.body.segment is None, "standing at the pick-up"
+    lost_order = victim.order_id
+    victim.restart(sim.clock.now())
+    sim.run_for(240)
+    done = sim.controller.orders[order.id]
+    assert done.state is OrderState.FINISHED
+    assert [t.state for t in done.history].count(OrderState.FINISHED) == 1
+    assert any(a.code == "order-lost" and a.vehicle_id == vid for a in sim.controller.alarms)
+    assert sim.controller.vehicles[vid].in_service
+    assert victim.order_id != lost_order, "a new order, not the lost one again"
+
+
+def test_a_vehicle_that_cannot_pause_is_not_believed_paused(small_map: FacilityMap) -> None:
+    """A vehicle whose vendor left out startPause refuses it (FAILED): the controller undoes the
+    pause it expected and raises command-refused with the vehicle's reason."""
+    from sim.vda_vehicle import KNOWN_ACTIONS, VdaBehaviour
+
+    sim, fleet = vda_sim(small_map, vehicles=1)
+    sim.demand_enabled = False
+    vehicle = fleet.vehicles[0]
+    vehicle.behaviour = VdaBehaviour(supported=KNOWN_ACTIONS - {"startPause", "stopPause"})
+    sim.run_for(5)
+    vid = vehicle.key.serial_number
+    sim.controller.pause_vehicle(vid, True)
+    sim.run_for(5)
+    assert not vehicle.body.paused
+    assert sim.controller.vehicles[vid].paused is False
+    refused = [a for a in sim.controller.alarms if a.code == "command-refused"]
+    assert refused and "startPause" in refused[0].message
+    order = sim.controller.submit_order("ST-A", "ST-B")
+    sim.run_for(240)
+    assert sim.controller.orders[order.id].state is OrderState.FINISHED
