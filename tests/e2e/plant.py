@@ -89,13 +89,18 @@ class Plant:
         self.controller.wait(timeout=10)
 
     def stop(self) -> None:
-        for process in (self.controller, self.vehicles):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        stop_processes(self.controller, self.vehicles)
+
+
+def stop_processes(*processes: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM each process the test started that still runs, SIGKILL after 15 s."""
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def stored_orders(db: Path) -> dict[str, dict[str, object]]:

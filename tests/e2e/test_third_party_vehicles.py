@@ -20,9 +20,10 @@ from tests.e2e.third_party import SERIALS, ThirdPartyPlant, profiles_without
 NODE_XY = [(n.x, n.y) for n in load_map("small_test").nodes]
 
 
-@pytest.fixture
-def plant(tmp_path: Path, mosquitto: Broker) -> Iterator[ThirdPartyPlant]:
-    running = ThirdPartyPlant(tmp_path, mosquitto)
+def _plant(tmp_path: Path, broker: Broker, **kw: Any) -> ThirdPartyPlant:
+    """The peer AGVs and the controller, started, with the three AGVs on the map (stopped again
+    if that fails)."""
+    running = ThirdPartyPlant(tmp_path, broker, **kw)
     try:
         running.start_peer()
         running.start_controller()
@@ -31,6 +32,16 @@ def plant(tmp_path: Path, mosquitto: Broker) -> Iterator[ThirdPartyPlant]:
             lambda: all(v["activity"] != "not_reported" for v in running.vehicles().values()),
             60,
         )
+    except BaseException:
+        running.stop()
+        raise
+    return running
+
+
+@pytest.fixture
+def plant(tmp_path: Path, mosquitto: Broker) -> Iterator[ThirdPartyPlant]:
+    running = _plant(tmp_path, mosquitto)
+    try:
         yield running
     finally:
         running.stop()
@@ -118,18 +129,6 @@ def test_pause_and_resume_are_what_the_vehicle_reports(plant: ThirdPartyPlant) -
     plant.until(
         "an order after the pause", lambda: plant.api("GET", f"/api/v1/orders/{order}")["state"] == "finished", 180
     )
-
-
-def _plant(tmp_path: Path, broker: Broker, **kw: Any) -> ThirdPartyPlant:
-    running = ThirdPartyPlant(tmp_path, broker, **kw)
-    running.start_peer()
-    running.start_controller()
-    running.until(
-        "the three AGVs on the map",
-        lambda: all(v["activity"] != "not_reported" for v in running.vehicles().values()),
-        60,
-    )
-    return running
 
 
 def test_a_refused_pick_goes_back_with_the_vehicles_reason_and_can_be_cancelled(

@@ -28,6 +28,7 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from tests.broker import Broker, free_port
+from tests.e2e.plant import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER_DIR = ROOT / "var" / "peers"
@@ -172,13 +173,7 @@ class ThirdPartyPlant:
 
     def stop(self) -> None:
         self.recorder.close()
-        for process in (self.controller, self.peer):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        stop_processes(self.controller, self.peer)
 
 
 def profiles_without(workdir: Path, *, parameters: bool = True, quirk: bool = True) -> Path:
