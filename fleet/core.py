@@ -17,6 +17,7 @@ from fleet import unjam
 from fleet.clock import Clock
 from fleet.dispatcher import AssignRequest, DispatchConfig, DispatchDecision, Dispatcher, VehicleAvailability, working
 from fleet.events import (
+    AbilitiesReported,
     ActionFinished,
     ActionKind,
     Alarm,
@@ -772,6 +773,8 @@ class Controller:
                 self._on_command_refused(event)
             case OrderLost():
                 self._on_order_lost(event)
+            case AbilitiesReported():
+                self._on_abilities(event)
             case VehicleStatus():
                 self._on_status(event)
             case LoadReported():
@@ -964,6 +967,20 @@ class Controller:
             self._dispatch_wanted = True
         elif event.command == "cancelOrder":
             self.set_in_service(v.id, False)
+
+    def _on_abilities(self, event: AbilitiesReported) -> None:
+        """The factsheet says what the vehicle cannot do: without pick or drop it gets no orders
+        (and hands back those it has not loaded), and the operator is told why."""
+        v = self.vehicles[event.vehicle_id]
+        if event.lacks == v.lacks:
+            return
+        if event.lacks:
+            self._alarm("vehicle-lacks", f"{v.id}: its factsheet lists no {', '.join(event.lacks)}", v.id)
+        v = replace(v, lacks=event.lacks)
+        if not v.available:
+            v = self._hand_back_unloaded(v, f"{v.id} cannot {', '.join(event.lacks)} (factsheet)")
+        self._put_vehicle(v)
+        self._dispatch_wanted = True
 
     def _on_order_lost(self, event: OrderLost) -> None:
         """The vehicle restarted and lost its order: it stands where it reports and drives

@@ -79,6 +79,16 @@ class CommandRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class AbilitiesReported:
+    """What the vehicle's factsheet says it cannot do that the controller needs of it (VDA 5050
+    protocolFeatures.agvActions): e.g. "pick", "drop", "startCharging". Empty: nothing missing,
+    or the factsheet does not say."""
+
+    vehicle_id: str
+    lacks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class OrderLost:
     """The vehicle no longer has the order it was driving (it restarted: VDA 5050 state with an
     empty or unknown orderId); it stands at `node` and drives nothing of it any more."""
@@ -139,6 +149,7 @@ Event = (
     | DriveCancelled
     | CommandRefused
     | OrderLost
+    | AbilitiesReported
     | VehicleStatus
     | LoadReported
     | TransferProblem

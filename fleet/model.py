@@ -221,6 +221,7 @@ class Vehicle:
     mode: str = "AUTOMATIC"
     errors: tuple[str, ...] = ()  # "LEVEL type: description", as the vehicle reports them
     placed: bool = True  # False: pre-registered, not yet reported, so not on the map
+    lacks: tuple[str, ...] = ()  # actions the controller needs that its factsheet does not list
 
     @property
     def queue(self) -> tuple[str, ...]:
@@ -231,7 +232,10 @@ class Vehicle:
     def available(self) -> bool:
         """May be given new work."""
         fatal = any(e.startswith("FATAL") for e in self.errors)
-        return self.placed and self.in_service and self.online and self.automatic and not fatal and not self.stopping
+        able = not ({"pick", "drop"} & set(self.lacks))  # a vehicle that cannot handle loads gets no orders
+        return (
+            self.placed and self.in_service and self.online and self.automatic and not fatal and not self.stopping
+        ) and able
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.battery <= 1.0:

@@ -64,11 +64,14 @@ class VdaBehaviour:
     - `supported`: the action types it executes; others are refused, as instant actions FAILED
       and as node actions with an orderError (a vendor's vehicle that cannot charge, say).
     - `state_every_s`: states only on events and this often (a vendor's 30 s), not each second.
+    - `max_order_nodes`: the most nodes an order may have, stated in its factsheet.
+    Its factsheet lists the actions it supports (protocolFeatures.agvActions).
     Restarting its software (`VdaSimVehicle.restart`) loses the order it drove, as vehicles do.
     """
 
     supported: frozenset[str] | None = None
     state_every_s: float | None = None
+    max_order_nodes: int | None = None  # the factsheet's protocolLimits (None: no limit stated)
 
 
 class VdaSimVehicle:
@@ -261,6 +264,10 @@ class VdaSimVehicle:
                 self._nodes, self._edges = [], []
                 record.status = "FINISHED"
 
+    def publish_factsheet(self, now: float) -> None:
+        """Its factsheet again, unasked (its software or configuration changed)."""
+        self._outbox.append(self._factsheet(now))
+
     def restart(self, now: float) -> None:
         """Its software restarts while it stands (the simulated body cannot stop mid-lane): the
         order it drove, its actions and its message counters are gone (what it carries stays on
@@ -421,6 +428,15 @@ class VdaSimVehicle:
                 "length": t.length,
             },
         }
+        supported = sorted(self.behaviour.supported if self.behaviour.supported is not None else KNOWN_ACTIONS)
+        body["protocolFeatures"] = {
+            "optionalParameters": [],
+            "agvActions": [
+                {"actionType": a, "actionScopes": ["NODE"] if a in ("pick", "drop") else ["INSTANT"]} for a in supported
+            ],
+        }
+        if self.behaviour.max_order_nodes is not None:
+            body["protocolLimits"] = {"maxArrayLens": {"order.nodes": self.behaviour.max_order_nodes}}
         return self._message("factsheet", body, now, retain=True)
 
     def _message(self, topic: str, body: dict[str, Any], now: float, retain: bool = False) -> Outgoing:

@@ -156,6 +156,7 @@ class VehicleOut(BaseModel):
         description="when the connection came to that state (null: since first seen)"
     )
     errors: list[str]
+    lacks: list[str] = Field(description="actions the controller needs that its factsheet does not list")
     order_id: str | None
     queue: list[str] = Field(description="orders it is to pick up, in sequence")
     loads: list[str] = Field(description="orders whose loads it carries")
@@ -189,6 +190,7 @@ class VehicleOut(BaseModel):
             connection=vehicle.connection,
             connection_since=vehicle.connection_since,
             errors=list(vehicle.errors),
+            lacks=list(vehicle.lacks),
             order_id=task.order_id if task else None,
             queue=list(vehicle.queue),
             loads=list(vehicle.loads),

@@ -112,6 +112,7 @@ class VehicleLink:
     pose: tuple[float, float, float] | None = None
     order_prefix: str = ""  # tells this controller run's orderIds from an earlier run's
     profile: VehicleProfile | None = None  # its vendor's reading of VDA 5050 (map id, action parameters)
+    max_nodes: int | None = None  # the most nodes an order may have (its factsheet's protocolLimits)
 
     @property
     def vehicle_id(self) -> str:
@@ -161,6 +162,8 @@ class VehicleLink:
             self._edge(a, b, first_seq + 2 * k + 1, True) for k, (a, b) in enumerate(itertools.pairwise(released))
         ]
         last = released[-1]
+        if self.max_nodes is not None:  # the factsheet's limit: the horizon is cut, never the base
+            horizon = horizon[: max(0, self.max_nodes - len(released))]
         for k, nid in enumerate(horizon, start=1):
             order_nodes.append(self._node(nid, seq + 2 * k, False))
             order_edges.append(self._edge(last, nid, seq + 2 * k - 1, False))

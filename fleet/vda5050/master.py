@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fleet.events import (
+    AbilitiesReported,
     ActionKind,
     CancelDrive,
     Command,
@@ -96,7 +97,10 @@ PENDING_MAX = 100  # vehicles listed as pending at once (the oldest are forgotte
 FLOOD_RATE = 20.0  # messages a second a vehicle may send on one topic, sustained
 FLOOD_BURST = 50.0  # and in a burst
 LOG_EVERY = 1000  # a dropped message of a reason and vehicle logged once, then every this many
-RESTART_HEADER_BELOW = 5  # a state headerId this low after higher ones: the vehicle restarted
+RESTART_HEADER_BELOW = 5
+NEEDED_ACTIONS = frozenset(
+    {"pick", "drop", "startCharging", "stopCharging", "cancelOrder", "startPause", "stopPause"}
+)  # a state headerId this low after higher ones: the vehicle restarted
 
 
 @dataclass
@@ -193,8 +197,25 @@ class MasterControl:
             return list(link.on_visualization(message)) if link is not None else []
         if isinstance(message, Factsheet):
             self.factsheets[key.vehicle_id] = message
-            return []
+            return self._on_factsheet(key, message)
         return self._drop("unexpected", topic, key, f"controllers do not receive '{name}'")
+
+    def _on_factsheet(self, key: VehicleKey, factsheet: Factsheet) -> list[Event | VehicleAppeared]:
+        """Honour what a factsheet states (sec. 6.15): the actions the controller needs that it
+        does not list, and the most nodes an order may have. A factsheet that says nothing of
+        them (a header only, as some vendors send) limits nothing."""
+        link = self.links.get(key.vehicle_id) or self._unplaced.get(key.vehicle_id)
+        limits = factsheet.protocol_limits or {}
+        lens = limits.get("maxArrayLens") if isinstance(limits, dict) else None
+        max_nodes = lens.get("order.nodes") if isinstance(lens, dict) else None
+        if link is not None:
+            link.max_nodes = max_nodes if isinstance(max_nodes, int) and max_nodes >= 2 else None
+        features = factsheet.protocol_features or {}
+        listed = features.get("agvActions") if isinstance(features, dict) else None
+        if not isinstance(listed, list):
+            return [AbilitiesReported(key.vehicle_id, ())]
+        have = {a.get("actionType") for a in listed if isinstance(a, dict)}
+        return [AbilitiesReported(key.vehicle_id, tuple(sorted(NEEDED_ACTIONS - have)))]
 
     def _refuse(self, key: VehicleKey, topic: str, now: float) -> tuple[str, str] | None:
         """(reason, detail) when a message must not reach a link: a vehicle not in the fleet

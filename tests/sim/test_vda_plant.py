@@ -336,3 +336,24 @@ def test_a_vehicle_that_cannot_pause_is_not_believed_paused(small_map: FacilityM
     order = sim.controller.submit_order("ST-A", "ST-B")
     sim.run_for(240)
     assert sim.controller.orders[order.id].state is OrderState.FINISHED
+
+
+def test_a_vehicle_whose_factsheet_lists_no_pick_gets_no_orders(small_map: FacilityMap) -> None:
+    """The factsheet is honoured: a vehicle that does not list pick is given no order (the
+    operator sees what it lacks, in the API and an alarm); the other vehicle serves them."""
+    from sim.vda_vehicle import KNOWN_ACTIONS, VdaBehaviour
+
+    sim, fleet = vda_sim(small_map, vehicles=2)
+    sim.demand_enabled = False
+    unable = fleet.vehicles[0]
+    sim.run_for(2)
+    unable.behaviour = VdaBehaviour(supported=KNOWN_ACTIONS - {"pick"})
+    unable.publish_factsheet(sim.clock.now())  # its software was changed: it says so
+    sim.run_for(3)
+    vid = unable.key.serial_number
+    assert sim.controller.vehicles[vid].lacks == ("pick",) and not sim.controller.vehicles[vid].available
+    assert any(a.code == "vehicle-lacks" and a.vehicle_id == vid for a in sim.controller.alarms)
+    orders = [sim.controller.submit_order("ST-A", "ST-B") for _ in range(2)]
+    sim.run_for(600)
+    assert all(sim.controller.orders[o.id].state is OrderState.FINISHED for o in orders)
+    assert all(sim.controller.orders[o.id].vehicle_id != vid for o in orders)

@@ -465,3 +465,14 @@ def test_an_order_the_vehicle_took_and_no_longer_reports_is_lost_not_resent(smal
     assert lk.missed_orders(State.model_validate(restarted), 10.0) == [], "nothing of the lost order is resent"
     again = lk.drive(("A3",), horizon=[], now=11.0)
     assert again.order_id != first.order_id and again.order_update_id == 0 and again.nodes[0].node_id == "A2"
+
+
+def test_the_factsheet_node_limit_cuts_the_horizon_never_the_base(small_map: FacilityMap) -> None:
+    """With at most 4 nodes an order: a release of 2 nodes after the start keeps 1 of its 3
+    horizon nodes; the base is sent whole."""
+    lk = link(small_map)
+    lk.max_nodes = 4
+    order = lk.drive(("A2", "A3"), horizon=["A4", "A5", "A6"], now=0.0)
+    assert [n.node_id for n in order.nodes] == ["A1", "A2", "A3", "A4"]
+    assert [n.released for n in order.nodes] == [True, True, True, False]
+    assert len(order.edges) == 3
