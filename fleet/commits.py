@@ -10,7 +10,9 @@ Two kinds of write, and what a failed batch does to each:
   commit, apply. It is awaited; if its batch fails it is taken out of the batch and its caller
   gets the error, so the change is refused and leaves no trace; the others are retried.
 While a batch fails, `failing` says why (readiness reports it and the API refuses new work);
-when the queue holds nothing to retry, a probe row is written so that recovery is noticed.
+when the queue holds nothing to retry, a probe row is written so that recovery is noticed. A
+batch that fails on its data (an integrity or data error, which no retry cures) is committed
+write by write, and a write storage refuses for its data is dropped and counted (`poisoned`).
 
 Concurrency contract: `later`, `commit` and `committed` are called on the one asyncio loop that
 runs the core; one batch is in flight at a time. With no running loop (tests, command-line tools)
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DataError, IntegrityError
 
 from fleet.storage import OrderStore
 
@@ -60,6 +63,8 @@ class CommitQueue:
         self.writes = 0
         self.failures = 0  # batches that failed
         self.refused = 0  # commit() writes refused because their batch failed
+        self.poisoned = 0  # writes dropped because storage refuses their data (a bug's row)
+        self._last_error: Exception | None = None
 
     def later(self, write: Write) -> None:
         """Queue a write that must reach storage (committed now when no loop is running)."""
@@ -113,7 +118,10 @@ class CommitQueue:
                     continue
                 # Refused writes leave with their waiters; what the core has already applied
                 # goes back to the head of the queue, ahead of anything queued meanwhile.
-                self._pending = [q for q in batch if not q.droppable and q.waiter is None] + self._pending
+                kept = [q for q in batch if not q.droppable and q.waiter is None]
+                if isinstance(error, (IntegrityError, DataError)):
+                    kept = await self._without_poison(kept)  # a write storage will never take
+                self._pending = kept + self._pending
                 if not any(q.write is not _barrier for q in self._pending) and self._probe is not None:
                     self._pending.insert(0, _Queued(self._probe()))
                 await asyncio.sleep(backoff)
@@ -132,6 +140,7 @@ class CommitQueue:
             error = exc
         finally:
             self._busy = False
+        self._last_error = error
         if error is None:
             if self.failing is not None:
                 log.warning("storage commits again after: %s", self.failing)
@@ -152,6 +161,21 @@ class CommitQueue:
                 self.refused += q.droppable
                 q.waiter.set_exception(StorageFailed(self.failing or "storage failed"))
         return error
+
+    async def _without_poison(self, writes: list[_Queued]) -> list[_Queued]:
+        """After a batch failed on its data (not on the disk or the connection, which a retry
+        may cure), commit its writes one at a time and drop each one storage refuses for its data:
+        one bad row must not keep every later change out of storage and the plant refusing work."""
+        left: list[_Queued] = []
+        for q in writes:
+            if await self._commit([q]) is None:
+                continue
+            if isinstance(self._last_error, (IntegrityError, DataError)):
+                self.poisoned += 1
+                log.error("a write storage refuses for its data was dropped: %s", self._last_error)
+            else:
+                left.append(q)
+        return left
 
     async def close(self) -> None:
         """Commit what is queued, then stop the worker."""

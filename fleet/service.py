@@ -428,6 +428,9 @@ class FleetService:
             ),
             Sample("fleet_storage_failing", "gauge", "1 while storage does not commit.", int(c.failing is not None)),
             Sample(
+                "fleet_storage_poisoned_total", "counter", "Writes dropped: storage refuses their data.", c.poisoned
+            ),
+            Sample(
                 "fleet_orders_quarantined",
                 "gauge",
                 "Open orders the dispatcher fails on.",

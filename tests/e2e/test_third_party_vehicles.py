@@ -201,7 +201,7 @@ def test_a_charge_runs_until_the_vehicle_reports_it(tmp_path: Path, mosquitto: B
         assert plant.vehicles()[serial]["activity"] == "charge"
         sent = [b for b in plant.recorder.of(serial, "instantActions")]
         assert [a["actionType"] for b in sent for a in b["actions"]].count("startCharging") == 1
-        time.sleep(5)
+        time.sleep(2)
         later = [a["actionType"] for b in plant.recorder.of(serial, "instantActions") for a in b["actions"]]
         assert "stopCharging" not in later, "not stopped below the charge asked for"
         assert plant.recorder.of(serial, "state")[-1]["batteryState"]["charging"] is True

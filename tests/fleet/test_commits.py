@@ -12,7 +12,7 @@ import pytest
 
 from fleet.api import create_app
 from fleet.api.security import ApiKeys
-from fleet.commits import CommitQueue
+from fleet.commits import CommitQueue, StorageFailed
 from fleet.model import OrderState, Transition, TransportOrder
 from fleet.service import FleetService
 from fleet.storage import OrderStore
@@ -112,3 +112,25 @@ async def test_a_clean_stop_commits_what_vehicle_events_queued(
     stored = reopened.get(order.id)
     assert stored is not None and stored.state is newest.state and stored.history == newest.history
     reopened.close()
+
+
+async def test_a_write_storage_refuses_for_its_data_does_not_block_the_rest(tmp_path: Path) -> None:
+    """A batch fails on a duplicate key (an integrity error no retry cures): its writes are
+    committed one by one, the refused one is dropped and counted, the others land, and storage
+    is not left failing."""
+    store = OrderStore(tmp_path / "f.db")
+    queue = CommitQueue(store)
+    order = _order(OrderState.ACCEPTED, 0.0)
+    store.save_call("k-1", "{}", "ST-B", order, 0.0)
+    queue.later(store.call_write("k-1", "{}", "ST-B", order, 1.0))  # the same key again: refused
+    queue.later(store.orders_write([_order(OrderState.ASSIGNED, 2.0)], 2.0))
+    with pytest.raises(StorageFailed):
+        await queue.committed()
+    for _ in range(50):
+        if queue.poisoned and queue.failing is None:
+            break
+        await asyncio.sleep(0.1)
+    saved = store.get("TO-000001")
+    assert saved is not None and saved.state is OrderState.ASSIGNED, "the good write landed"
+    assert queue.poisoned == 1 and queue.failing is None
+    await queue.close()
