@@ -46,10 +46,7 @@ from fleet.vda5050.messages import (
     BlockingType,
     Connection,
     ConnectionState,
-    Edge,
     InstantActions,
-    Node,
-    NodePosition,
     OperatingMode,
     Order,
     State,
@@ -58,6 +55,7 @@ from fleet.vda5050.messages import (
     parse_timestamp,
     timestamp,
 )
+from fleet.vda5050.order_parts import ON_NODE_M, map_edge, map_node
 from fleet.vda5050.profiles import VehicleProfile
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
@@ -65,7 +63,6 @@ from maps import FacilityMap
 log = logging.getLogger(__name__)
 
 RESEND_AFTER_S = 3.0
-ON_NODE_M = 0.5  # a vehicle this near a node stands on it (the allowedDeviationXY of our nodes)
 REJECTING_ERRORS = frozenset({"orderError", "orderUpdateError", "noRouteError", "validationError"})
 _NODE_ACTION = {ActionKind.PICK: "pick", ActionKind.DROP: "drop"}
 
@@ -152,21 +149,20 @@ class VehicleLink:
         for nid in nodes:
             seq += 2
             self._base.append((nid, seq))
-        order_nodes = [self._node(nid, first_seq + 2 * k, True) for k, nid in enumerate(released)]
-        if deviation > ON_NODE_M:
-            first = order_nodes[0]
-            assert first.node_position is not None
-            wider = first.node_position.model_copy(update={"allowed_deviation_xy": round(deviation, 3)})
-            order_nodes[0] = first.model_copy(update={"node_position": wider})
+        order_nodes = [
+            map_node(self.fmap, self.map_id, nid, first_seq + 2 * k, True, deviation=deviation if k == 0 else ON_NODE_M)
+            for k, nid in enumerate(released)
+        ]
         order_edges = [
-            self._edge(a, b, first_seq + 2 * k + 1, True) for k, (a, b) in enumerate(itertools.pairwise(released))
+            map_edge(self.fmap, a, b, first_seq + 2 * k + 1, True)
+            for k, (a, b) in enumerate(itertools.pairwise(released))
         ]
         last = released[-1]
         if self.max_nodes is not None:  # the factsheet's limit: the horizon is cut, never the base
             horizon = horizon[: max(0, self.max_nodes - len(released))]
         for k, nid in enumerate(horizon, start=1):
-            order_nodes.append(self._node(nid, seq + 2 * k, False))
-            order_edges.append(self._edge(last, nid, seq + 2 * k - 1, False))
+            order_nodes.append(map_node(self.fmap, self.map_id, nid, seq + 2 * k, False))
+            order_edges.append(map_edge(self.fmap, last, nid, seq + 2 * k - 1, False))
             last = nid
         return self._remember(
             Order(
@@ -194,7 +190,7 @@ class VehicleLink:
                 for k, v in self._action_parameters(_NODE_ACTION[kind], place_id).items()
             ],
         )
-        node = self._node(here, 0, True, [action])
+        node = map_node(self.fmap, self.map_id, here, 0, True, [action])
         return self._remember(
             Order(
                 **self.header("order", now),  # type: ignore[arg-type]
@@ -486,26 +482,3 @@ class VehicleLink:
     def _node_xy(self, node_id: str) -> tuple[float, float, float]:
         n = self.fmap.node_by_id[node_id]
         return n.x, n.y, 0.0
-
-    def _node(self, node_id: str, seq: int, released: bool, actions: list[Action] | None = None) -> Node:
-        n = self.fmap.node_by_id[node_id]
-        return Node(
-            node_id=node_id,
-            sequence_id=seq,
-            released=released,
-            actions=actions or [],
-            node_position=NodePosition(x=n.x, y=n.y, map_id=self.map_id, allowed_deviation_xy=ON_NODE_M),
-        )
-
-    def _edge(self, a: str, b: str, seq: int, released: bool) -> Edge:
-        lane = self.fmap.lane_between.get((a, b))
-        return Edge(
-            edge_id=lane.id if lane else f"{a}-{b}",
-            sequence_id=seq,
-            released=released,
-            start_node_id=a,
-            end_node_id=b,
-            actions=[],
-            max_speed=lane.max_speed if lane else None,
-            length=lane.length if lane else None,
-        )

@@ -1,0 +1,37 @@
+"""Order nodes and edges made from the facility map (VDA 5050 sec. 6.6): a node with its position
+in the vehicle's mapId and the deviation it allows, an edge with its lane's speed and length."""
+
+from __future__ import annotations
+
+from fleet.vda5050.messages import Action, Edge, Node, NodePosition
+from maps import FacilityMap
+
+ON_NODE_M = 0.5  # a vehicle this near a node stands on it (the allowedDeviationXY of our nodes)
+
+
+def map_node(
+    fmap: FacilityMap,
+    map_id: str,
+    node_id: str,
+    seq: int,
+    released: bool,
+    actions: list[Action] | None = None,
+    deviation: float = ON_NODE_M,
+) -> Node:
+    n = fmap.node_by_id[node_id]
+    position = NodePosition(x=n.x, y=n.y, map_id=map_id, allowed_deviation_xy=round(deviation, 3))
+    return Node(node_id=node_id, sequence_id=seq, released=released, actions=actions or [], node_position=position)
+
+
+def map_edge(fmap: FacilityMap, a: str, b: str, seq: int, released: bool) -> Edge:
+    lane = fmap.lane_between.get((a, b))
+    return Edge(
+        edge_id=lane.id if lane else f"{a}-{b}",
+        sequence_id=seq,
+        released=released,
+        start_node_id=a,
+        end_node_id=b,
+        actions=[],
+        max_speed=lane.max_speed if lane else None,
+        length=lane.length if lane else None,
+    )
