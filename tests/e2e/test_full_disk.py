@@ -23,6 +23,7 @@ import pytest
 
 from tests.broker import Broker
 from tests.e2e.plant import ROUTES, Plant, finished_count, request, stored_orders
+from tests.waiting import wait_until
 
 CALL = {"station": "ST-B", "need": "material"}
 
@@ -72,13 +73,6 @@ def _ready(plant: Plant) -> tuple[bool, list[str]]:
     return True, answer["problems"]  # type: ignore[index]
 
 
-def _until(what: str, check: object, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.3)
-
-
 def test_a_full_disk_loses_and_doubles_nothing(tmp_path: Path, mosquitto: Broker, small_disk: Path) -> None:
     plant = Plant(tmp_path, mosquitto, db=small_disk / "fleet.db")
     try:
@@ -94,11 +88,11 @@ def test_a_full_disk_loses_and_doubles_nothing(tmp_path: Path, mosquitto: Broker
                 status, oid = _post(plant, "/api/v1/orders", {"from": pickup, "to": dropoff})
             assert status == 200 and oid is not None
             acknowledged[oid] = f"before {k}"
-        _until("an order finished before the disk filled", lambda: finished_count(plant.db) >= 1, 180)
+        wait_until(lambda: finished_count(plant.db) >= 1, 180, "an order finished before the disk filled")
 
         filler = _fill(small_disk)
         # Vehicles finishing orders write; the first failed batch makes the controller refuse work.
-        _until("/ready says storage does not commit", lambda: not _ready(plant)[0], 120)
+        wait_until(lambda: not _ready(plant)[0], 120, "/ready says storage does not commit")
         assert any("storage does not commit" in p for p in _ready(plant)[1]), _ready(plant)
         refused_orders = [_post(plant, "/api/v1/orders", {"from": "ST-A", "to": "ST-B"}) for _ in range(5)]
         assert all(status == 503 for status, _ in refused_orders), refused_orders
@@ -111,7 +105,7 @@ def test_a_full_disk_loses_and_doubles_nothing(tmp_path: Path, mosquitto: Broker
         time.sleep(10)  # vehicles go on finishing orders meanwhile; storage holds none of it yet
 
         filler.unlink()
-        _until("/ready again once the disk has room", lambda: _ready(plant)[0], 60)
+        wait_until(lambda: _ready(plant)[0], 60, "/ready again once the disk has room")
         for key in during:  # the PLC retries its refused calls: each makes exactly one order now
             status, oid = _post(plant, "/api/v1/calls", CALL, key)
             assert status == 200 and oid is not None
@@ -119,16 +113,16 @@ def test_a_full_disk_loses_and_doubles_nothing(tmp_path: Path, mosquitto: Broker
         for key in list(during)[:3]:  # and again: the same order, nothing new
             assert _post(plant, "/api/v1/calls", CALL, key) == (200, keys[key])
 
-        _until(
-            "the orders finished during the outage are finished in storage",
+        wait_until(
             lambda: in_memory_finished <= {i for i, o in stored_orders(plant.db).items() if o["state"] == "finished"},
             60,
+            "the orders finished during the outage are finished in storage",
         )
         plant.kill_controller()
         plant.start_controller()
         for key, oid in keys.items():  # after the restart too, every key answers its one order
             assert _post(plant, "/api/v1/calls", CALL, key) == (200, oid), key
-        _until("every acknowledged order finished", lambda: finished_count(plant.db) >= len(acknowledged), 420)
+        wait_until(lambda: finished_count(plant.db) >= len(acknowledged), 420, "every acknowledged order finished")
 
         stored = stored_orders(plant.db)
         assert sorted(stored) == sorted(acknowledged), "every acknowledged order once, nothing refused carried out"

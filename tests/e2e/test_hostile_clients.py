@@ -18,6 +18,7 @@ import pytest
 import websockets
 
 from tests.e2e.plant import KEY, Plant, finished_count, request
+from tests.waiting import wait_until
 
 
 def _poison(plant: Plant) -> str:
@@ -37,10 +38,7 @@ def _poison(plant: Plant) -> str:
 
 
 def _wait_finished(plant: Plant, count: int, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while finished_count(plant.db) < count:
-        assert time.monotonic() < deadline, f"{finished_count(plant.db)} of {count} finished"
-        time.sleep(0.3)
+    wait_until(lambda: finished_count(plant.db) >= count, seconds, f"{count} orders finished")
 
 
 def test_a_poison_order_is_quarantined_and_dispatch_goes_on_through_a_restart(plant: Plant) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 import urllib.request
 from datetime import UTC, datetime
 
@@ -16,6 +15,7 @@ import paho.mqtt.client as mqtt
 
 from tests.broker import Broker
 from tests.e2e.plant import KEY, Plant, finished_count, request
+from tests.waiting import wait_until
 
 FATAL = [{"errorType": "forged", "errorLevel": "FATAL", "errorReferences": [], "errorDescription": "forged"}]
 
@@ -108,10 +108,7 @@ def test_rogue_and_impersonating_clients_drive_nothing(plant: Plant, mosquitto: 
     try:
         for pickup, dropoff in (("ST-A", "ST-B"), ("ST-A", "ST-C"), ("ST-C", "ST-B")):
             request(plant.base, "POST", "/api/v1/orders", {"from": pickup, "to": dropoff})
-        deadline = time.monotonic() + 120
-        while finished_count(plant.db) < 1:
-            assert time.monotonic() < deadline, "no order finished"
-            time.sleep(0.3)
+        wait_until(lambda: finished_count(plant.db) >= 1, 120, "an order finished")
 
         # A vehicle nobody configured comes online and reports three times.
         intruder.publish("uagv/v2/rogue/ROGUE-1/connection", _connection("rogue", "ROGUE-1", "ONLINE"))
@@ -127,10 +124,7 @@ def test_rogue_and_impersonating_clients_drive_nothing(plant: Plant, mosquitto: 
         intruder.publish("uagv/v2/fleetsim/AGV-03/state", stale)
         for pickup, dropoff in (("ST-A", "ST-B"), ("ST-C", "ST-B"), ("ST-A", "ST-C")):
             request(plant.base, "POST", "/api/v1/orders", {"from": pickup, "to": dropoff})
-        deadline = time.monotonic() + 240
-        while finished_count(plant.db) < 6:
-            assert time.monotonic() < deadline, f"{finished_count(plant.db)} of 6 finished"
-            time.sleep(0.3)
+        wait_until(lambda: finished_count(plant.db) >= 6, 240, "6 of 6 orders finished")
 
         vehicles = _vehicles(plant)
         assert sorted(vehicles) == ["AGV-01", "AGV-02", "AGV-03", "AGV-04"], "the rogue is not in the fleet"
@@ -147,16 +141,10 @@ def test_rogue_and_impersonating_clients_drive_nothing(plant: Plant, mosquitto: 
         # The operator admits it: it is asked for its state at once, and placed when it reports.
         admitted = request(plant.base, "POST", "/api/v1/pending-vehicles/ROGUE-1/admit")
         assert admitted["serial_number"] == "ROGUE-1"  # type: ignore[index]
-        deadline = time.monotonic() + 30
-        while not intruder.to_rogue("instantActions"):
-            assert time.monotonic() < deadline, "no stateRequest to the admitted vehicle"
-            time.sleep(0.2)
+        wait_until(lambda: intruder.to_rogue("instantActions"), 30, "a stateRequest to the admitted vehicle", 0.2)
         assert b"stateRequest" in intruder.to_rogue("instantActions")[0]
         intruder.publish("uagv/v2/rogue/ROGUE-1/state", _state("rogue", "ROGUE-1", 3, "M1"))
-        deadline = time.monotonic() + 30
-        while "ROGUE-1" not in _vehicles(plant):
-            assert time.monotonic() < deadline, "the admitted vehicle was not placed"
-            time.sleep(0.2)
+        wait_until(lambda: "ROGUE-1" in _vehicles(plant), 30, "the admitted vehicle placed", 0.2)
         assert request(plant.base, "GET", "/api/v1/pending-vehicles") == []
     finally:
         intruder.close()
