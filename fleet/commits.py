@@ -9,7 +9,7 @@ Two kinds of write, and what a failed batch does to each:
 - `commit(write)`: a change the core has *not* made yet (a new order, a PLC call): check,
   commit, apply. It is awaited; if its batch fails it is taken out of the batch and its caller
   gets the error, so the change is refused and leaves no trace; the others are retried.
-While a batch fails, `failing` says why (readiness reports it and the API refuses new work);
+While a batch fails, `failing` says why (readiness reports it) and `commit` refuses new work;
 when the queue holds nothing to retry, a probe row is written so that recovery is noticed. A
 batch that fails on its data (an integrity or data error, which no retry cures) is committed
 write by write, and a write storage refuses for its data is dropped and counted (`poisoned`).
@@ -78,7 +78,11 @@ class CommitQueue:
         self._kick()
 
     async def commit(self, write: Write) -> None:
-        """Commit `write` with the next batch; raise `StorageFailed` (and drop it) if that fails."""
+        """Commit `write` with the next batch; raise `StorageFailed` (and drop it) if that fails,
+        and at once while storage is failing: new work is refused until a retry commits."""
+        if self.failing is not None:
+            self.refused += 1
+            raise StorageFailed(self.failing)
         future = asyncio.get_running_loop().create_future()
         self._pending.append(_Queued(write, future, droppable=True))
         self._kick()

@@ -10,7 +10,8 @@ loop only; adapters post events to that writer and never call in while holding t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from fleet import unjam
@@ -166,6 +167,8 @@ class Controller:
         self._unservable: set[str] = set()  # open orders no vehicle in the fleet can carry (stated once)
         self.quarantined: dict[str, str] = {}  # open orders the dispatcher fails on -> why (held out)
         self.dispatch_problem: str | None = None  # why dispatching fails with no order at fault
+        self.unjam_problem: str | None = None  # why the deadlock checks fail (they are tried again)
+        self._quarantining: set[str] = set()  # vehicles being taken out of service for an error
         self._held_by_cell: dict[str, str] = {}  # vehicle -> why its cell transfer holds it (for the operator)
         self._awaiting_load: dict[str, str] = {}  # vehicle -> order whose load is not ready at the pick-up yet
         self._stopping_charge: set[str] = set()  # opportunity charges stopped for an order, until they end
@@ -372,30 +375,43 @@ class Controller:
         common = sorted(stations[pickup].load_types & stations[dropoff].load_types & wanted)
         return self.check_order(pickup, dropoff, load_type or common[0], priority)
 
-    def set_priority(self, order_id: str, priority: int) -> TransportOrder:
-        """Change an open order's priority; the next dispatch takes it into account."""
-        order = self.orders.get(order_id)
-        if order is None:
-            raise OrderRejected("order_id", f"unknown order '{order_id}'")
-        if order.state.terminal:
-            raise OrderRejected("order_id", f"order {order_id} is {order.state.value}")
-        _check_priority(priority)
-        changed = replace(order, priority=priority)
-        if self.quarantined.pop(order_id, None) is not None:
-            changed = replace(changed, reason="released from quarantine by a change: dispatched again")
-        self._put_order(changed)
-        self._dispatch_wanted = True
-        return self.orders[order_id]
-
-    def cancel_order(self, order_id: str, reason: str = "cancelled by operator") -> TransportOrder:
-        """Cancel an order that no vehicle holds the load of yet."""
+    def _open_order(self, order_id: str) -> TransportOrder:
         order = self.orders.get(order_id)
         if order is None:
             raise OrderRejected("order_id", f"unknown order '{order_id}'")
         if order.state.terminal:
             raise OrderRejected("order_id", f"order {order_id} is already {order.state.value}")
+        return order
+
+    def check_priority(self, order_id: str, priority: int) -> TransportOrder:
+        """The order as `set_priority` would make it (or `OrderRejected`); nothing changes yet:
+        the service commits it first."""
+        order = self._open_order(order_id)
+        _check_priority(priority)
+        changed = replace(order, priority=priority)
+        if order_id in self.quarantined:
+            changed = replace(changed, reason="released from quarantine by a change: dispatched again")
+        return changed
+
+    def set_priority(self, order_id: str, priority: int) -> TransportOrder:
+        """Change an open order's priority; the next dispatch takes it into account."""
+        changed = self.check_priority(order_id, priority)
+        self.quarantined.pop(order_id, None)
+        self._put_order(changed)
+        self._dispatch_wanted = True
+        return changed
+
+    def check_cancel(self, order_id: str, reason: str = "cancelled by operator") -> TransportOrder:
+        """The order as `cancel_order` would leave it (or `OrderRejected`); nothing changes yet."""
+        order = self._open_order(order_id)
         if order.state.loaded:
             raise OrderRejected("order_id", f"order {order_id} is {order.state.value}; the load is on a vehicle")
+        return order.transition(OrderState.CANCELLED, self.clock.now(), reason=reason)
+
+    def cancel_order(self, order_id: str, reason: str = "cancelled by operator") -> TransportOrder:
+        """Cancel an order that no vehicle holds the load of yet."""
+        self.check_cancel(order_id, reason)
+        order = self.orders[order_id]
         driving = order.state is OrderState.TO_PICKUP
         self.quarantined.pop(order_id, None)
         order = self._move(order, OrderState.CANCELLED, reason=reason)
@@ -739,21 +755,37 @@ class Controller:
             vehicle_id = getattr(event, "vehicle_id", None)
             if vehicle_id not in self.vehicles:
                 raise
-            self._quarantine_vehicle(vehicle_id, event, exc)
+            self._quarantine_vehicle(vehicle_id, type(event).__name__, exc)
         self._wake_turn_waiters()
         return self.take_commands()
 
-    def _quarantine_vehicle(self, vehicle_id: str, event: Event, exc: Exception) -> None:
-        why = f"{type(event).__name__} failed: {type(exc).__name__}: {exc}"[:300]
+    def _quarantine_vehicle(self, vehicle_id: str, what: str, exc: Exception) -> None:
+        why = f"{what} failed: {type(exc).__name__}: {exc}"[:300]
+        self._quarantining.add(vehicle_id)
         try:
             self.set_in_service(vehicle_id, False)
         except Exception:  # its record is what failed: at least no new work goes to it
             self.vehicles[vehicle_id] = replace(self.vehicles[vehicle_id], in_service=False)
+        finally:
+            self._quarantining.discard(vehicle_id)
         self._alarm(
             "vehicle-quarantined",
             f"{vehicle_id} taken out of service: {why}; check it, then put it back in service",
             vehicle_id,
         )
+
+    @contextmanager
+    def _isolated(self, vehicle_id: str, what: str) -> Iterator[None]:
+        """Planning one vehicle's path must not stop the others': an error in it takes that
+        vehicle out of service with an alarm naming it and why (`handle` does the same for a
+        vehicle's event); the tick or dispatch run it was part of goes on. While the vehicle is
+        being taken out, the error is passed up instead (its record is what fails)."""
+        try:
+            yield
+        except Exception as exc:
+            if vehicle_id in self._quarantining or vehicle_id not in self.vehicles:
+                raise
+            self._quarantine_vehicle(vehicle_id, what, exc)
 
     def _apply(self, event: Event) -> None:
         match event:
@@ -1121,9 +1153,22 @@ class Controller:
             self._dispatch(self._dispatch_now)
         if now - self._last_deadlock_check >= self.config.deadlock_check_s:
             self._last_deadlock_check = now
+            self._unjam()
+
+    def _unjam(self) -> None:
+        """The deadlock checks, contained: one that raises is reported (an alarm, `unjam_problem`
+        for readiness) and tried again at the next check; the tick goes on."""
+        try:
             unjam.check_deadlocks(self)
             unjam.clear_idle_blockers(self)
             unjam.replan_off_plan(self)
+        except Exception as exc:
+            problem = f"the deadlock checks fail: {type(exc).__name__}: {exc}"[:300]
+            if problem != self.unjam_problem:
+                self._alarm("unjam-failed", f"{problem}; tried again in {self.config.deadlock_check_s:.0f} s")
+            self.unjam_problem = problem
+        else:
+            self.unjam_problem = None
 
     # ---- dispatching ------------------------------------------------------------------------
 
@@ -1489,17 +1534,19 @@ class Controller:
         return Task(TaskKind.PARK, node, TaskPhase.ACTION, place_id=spot.id) if spot else None
 
     def _drive_to(self, vehicle_id: str, goal: str) -> None:
-        self._set_route(vehicle_id, goal)
-        self._release(vehicle_id)
-        if self.traffic.at_goal(vehicle_id):
-            self._arrived(vehicle_id)
+        with self._isolated(vehicle_id, f"planning its path to {goal}"):
+            self._set_route(vehicle_id, goal)
+            self._release(vehicle_id)
+            if self.traffic.at_goal(vehicle_id):
+                self._arrived(vehicle_id)
 
     def _release(self, vehicle_id: str) -> None:
         if self._hold_until is not None:
             return
-        nodes = self.traffic.release(vehicle_id)
-        if nodes:
-            self._outbox.append(DriveNodes(vehicle_id, tuple(nodes)))
+        with self._isolated(vehicle_id, "releasing its path"):
+            nodes = self.traffic.release(vehicle_id)
+            if nodes:
+                self._outbox.append(DriveNodes(vehicle_id, tuple(nodes)))
 
     def _arrived(self, vehicle_id: str) -> None:
         v = self.vehicles[vehicle_id]

@@ -143,7 +143,7 @@ class FleetService:
 
     async def _take(self, order: TransportOrder, write: Write | None = None) -> TransportOrder:
         """Commit a checked order (with `write`, else alone), then hand it to the core."""
-        await self.commits.commit(write or self.store.orders_write([order], self.controller.clock.now()))
+        await (self.commits.commit(write) if write is not None else self._commit_change(order))
         self.controller.accept(order)
         self._flush_changes()
         return order
@@ -183,15 +183,25 @@ class FleetService:
             self._recent_calls.popitem(last=False)
         return order, True
 
-    def cancel_order(self, order_id: str, reason: str) -> TransportOrder:
+    async def cancel_order(self, order_id: str, reason: str) -> TransportOrder:
+        """Check, commit, apply, as `submit_order`: a cancellation storage refuses is not made."""
+        await self._commit_change(self.controller.check_cancel(order_id, reason))
         order = self.controller.cancel_order(order_id, reason)
         self._flush_changes()
         return order
 
-    def set_priority(self, order_id: str, priority: int) -> TransportOrder:
+    async def set_priority(self, order_id: str, priority: int) -> TransportOrder:
+        """Check, commit, apply, as `cancel_order`."""
+        await self._commit_change(self.controller.check_priority(order_id, priority))
         order = self.controller.set_priority(order_id, priority)
         self._flush_changes()
         return order
+
+    async def _commit_change(self, order: TransportOrder) -> None:
+        """Commit an order as an operator's change will leave it, before the core makes the change.
+        Should a vehicle change the order meanwhile (it finishes), the core refuses the change, and
+        the vehicle's write, queued after this one, is what storage keeps."""
+        await self.commits.commit(self.store.orders_write([order], self.controller.clock.now()))
 
     def _flush_changes(self) -> None:
         """Persist and log now the changes an API call made (the shell drains the rest later)."""
@@ -384,15 +394,14 @@ class FleetService:
         return shift_kpis(self.controller.orders.values(), self.shift, self.controller.clock.now(), window_s)
 
     def failures(self) -> list[str]:
-        """What fails now: storage that does not answer or does not commit, dispatching that
-        fails with no order at fault, a shell's loop that fails."""
+        """What fails now: storage that does not answer or does not commit, dispatching or the
+        deadlock checks failing with no order or vehicle at fault, a shell's loop that fails."""
         problems = []
         if (error := self.store.ping()) is not None:
             problems.append(f"storage does not answer: {error}")
         if (error := self.commits.failing) is not None:
             problems.append(f"storage does not commit: {error}; new work is refused until it does")
-        if self.controller.dispatch_problem is not None:
-            problems.append(self.controller.dispatch_problem)
+        problems += [p for p in (self.controller.dispatch_problem, self.controller.unjam_problem) if p is not None]
         return problems + [f"{source}: {why}" for source, why in sorted(self.problems.items())]
 
     def readiness(self) -> list[str]:

@@ -92,6 +92,45 @@ async def test_a_failed_commit_acknowledges_nothing(
     assert answer.status_code == 503 and "nothing was done" in answer.json()["detail"]
 
 
+async def test_while_storage_fails_changes_are_refused_and_commands_carried_out(
+    plant: tuple[Simulation, FleetService], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With storage failing: a cancellation and a priority change get 503 and change nothing, not
+    even in memory; pausing a vehicle is carried out and answered 200 (an operator can always
+    stop a cart). Once storage commits again, the cancellation is made and stored."""
+    sim, service = plant
+    order = await service.submit_order("ST-A", "ST-C")
+    working = service.store.transaction
+
+    def broken(writes: list[object]) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(service.store, "transaction", broken)
+    transport = httpx.ASGITransport(app=create_app(service, keys=ApiKeys()))
+    async with httpx.AsyncClient(transport=transport, base_url="http://plant") as c:
+        service.commits.later(service.store.orders_write([order], 0.0))  # a batch fails: storage failing
+        with pytest.raises(StorageFailed):
+            await service.committed()
+        cancel = await c.post(f"/api/v1/orders/{order.id}/cancel")
+        priority = await c.patch(f"/api/v1/orders/{order.id}", json={"priority": 5})
+        pause = await c.post("/api/v1/vehicles/AGV-01/pause")
+        assert cancel.status_code == 503 and "nothing was done" in cancel.json()["detail"]
+        assert priority.status_code == 503
+        kept = service.order(order.id)
+        assert kept is not None and kept.state is not OrderState.CANCELLED and kept.priority == 0
+        assert pause.status_code == 200 and pause.json()["paused"] is True
+        assert sim.controller.vehicles["AGV-01"].paused
+
+        monkeypatch.setattr(service.store, "transaction", working)
+        service.commits.later(service.store.orders_write([], 0.0))
+        await service.committed()
+        assert service.commits.failing is None
+        again = await c.post(f"/api/v1/orders/{order.id}/cancel")
+    assert again.status_code == 200 and again.json()["state"] == "cancelled"
+    stored = service.store.get(order.id)
+    assert stored is not None and stored.state is OrderState.CANCELLED
+
+
 async def test_a_clean_stop_commits_what_vehicle_events_queued(
     plant: tuple[Simulation, FleetService], tmp_path: Path
 ) -> None:

@@ -1,11 +1,15 @@
 """What the core trips on stays where it is: an order the dispatcher fails on is quarantined, a
 vehicle whose event fails is taken out of service, each with an alarm naming it, and the rest of
-the fleet goes on."""
+the fleet goes on; so does a vehicle whose path planning fails, and failing deadlock checks are
+reported without stopping the tick."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
+from fleet import unjam
 from fleet.events import NodeReached
 from fleet.model import OrderState
 from maps import FacilityMap
@@ -49,3 +53,51 @@ def test_a_vehicle_whose_event_fails_is_taken_out_of_service(small_map: Facility
     order = c.submit_order("ST-A", "ST-B")
     sim.run_for(900)
     assert c.orders[order.id].state is OrderState.FINISHED and c.orders[order.id].vehicle_id == "AGV-02"
+
+
+def test_a_vehicle_whose_path_planning_fails_is_taken_out_and_the_tick_goes_on(
+    small_map: FacilityMap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning AGV-01's path raises (a planner bug) when the dispatcher gives it the order: AGV-01
+    goes out of service with an alarm naming it and the planning, the order goes to AGV-02 and
+    finishes; no tick raises."""
+    sim = _sim(small_map)
+    c = sim.controller
+    planned = c._set_route
+
+    def fails_for_agv_01(vehicle_id: str, goal: str) -> None:
+        if vehicle_id == "AGV-01":
+            raise RuntimeError("planner bug")
+        planned(vehicle_id, goal)
+
+    monkeypatch.setattr(c, "_set_route", fails_for_agv_01)
+    sim.run_for(5)
+    orders = [c.submit_order("ST-A", "ST-B"), c.submit_order("ST-A", "ST-C")]
+    sim.run_for(1200)
+    assert [c.orders[o.id].state for o in orders] == [OrderState.FINISHED] * 2
+    assert {c.orders[o.id].vehicle_id for o in orders} == {"AGV-02"}
+    assert not c.vehicles["AGV-01"].in_service
+    quarantined = [a for a in c.alarms if a.code == "vehicle-quarantined"]
+    assert len(quarantined) == 1 and "planning its path" in quarantined[0].message
+
+
+def test_failing_deadlock_checks_are_reported_and_tried_again(
+    small_map: FacilityMap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deadlock checks raise: one unjam-failed alarm, `unjam_problem` set (readiness says it),
+    orders still finish; once the checks work again the problem clears."""
+    sim = _sim(small_map)
+    c = sim.controller
+
+    def broken(_: object) -> None:
+        raise RuntimeError("cycle search bug")
+
+    monkeypatch.setattr(unjam, "check_deadlocks", broken)
+    order = c.submit_order("ST-A", "ST-B")
+    sim.run_for(900)
+    assert c.orders[order.id].state is OrderState.FINISHED
+    assert c.unjam_problem is not None and "cycle search bug" in c.unjam_problem
+    assert [a.code for a in c.alarms].count("unjam-failed") == 1
+    monkeypatch.undo()
+    sim.run_for(2 * c.config.deadlock_check_s)
+    assert c.unjam_problem is None

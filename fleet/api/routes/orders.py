@@ -9,7 +9,6 @@ from fastapi import (
     Header,
     HTTPException,
     Query,
-    Request,
     Response,
     status,
 )
@@ -45,12 +44,11 @@ plc_router = APIRouter(prefix="/api/v1", tags=["orders"])  # each route says who
     responses={422: {"model": ErrorOut, "description": "unknown station or an order the plant cannot serve"}},
     dependencies=OPERATOR,
 )
-async def create_order(body: OrderCreate, service: ServiceDep, request: Request) -> OrderOut:
+async def create_order(body: OrderCreate, service: ServiceDep) -> OrderOut:
     """A transport order: 201 once it is committed (503, and nothing done, when storage fails)."""
     order = await service.submit_order(
         body.pickup, body.dropoff, body.load_type, body.priority, body.due_at, body.ready_at
     )
-    request.state.acknowledged = True  # committed: a later audit row's failure must not deny it
     return OrderOut.of(order)
 
 
@@ -70,7 +68,6 @@ async def create_call(
     service: ServiceDep,
     response: Response,
     principal: OperatorOrPlc,
-    request: Request,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> OrderOut:
     """A PLC call: 201 with the new order once committed; the same call again (same
@@ -81,7 +78,6 @@ async def create_call(
         order, created = await service.submit_call(key, body.station, body.need, body.load_type, body.priority)
     except CallConflict as exc:
         raise HTTPException(status_code=409, detail=str(exc)) from None
-    request.state.acknowledged = True
     if not created:
         response.status_code = status.HTTP_200_OK
     return OrderOut.of(order)
@@ -132,7 +128,7 @@ async def cancel_order(order_id: str, service: ServiceDep, body: OrderCancel | N
     """Cancel an order whose load no vehicle holds yet; a vehicle driving to it stops at its next node."""
     _order_or_404(service, order_id)
     try:
-        return OrderOut.of(service.cancel_order(order_id, (body or OrderCancel()).reason))
+        return OrderOut.of(await service.cancel_order(order_id, (body or OrderCancel()).reason))
     except OrderRejected as exc:
         raise HTTPException(status_code=409, detail=exc.message) from None
 
@@ -147,6 +143,6 @@ async def change_order(order_id: str, body: OrderPatch, service: ServiceDep) -> 
     """Change an open order's priority."""
     _order_or_404(service, order_id)
     try:
-        return OrderOut.of(service.set_priority(order_id, body.priority))
+        return OrderOut.of(await service.set_priority(order_id, body.priority))
     except OrderRejected as exc:
         raise HTTPException(status_code=409, detail=exc.message) from None
