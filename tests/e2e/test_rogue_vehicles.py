@@ -1,19 +1,23 @@
 """Clients on the broker that are not the vehicles they claim to be, against a real `fleet serve`
 and real simulated vehicles over a real mosquitto: a rogue vehicle gets no work until an operator
-admits it, another manufacturer cannot speak for a fleet vehicle, and a flood of stale states
-hides none of the real ones. Every dropped message is counted by its reason in /metrics."""
+admits it (from the control-room page, in Chromium), another manufacturer cannot speak for a
+fleet vehicle, and a flood of stale states hides none of the real ones. Every dropped message is
+counted by its reason in /metrics."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import threading
 import urllib.request
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
+from playwright.sync_api import sync_playwright
 
 from tests.broker import Broker
+from tests.browser.test_control_room import CHROMIUM_FLAGS
 from tests.e2e.plant import KEY, Plant, finished_count, request
 from tests.waiting import wait_until
 
@@ -138,9 +142,9 @@ def test_rogue_and_impersonating_clients_drive_nothing(plant: Plant, mosquitto: 
         # The flood: skipped by the MQTT client behind the vehicle's newer states, or dropped as stale.
         assert dropped.get("stale_header", 0) + dropped["superseded"] >= 9_000, dropped
 
-        # The operator admits it: it is asked for its state at once, and placed when it reports.
-        admitted = request(plant.base, "POST", "/api/v1/pending-vehicles/ROGUE-1/admit")
-        assert admitted["serial_number"] == "ROGUE-1"  # type: ignore[index]
+        # The operator admits it from the control-room page: it is asked for its state at once,
+        # and placed when it reports.
+        _admit_from_the_page(plant, "ROGUE-1")
         wait_until(lambda: intruder.to_rogue("instantActions"), 30, "a stateRequest to the admitted vehicle", 0.2)
         assert b"stateRequest" in intruder.to_rogue("instantActions")[0]
         intruder.publish("uagv/v2/rogue/ROGUE-1/state", _state("rogue", "ROGUE-1", 3, "M1"))
@@ -148,3 +152,19 @@ def test_rogue_and_impersonating_clients_drive_nothing(plant: Plant, mosquitto: 
         assert request(plant.base, "GET", "/api/v1/pending-vehicles") == []
     finally:
         intruder.close()
+
+
+def _admit_from_the_page(plant: Plant, serial: str) -> None:
+    """In real Chromium: the pending vehicle is listed in the page, and its admit button admits it."""
+    executable = shutil.which("chromium")
+    assert executable is not None, "chromium is not installed: run `make test`"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.on("dialog", lambda d: d.accept())
+        page.goto(f"{plant.base}/?key={KEY}")
+        row = page.wait_for_selector(f"tr[data-pending='{serial}']", timeout=20_000)
+        assert row is not None and "rogue" in row.inner_text()
+        page.click(f"button[data-admit='{serial}']")
+        page.wait_for_selector("#pending-section", state="hidden", timeout=20_000)
+        browser.close()

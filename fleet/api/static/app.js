@@ -344,13 +344,37 @@ function fillAdmission(admission) {
   state.dataset.limit = limit ?? "";
 }
 
+// Vehicles that reported in but are not in the fleet (shown only when there are any); an
+// operator admits one with its button, after checking it is a vehicle the plant expects.
+function fillPending(pending) {
+  document.getElementById("pending-section").hidden = pending.length === 0;
+  document.getElementById("pending-count").textContent = pending.length ? `(${pending.length})` : "";
+  document.querySelector("#pending tbody").replaceChildren(...pending.map((p) => {
+    const row = document.createElement("tr");
+    row.dataset.pending = p.serial_number;
+    const texts = [`${p.manufacturer} / ${p.serial_number}`, new Date(p.last_seen * 1000).toLocaleTimeString(), p.messages];
+    for (const text of texts) row.appendChild(document.createElement("td")).textContent = text;
+    const button = row.appendChild(document.createElement("td")).appendChild(document.createElement("button"));
+    button.className = "action";
+    button.dataset.admit = p.serial_number;
+    button.textContent = "admit";
+    button.addEventListener("click", async () => {
+      if (!confirm(`Admit ${p.serial_number} of ${p.manufacturer} into the fleet? It will be given work.`)) return;
+      await api(`/pending-vehicles/${encodeURIComponent(p.serial_number)}/admit`, { method: "POST" });
+      refreshOrders();
+    });
+    return row;
+  }));
+}
+
 async function refreshOrders() {
-  const [recent, health, alarms, admission] = await Promise.all([
+  const [recent, health, alarms, admission, pending] = await Promise.all([
     api("/orders?newest_first=true&limit=40"), api("/health"), api("/alarms?open_only=true&limit=100"),
-    api("/fleet/admission"),
+    api("/fleet/admission"), api("/pending-vehicles"),
   ]);
   fillOrders(recent, health);
   fillAdmission(admission);
+  fillPending(pending);
   const held = {};
   if (alarms.some((a) => a.code === "transfer-failed")) {
     for (const s of await api("/stations")) {
