@@ -41,11 +41,15 @@ class ZoneKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A point vehicles can stop at or pass through."""
+    """A point vehicles can stop at or pass through; where the plant needs it, the heading a
+    vehicle must have there and how far it may stand off (VDA 5050 nodePosition)."""
 
     id: str
     x: float
     y: float
+    theta: float | None = None  # rad, the heading a vehicle must have on the node (None: any)
+    deviation_xy: float | None = None  # m a vehicle may stand off the node and be on it (None: the default)
+    deviation_theta: float | None = None  # rad its heading may differ from theta
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,9 @@ class NodeIn(_Strict):
     id: str = Field(min_length=1)
     x: float
     y: float
+    theta: float | None = Field(default=None, ge=-math.pi, le=math.pi, description="rad; the heading required here")
+    allowed_deviation_xy: float | None = Field(default=None, ge=0, le=10, description="m a vehicle may stand off")
+    allowed_deviation_theta: float | None = Field(default=None, ge=0, le=math.pi, description="rad off theta")
 
 
 class LaneIn(_Strict):
@@ -126,7 +129,9 @@ def map_from_wire(data: MapFile) -> FacilityMap:
         )
     return FacilityMap(
         name=data.name,
-        nodes=tuple(Node(n.id, n.x, n.y) for n in data.nodes),
+        nodes=tuple(
+            Node(n.id, n.x, n.y, n.theta, n.allowed_deviation_xy, n.allowed_deviation_theta) for n in data.nodes
+        ),
         lanes=tuple(lanes),
         stations=tuple(Station(s.id, s.node, s.kind, frozenset(s.load_types), s.service_time_s) for s in data.stations),
         chargers=tuple(Charger(c.id, c.node, c.power_w) for c in data.chargers),
@@ -152,6 +157,11 @@ def map_from_wire(data: MapFile) -> FacilityMap:
     )
 
 
+def _node_to_wire(n: Node) -> dict[str, Any]:
+    optional = {"theta": n.theta, "allowed_deviation_xy": n.deviation_xy, "allowed_deviation_theta": n.deviation_theta}
+    return {"id": n.id, "x": n.x, "y": n.y, **{k: v for k, v in optional.items() if v is not None}}
+
+
 def map_to_wire(fmap: FacilityMap) -> dict[str, Any]:
     """The file representation of a map (JSON-ready); `map_from_wire` of it gives the same map."""
     return {
@@ -173,7 +183,7 @@ def map_to_wire(fmap: FacilityMap) -> dict[str, Any]:
             }
             for v in fmap.vehicle_types
         ],
-        "nodes": [{"id": n.id, "x": n.x, "y": n.y} for n in fmap.nodes],
+        "nodes": [_node_to_wire(n) for n in fmap.nodes],
         "lanes": [
             {
                 "id": lane.id,

@@ -99,7 +99,7 @@ class VehicleLink:
     _taken: bool = False  # the vehicle reported our current order: from then on, not reporting it means lost
     # Stopped between nodes: the next order's base starts with these (lastNodeId, the node ahead),
     # the first node allowing this deviation from its position.
-    _resume: tuple[list[tuple[str, int]], float] | None = None
+    _resume: tuple[list[tuple[str, int]], float | None] | None = None
     _sent: list[Order] = field(default_factory=list)  # messages of the current order, by update id
     _last_order_sent: float = -math.inf
     _status: tuple[bool, str, tuple[str, ...]] = (True, "AUTOMATIC", ())
@@ -134,9 +134,9 @@ class VehicleLink:
 
     def drive(self, nodes: tuple[str, ...], horizon: list[str], now: float) -> Order:
         """The order (or order update) releasing `nodes` after the current base end."""
-        deviation = ON_NODE_M
+        deviation: float | None = None
         if self.order_id is None or not self._base:
-            start, deviation = self._resume or ([(self.node, 0)], ON_NODE_M)
+            start, deviation = self._resume or ([(self.node, 0)], None)
             self._resume = None
             self._new_order(start)
         else:
@@ -150,7 +150,7 @@ class VehicleLink:
             seq += 2
             self._base.append((nid, seq))
         order_nodes = [
-            map_node(self.fmap, self.map_id, nid, first_seq + 2 * k, True, deviation=deviation if k == 0 else ON_NODE_M)
+            map_node(self.fmap, self.map_id, nid, first_seq + 2 * k, True, deviation=deviation if k == 0 else None)
             for k, nid in enumerate(released)
         ]
         order_edges = [

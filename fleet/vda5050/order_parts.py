@@ -1,5 +1,6 @@
 """Order nodes and edges made from the facility map (VDA 5050 sec. 6.6): a node with its position
-in the vehicle's mapId and the deviation it allows, an edge with its lane's speed and length."""
+in the vehicle's mapId, the deviation it allows and the heading the map requires there, an edge
+with its lane's speed and length."""
 
 from __future__ import annotations
 
@@ -16,10 +17,23 @@ def map_node(
     seq: int,
     released: bool,
     actions: list[Action] | None = None,
-    deviation: float = ON_NODE_M,
+    deviation: float | None = None,
 ) -> Node:
+    """The order node, carrying the heading the map requires there, if any. Its position allows
+    the map node's own deviation (else `ON_NODE_M`), widened to `deviation` for a vehicle that
+    stands that far off it (the first node of an order started off a node)."""
     n = fmap.node_by_id[node_id]
-    position = NodePosition(x=n.x, y=n.y, map_id=map_id, allowed_deviation_xy=round(deviation, 3))
+    allowed = n.deviation_xy if n.deviation_xy is not None else ON_NODE_M
+    if deviation is not None:
+        allowed = max(allowed, deviation)
+    position = NodePosition(
+        x=n.x,
+        y=n.y,
+        map_id=map_id,
+        theta=n.theta,
+        allowed_deviation_xy=round(allowed, 3),
+        allowed_deviation_theta=n.deviation_theta,
+    )
     return Node(node_id=node_id, sequence_id=seq, released=released, actions=actions or [], node_position=position)
 
 

@@ -125,3 +125,17 @@ def test_station_kinds(small_map: FacilityMap) -> None:
     kinds = {s.id: s.kind for s in small_map.stations}
     assert kinds["ST-A"] is StationKind.PICKUP and kinds["ST-A"].can_pick and not kinds["ST-A"].can_drop
     assert kinds["ST-C"].can_pick and kinds["ST-C"].can_drop
+
+
+def test_node_heading_and_deviation_round_trip_and_are_checked(small_map_data: dict[str, Any]) -> None:
+    """A node's heading and allowed deviations survive map_to_wire and back; a heading beyond pi
+    and a negative deviation are refused, naming the field."""
+    small_map_data["nodes"][0].update(theta=-3.0, allowed_deviation_xy=0.05, allowed_deviation_theta=0.2)
+    fmap = parse_map(small_map_data, source="test")
+    assert map_from_wire(MapFile.model_validate(map_to_wire(fmap))).nodes == fmap.nodes
+    assert (fmap.nodes[0].theta, fmap.nodes[0].deviation_xy, fmap.nodes[0].deviation_theta) == (-3.0, 0.05, 0.2)
+    small_map_data["nodes"][0].update(theta=4.0, allowed_deviation_xy=-1)
+    found = problems_of(small_map_data)
+    assert any(p.startswith("nodes.0.theta:") for p in found) and any(
+        p.startswith("nodes.0.allowed_deviation_xy:") for p in found
+    )

@@ -15,7 +15,7 @@ from fleet.vda5050.link import VehicleLink
 from fleet.vda5050.messages import Order, State, Visualization, parse_message, timestamp, to_wire
 from fleet.vda5050.schemas import schema_errors
 from fleet.vda5050.topics import TopicLayout, VehicleKey
-from maps import FacilityMap
+from maps import FacilityMap, parse_map
 
 VERSIONS = ("2.0.0", "2.1.0")
 
@@ -476,3 +476,21 @@ def test_the_factsheet_node_limit_cuts_the_horizon_never_the_base(small_map: Fac
     assert [n.node_id for n in order.nodes] == ["A1", "A2", "A3", "A4"]
     assert [n.released for n in order.nodes] == [True, True, True, False]
     assert len(order.edges) == 3
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_nodes_carry_the_heading_and_deviation_the_map_defines(
+    small_map_data: dict[str, Any], version: str, vda5050_schemas: Path
+) -> None:
+    """A map node with a required heading and a tight deviation (a docking point) is sent with
+    theta, allowedDeviationXY and allowedDeviationTheta; the other nodes with the default
+    deviation and no heading; the order is schema-valid."""
+    dock = next(n for n in small_map_data["nodes"] if n["id"] == "A2")
+    dock.update(theta=1.5708, allowed_deviation_xy=0.05, allowed_deviation_theta=0.1)
+    lk = link(parse_map(small_map_data, source="test"), version)
+    order = lk.drive(("A2", "A3"), horizon=[], now=0.0)
+    positions = {n.node_id: n.node_position for n in order.nodes}
+    a2, a3 = positions["A2"], positions["A3"]
+    assert a2 is not None and (a2.theta, a2.allowed_deviation_xy, a2.allowed_deviation_theta) == (1.5708, 0.05, 0.1)
+    assert a3 is not None and (a3.theta, a3.allowed_deviation_xy, a3.allowed_deviation_theta) == (None, 0.5, None)
+    assert schema_errors(version, "order", to_wire(order), vda5050_schemas) == []
