@@ -22,6 +22,7 @@ from fleet.events import (
     ActionFinished,
     ActionKind,
     Alarm,
+    BaseRequested,
     CancelDrive,
     Command,
     CommandRefused,
@@ -801,6 +802,8 @@ class Controller:
                 self._on_connection(event)
             case DriveCancelled():
                 self._on_drive_cancelled(event)
+            case BaseRequested():
+                self._release(event.vehicle_id)
             case CommandRefused():
                 self._on_command_refused(event)
             case OrderLost():
@@ -867,6 +870,8 @@ class Controller:
     # ---- queries ----------------------------------------------------------------------------
 
     def wait_reason(self, vehicle_id: str) -> str | None:
+        if (v := self.vehicles.get(vehicle_id)) is not None and v.safety_stop is not None:
+            return f"stopped by its safety system: {v.safety_stop}"
         if vehicle_id in self._held_by_cell:
             return self._held_by_cell[vehicle_id]
         if (oid := self._awaiting_load.get(vehicle_id)) is not None:
@@ -879,19 +884,25 @@ class Controller:
     def waits(self) -> dict[str, tuple[str, str]]:
         """Every vehicle standing still for a reason: (cause, the reason in words). Causes: what
         traffic has in the way (node, lane, zone, turn), a load not ready at the pick-up (load),
-        a robot cell's transfer that holds the vehicle (cell)."""
+        a robot cell's transfer that holds the vehicle (cell), its safety system (safety)."""
         out = {vid: (w.cause, w.describe()) for vid, w in self.traffic.stopped_waits().items()}
         for vid in self._awaiting_load:
             out[vid] = ("load", self.wait_reason(vid) or "")
         for vid, why in self._held_by_cell.items():
             out[vid] = ("cell", why)
+        for vid in self._safety_stopped():
+            out[vid] = ("safety", self.wait_reason(vid) or "")
         return out
+
+    def _safety_stopped(self) -> list[str]:
+        return [vid for vid, v in self.vehicles.items() if v.safety_stop is not None]
 
     def wait_causes(self) -> dict[str, str]:
         """The causes of `waits` alone (no words: cheap enough for every simulation step)."""
         out = {vid: w.cause for vid, w in self.traffic.stopped_waits().items()}
         out.update(dict.fromkeys(self._awaiting_load, "load"))
         out.update(dict.fromkeys(self._held_by_cell, "cell"))
+        out.update(dict.fromkeys(self._safety_stopped(), "safety"))
         return out
 
     def path_ahead(self, vehicle_id: str) -> tuple[list[str], list[str]]:
@@ -1068,8 +1079,9 @@ class Controller:
             self._alarm("load-mismatch", f"{v.id} reports {found} but should be {expected}", v.id, carried)
 
     def _on_status(self, event: VehicleStatus) -> None:
-        """Operating mode and errors: a vehicle not in automatic mode or with a FATAL error gets
-        no work and hands back what it has not loaded; every new error is raised as an alarm."""
+        """Operating mode, errors, safety stops: a vehicle not in automatic mode or with a FATAL
+        error gets no work and hands back what it has not loaded; an e-stopped one gets no new work
+        and keeps its orders; every new error and safety stop is raised as an alarm."""
         v = self.vehicles[event.vehicle_id]
         for error in event.errors:
             if error not in v.errors:
@@ -1077,8 +1089,13 @@ class Controller:
         for error in v.errors:
             if error not in event.errors:
                 self._alarm("vehicle-error-cleared", f"{v.id}: {error}", v.id)
+        if event.safety_stop != v.safety_stop:
+            if event.safety_stop is not None:
+                self._alarm("vehicle-safety-stop", f"{v.id} stopped by its safety system: {event.safety_stop}", v.id)
+            else:
+                self._alarm("vehicle-safety-cleared", f"{v.id}: safety stop ({v.safety_stop}) released", v.id)
         was_able = v.automatic and not any(e.startswith("FATAL") for e in v.errors)
-        v = replace(v, automatic=event.automatic, mode=event.mode, errors=event.errors)
+        v = replace(v, automatic=event.automatic, mode=event.mode, errors=event.errors, safety_stop=event.safety_stop)
         able = v.automatic and not any(e.startswith("FATAL") for e in v.errors)
         if was_able and not able:
             v = self._hand_back_unloaded(v, f"{v.id} unavailable: mode {event.mode}, errors {len(event.errors)}")

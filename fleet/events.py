@@ -98,6 +98,14 @@ class OrderLost:
 
 
 @dataclass(frozen=True, slots=True)
+class BaseRequested:
+    """The vehicle nears the end of what it was released and asks for more (VDA 5050
+    newBaseRequest): whatever traffic allows now is released; what it waits for is its wait reason."""
+
+    vehicle_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class DriveCancelled:
     """The vehicle stopped after a `CancelDrive` at `node`, or past it on the lane to `ahead[0]`
     (VDA 5050 lets a vehicle stop at once, between nodes); nothing beyond will be driven."""
@@ -109,12 +117,14 @@ class DriveCancelled:
 
 @dataclass(frozen=True, slots=True)
 class VehicleStatus:
-    """Operating mode and active errors, sent when either changes (VDA 5050: operatingMode, errors)."""
+    """Operating mode, active errors and what the vehicle's safety system stops it for, sent when
+    any changes (VDA 5050: operatingMode, errors, safetyState)."""
 
     vehicle_id: str
     automatic: bool
     mode: str
     errors: tuple[str, ...]
+    safety_stop: str | None = None  # "e-stop (MANUAL)", "protective field violated"; None: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +152,7 @@ class Tick:
 
 Event = (
     NodeReached
+    | BaseRequested
     | ActionFinished
     | StateReport
     | DriveRejected

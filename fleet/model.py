@@ -220,6 +220,7 @@ class Vehicle:
     automatic: bool = True  # in a mode that takes orders from the controller
     mode: str = "AUTOMATIC"
     errors: tuple[str, ...] = ()  # "LEVEL type: description", as the vehicle reports them
+    safety_stop: str | None = None  # what its safety system stops it for (e-stop, field violation)
     placed: bool = True  # False: pre-registered, not yet reported, so not on the map
     lacks: tuple[str, ...] = ()  # actions the controller needs that its factsheet does not list
 
@@ -233,9 +234,13 @@ class Vehicle:
         """May be given new work."""
         fatal = any(e.startswith("FATAL") for e in self.errors)
         able = not ({"pick", "drop"} & set(self.lacks))  # a vehicle that cannot handle loads gets no orders
+        # An e-stop waits for a person to release it; a field violation is a moment's protective stop.
+        e_stopped = self.safety_stop is not None and self.safety_stop.startswith("e-stop")
         return (
-            self.placed and self.in_service and self.online and self.automatic and not fatal and not self.stopping
-        ) and able
+            (self.placed and self.in_service and self.online and self.automatic and not fatal and not self.stopping)
+            and able
+            and not e_stopped
+        )
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.battery <= 1.0:

@@ -147,7 +147,9 @@ class VehicleOut(BaseModel):
     activity: str = Field(description="order, park, charge (what it does), else idle, out_of_service, not_reported")
     in_service: bool
     paused: bool
-    available: bool = Field(description="may be given new work: in service, online, automatic, no fatal error")
+    available: bool = Field(
+        description="may be given new work: in service, online, automatic, no fatal error, no e-stop"
+    )
     mode: str
     connection: str = Field(
         description="online, offline or connectionbroken, as the vehicle (or its last will) reports"
@@ -155,7 +157,8 @@ class VehicleOut(BaseModel):
     connection_since: float | None = Field(
         description="when the connection came to that state (null: since first seen)"
     )
-    errors: list[str]
+    errors: list[str] = Field(description="'LEVEL type: description (hint: ...)', as the vehicle reports them")
+    safety_stop: str | None = Field(description="what its safety system stops it for: e-stop (kind), field violation")
     lacks: list[str] = Field(description="actions the controller needs that its factsheet does not list")
     order_id: str | None
     queue: list[str] = Field(description="orders it is to pick up, in sequence")
@@ -190,6 +193,7 @@ class VehicleOut(BaseModel):
             connection=vehicle.connection,
             connection_since=vehicle.connection_since,
             errors=list(vehicle.errors),
+            safety_stop=vehicle.safety_stop,
             lacks=list(vehicle.lacks),
             order_id=task.order_id if task else None,
             queue=list(vehicle.queue),

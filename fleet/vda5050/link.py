@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from fleet.events import (
     ActionFinished,
     ActionKind,
+    BaseRequested,
     CommandRefused,
     DriveCancelled,
     DriveRejected,
@@ -102,8 +103,9 @@ class VehicleLink:
     _resume: tuple[list[tuple[str, int]], float | None] | None = None
     _sent: list[Order] = field(default_factory=list)  # messages of the current order, by update id
     _last_order_sent: float = -math.inf
-    _status: tuple[bool, str, tuple[str, ...]] = (True, "AUTOMATIC", ())
+    _status: tuple[bool, str, tuple[str, ...], str | None] = (True, "AUTOMATIC", (), None)
     _loaded: bool | None = None  # as the vehicle last reported; None until it reports loads
+    _base_requested: bool = False  # its last state asked for a new base
     last_state: State | None = None
     pinned_version: bool = False  # configured per vehicle: never taken from its messages
     pose: tuple[float, float, float] | None = None
@@ -334,15 +336,15 @@ class VehicleLink:
         status = (
             state.operating_mode in (OperatingMode.AUTOMATIC, OperatingMode.SEMIAUTOMATIC),
             state.operating_mode.value,
-            tuple(
-                sorted(
-                    f"{e.error_level.value} {e.error_type}: {e.error_description or ''}".strip() for e in state.errors
-                )
-            ),
+            tuple(sorted(e.text() for e in state.errors)),
+            state.safety_state.stop_cause(),
         )
         if status != self._status:
             self._status = status
             events.append(VehicleStatus(self.vehicle_id, *status))
+        if state.new_base_request and not self._base_requested:
+            events.append(BaseRequested(self.vehicle_id))
+        self._base_requested = bool(state.new_base_request)
         if state.loads is not None:  # optional: vehicles without load sensing leave it out
             loaded = len(state.loads) > 0
             if loaded != self._loaded:

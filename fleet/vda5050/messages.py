@@ -225,10 +225,22 @@ class VehicleError(_Wire):
                 return ref.reference_value
         return None
 
+    def text(self) -> str:
+        """'LEVEL type: description (hint: ...)', with 2.1's errorHint when the vehicle gives one."""
+        text = f"{self.error_level.value} {self.error_type}: {self.error_description or ''}".strip()
+        return f"{text} (hint: {self.error_hint})" if self.error_hint else text
+
 
 class SafetyState(_Wire):
     e_stop: Literal["AUTOACK", "MANUAL", "REMOTE", "NONE"]
     field_violation: bool
+
+    def stop_cause(self) -> str | None:
+        """What the vehicle's safety system stops it for, in words (None: nothing)."""
+        causes = [f"e-stop ({self.e_stop})"] if self.e_stop != "NONE" else []
+        if self.field_violation:
+            causes.append("protective field violated")
+        return ", ".join(causes) or None
 
 
 class State(Header):

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from fleet import unjam
-from fleet.events import NodeReached
+from fleet.events import NodeReached, VehicleStatus
 from fleet.model import OrderState
 from maps import FacilityMap
 from sim.runner import SimConfig, Simulation
@@ -101,3 +101,23 @@ def test_failing_deadlock_checks_are_reported_and_tried_again(
     monkeypatch.undo()
     sim.run_for(2 * c.config.deadlock_check_s)
     assert c.unjam_problem is None
+
+
+def test_an_e_stopped_vehicle_gets_no_new_work_and_says_why(small_map: FacilityMap) -> None:
+    """A vehicle reporting an e-stop: one vehicle-safety-stop alarm, not available, its wait
+    reason names the stop; the order goes to the other vehicle; released, it is available again."""
+    sim = _sim(small_map)
+    c = sim.controller
+    sim.run_for(5)
+    c.handle(VehicleStatus("AGV-01", True, "AUTOMATIC", (), "e-stop (MANUAL)"))
+    v = c.vehicles["AGV-01"]
+    assert not v.available and v.safety_stop == "e-stop (MANUAL)"
+    assert c.wait_reason("AGV-01") == "stopped by its safety system: e-stop (MANUAL)"
+    assert c.wait_causes()["AGV-01"] == "safety"
+    order = c.submit_order("ST-A", "ST-B")
+    sim.run_for(600)
+    assert c.orders[order.id].state is OrderState.FINISHED and c.orders[order.id].vehicle_id == "AGV-02"
+    c.handle(VehicleStatus("AGV-01", True, "AUTOMATIC", ()))
+    assert c.vehicles["AGV-01"].available and c.wait_reason("AGV-01") is None
+    codes = [a.code for a in c.alarms]
+    assert codes.count("vehicle-safety-stop") == 1 and codes.count("vehicle-safety-cleared") == 1

@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from fleet.events import ActionFinished, ActionKind, CommandRefused, DriveRejected, NodeReached, OrderLost, StateReport
+from fleet.events import (
+    ActionFinished,
+    ActionKind,
+    BaseRequested,
+    CommandRefused,
+    DriveRejected,
+    NodeReached,
+    OrderLost,
+    StateReport,
+    VehicleStatus,
+)
 from fleet.vda5050.link import VehicleLink
 from fleet.vda5050.messages import Order, State, Visualization, parse_message, timestamp, to_wire
 from fleet.vda5050.schemas import schema_errors
@@ -494,3 +504,29 @@ def test_nodes_carry_the_heading_and_deviation_the_map_defines(
     assert a2 is not None and (a2.theta, a2.allowed_deviation_xy, a2.allowed_deviation_theta) == (1.5708, 0.05, 0.1)
     assert a3 is not None and (a3.theta, a3.allowed_deviation_xy, a3.allowed_deviation_theta) == (None, 0.5, None)
     assert schema_errors(version, "order", to_wire(order), vda5050_schemas) == []
+
+
+def test_safety_stops_error_hints_and_base_requests_become_events(small_map: FacilityMap) -> None:
+    """A manual e-stop with a field violation is a status with that stop's cause; an error's
+    2.1 errorHint is in its text; newBaseRequest is one BaseRequested until the vehicle clears it."""
+    lk = link(small_map, "2.1.0")
+    order = lk.drive(("A2", "A3"), horizon=[], now=0.0)
+    hint = [{"errorType": "lowBattery", "errorLevel": "WARNING", "errorDescription": "12 %", "errorHint": "charge"}]
+    stopped = state_for(
+        order,
+        "A1",
+        0,
+        safetyState={"eStop": "MANUAL", "fieldViolation": True},
+        errors=hint,
+        newBaseRequest=True,
+    )
+    events, _ = lk.on_state(State.model_validate(stopped), now=1.0)
+    status = next(e for e in events if isinstance(e, VehicleStatus))
+    assert status.safety_stop == "e-stop (MANUAL), protective field violated"
+    assert status.errors == ("WARNING lowBattery: 12 % (hint: charge)",)
+    assert [e for e in events if isinstance(e, BaseRequested)] == [BaseRequested("AGV-01")]
+    again, _ = lk.on_state(State.model_validate(stopped), now=2.0)
+    assert not [e for e in again if isinstance(e, (BaseRequested, VehicleStatus))], "nothing new"
+    released = state_for(order, "A1", 0, errors=hint)
+    cleared = next(e for e in lk.on_state(State.model_validate(released), now=3.0)[0] if isinstance(e, VehicleStatus))
+    assert cleared.safety_stop is None
