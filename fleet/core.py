@@ -43,6 +43,7 @@ from fleet.events import (
     Tick,
     TransferProblem,
     VehicleChanged,
+    VehicleMoved,
     VehicleStatus,
 )
 from fleet.model import (
@@ -804,6 +805,8 @@ class Controller:
                 self._on_drive_cancelled(event)
             case BaseRequested():
                 self._release(event.vehicle_id)
+            case VehicleMoved():
+                self._on_moved(event)
             case CommandRefused():
                 self._on_command_refused(event)
             case OrderLost():
@@ -1050,6 +1053,32 @@ class Controller:
         self._alarm("order-lost", f"{v.id} lost its order (restarted?): planned again from {event.node}", v.id)
         if task is not None and task.phase is TaskPhase.TRAVEL:
             self._drive_to(v.id, task.goal)
+        self._release_waiting_on(v.id)
+        self._dispatch_wanted = True
+
+    def _on_moved(self, event: VehicleMoved) -> None:
+        """The vehicle stands elsewhere than the controller has it (moved by hand) and holds
+        nothing of ours: an idle or parked one is re-placed there (a `vehicle-moved` alarm), a
+        busy one, or one reporting a node another vehicle holds, is taken out of service with a
+        `position-conflict` alarm until the operator sets its position."""
+        v = self.vehicles[event.vehicle_id]
+        if not v.placed or v.node == event.node:
+            return
+        conflict = f"{v.id} reports standing at {event.node}, the controller has it at {v.node}"
+        if v.task is not None and v.task.kind is not TaskKind.PARK:
+            self._alarm("position-conflict", f"{conflict} while {v.task.kind.value}; set its position", v.id)
+            self.set_in_service(v.id, False)
+            return
+        try:
+            self.traffic.relocate(v.id, event.node)
+        except ValueError as exc:
+            self._alarm("position-conflict", f"{conflict}: {exc}", v.id)
+            self.set_in_service(v.id, False)
+            return
+        pos = self.map.node_by_id[event.node]
+        old = v.node
+        self._put_vehicle(replace(v, node=event.node, x=pos.x, y=pos.y, task=self._parked_at(event.node)))
+        self._alarm("vehicle-moved", f"{v.id} reports standing at {event.node}, not {old}: placed there", v.id)
         self._release_waiting_on(v.id)
         self._dispatch_wanted = True
 

@@ -98,6 +98,15 @@ class OrderLost:
 
 
 @dataclass(frozen=True, slots=True)
+class VehicleMoved:
+    """A vehicle holding nothing of the controller's reports standing still on another node than
+    the controller's (moved by hand): it is re-placed there, if that node is free."""
+
+    vehicle_id: str
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class BaseRequested:
     """The vehicle nears the end of what it was released and asks for more (VDA 5050
     newBaseRequest): whatever traffic allows now is released; what it waits for is its wait reason."""
@@ -160,6 +169,7 @@ Event = (
     | DriveCancelled
     | CommandRefused
     | OrderLost
+    | VehicleMoved
     | AbilitiesReported
     | VehicleStatus
     | LoadReported

@@ -37,6 +37,7 @@ from fleet.events import (
     NodeReached,
     OrderLost,
     StateReport,
+    VehicleMoved,
     VehicleStatus,
 )
 from fleet.vda5050.instants import InstantTracker
@@ -58,6 +59,7 @@ from fleet.vda5050.messages import (
 )
 from fleet.vda5050.order_parts import ON_NODE_M, map_edge, map_node
 from fleet.vda5050.profiles import VehicleProfile
+from fleet.vda5050.standing import node_at, off_last_node
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
 
@@ -361,6 +363,8 @@ class VehicleLink:
             self._charge_until = None
             self._charge_stopped = True
             replies.append(self.instant("stopCharging", now))
+        if (moved := self._moved(state)) is not None:
+            events.append(moved)
         pos = state.agv_position
         x, y, theta = (pos.x, pos.y, pos.theta) if pos is not None else (self.pose or self._node_xy(self.node))
         events.append(StateReport(self.vehicle_id, x, y, theta, min(1.0, max(0.0, battery))))
@@ -393,11 +397,7 @@ class VehicleLink:
         past its lastNodeId (VDA 5050 lets it stop at once). The next order then starts at
         lastNodeId with a deviation that takes in where it stands, and drives on to that node
         first: the lane it stands on (`_resume`)."""
-        pos = state.agv_position
-        last = self.fmap.node_by_id.get(state.last_node_id)
-        if pos is None or last is None:
-            return ()
-        off = math.hypot(pos.x - last.x, pos.y - last.y)
+        off = off_last_node(self.fmap, state)
         nxt = [(n, q) for n, q in self._base if q > state.last_node_sequence_id]
         if off <= ON_NODE_M or not nxt:
             return ()
@@ -410,14 +410,23 @@ class VehicleLink:
         log.warning("%s lost order %s (reports '%s')", self.vehicle_id, self.order_id, state.order_id)
         self._base, self.order_id, self._sent, self._taken, self._cancel_id = [], None, [], False, None
         self._resume = None
-        if state.last_node_id in self.fmap.node_by_id:
-            self.node = state.last_node_id
-        elif state.agv_position is not None:
-            p = state.agv_position
-            nearest = min(self.fmap.nodes, key=lambda n: math.hypot(n.x - p.x, n.y - p.y))
-            if math.hypot(nearest.x - p.x, nearest.y - p.y) <= 0.5:
-                self.node = nearest.id
+        self.node = node_at(self.fmap, state) or self.node
         return OrderLost(self.vehicle_id, self.node)
+
+    def _moved(self, state: State) -> VehicleMoved | None:
+        """A vehicle holding nothing of ours (no order, or ours all driven) that stands still on
+        another node than ours was moved (by hand, in manual mode): it is where it reports."""
+        done = self.order_id is None or (
+            state.order_id == self.order_id and self._base and self._reported_seq >= self._base[-1][1]
+        )
+        here = node_at(self.fmap, state) if done and not state.driving and self._cancel_id is None else None
+        if here is None or here == self.node:
+            return None
+        log.warning("%s reports standing at %s, not %s: re-placed", self.vehicle_id, here, self.node)
+        self.node = here
+        if self.order_id is not None:
+            self._base = []  # the next drive starts a new order where it stands
+        return VehicleMoved(self.vehicle_id, here)
 
     def missed_orders(self, state: State, now: float) -> list[Order]:
         """Order messages of the current order the vehicle shows it never got (its state names an

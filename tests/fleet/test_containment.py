@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from fleet import unjam
-from fleet.events import NodeReached, VehicleStatus
+from fleet.events import NodeReached, VehicleMoved, VehicleStatus
 from fleet.model import OrderState
 from maps import FacilityMap
 from sim.runner import SimConfig, Simulation
@@ -121,3 +121,20 @@ def test_an_e_stopped_vehicle_gets_no_new_work_and_says_why(small_map: FacilityM
     assert c.vehicles["AGV-01"].available and c.wait_reason("AGV-01") is None
     codes = [a.code for a in c.alarms]
     assert codes.count("vehicle-safety-stop") == 1 and codes.count("vehicle-safety-cleared") == 1
+
+
+def test_a_vehicle_moved_by_hand_is_placed_where_it_stands_or_taken_out(small_map: FacilityMap) -> None:
+    """An idle vehicle reported on another free node is placed there (vehicle-moved) and then
+    serves an order from there; one reported on the node another vehicle holds is taken out of
+    service with a position-conflict alarm."""
+    sim = _sim(small_map)
+    c = sim.controller
+    sim.run_for(5)
+    one, two = c.vehicles["AGV-01"], c.vehicles["AGV-02"]
+    free = next(n.id for n in small_map.nodes if n.id not in (one.node, two.node) and n.id.startswith("A"))
+    c.handle(VehicleMoved("AGV-01", free))
+    assert c.vehicles["AGV-01"].node == free and c.vehicles["AGV-01"].in_service
+    c.handle(VehicleMoved("AGV-02", free))
+    assert not c.vehicles["AGV-02"].in_service and c.vehicles["AGV-02"].node == two.node
+    codes = [a.code for a in c.alarms]
+    assert codes.count("vehicle-moved") == 1 and codes.count("position-conflict") == 1

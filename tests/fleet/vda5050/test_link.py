@@ -19,6 +19,7 @@ from fleet.events import (
     NodeReached,
     OrderLost,
     StateReport,
+    VehicleMoved,
     VehicleStatus,
 )
 from fleet.vda5050.link import VehicleLink
@@ -530,3 +531,25 @@ def test_safety_stops_error_hints_and_base_requests_become_events(small_map: Fac
     released = state_for(order, "A1", 0, errors=hint)
     cleared = next(e for e in lk.on_state(State.model_validate(released), now=3.0)[0] if isinstance(e, VehicleStatus))
     assert cleared.safety_stop is None
+
+
+def test_a_vehicle_moved_by_hand_is_re_placed_where_it_reports(small_map: FacilityMap) -> None:
+    """Its order driven to A3, the vehicle reports standing still at A5: one VehicleMoved to A5,
+    and its next order starts there. Driving, or standing off every node, moves nothing."""
+    lk = link(small_map)
+    order = lk.drive(("A2", "A3"), horizon=[], now=0.0)
+    at_a3 = {"x": 12.0, "y": 0.0, "theta": 0.0, "mapId": "small_test", "positionInitialized": True}
+    arrived, _ = lk.on_state(State.model_validate(state_for(order, "A3", 4, agvPosition=at_a3)), now=1.0)
+    assert not [e for e in arrived if isinstance(e, VehicleMoved)]
+    at_a5 = {**at_a3, "x": 18.0, "y": 8.0}
+    driving = state_for(order, "A5", 0, agvPosition=at_a5, driving=True)
+    assert not [e for e in lk.on_state(State.model_validate(driving), 2.0)[0] if isinstance(e, VehicleMoved)]
+    off_node = {**at_a5, "x": 18.0, "y": 4.0}
+    astray = state_for(order, "A5", 0, agvPosition=off_node)
+    assert not [e for e in lk.on_state(State.model_validate(astray), 3.0)[0] if isinstance(e, VehicleMoved)]
+    standing = state_for(order, "A5", 0, agvPosition=at_a5)
+    events, _ = lk.on_state(State.model_validate(standing), 4.0)
+    assert [e for e in events if isinstance(e, VehicleMoved)] == [VehicleMoved("AGV-01", "A5")]
+    assert not [e for e in lk.on_state(State.model_validate(standing), 5.0)[0] if isinstance(e, VehicleMoved)]
+    nxt = lk.drive(("A6",), horizon=[], now=6.0)
+    assert nxt.order_update_id == 0 and nxt.nodes[0].node_id == "A5"
