@@ -1034,13 +1034,8 @@ class Controller:
         sent again); loads are reconciled by what it reports (`_on_load`)."""
         v = self.vehicles[event.vehicle_id]
         self.traffic.stop_at(v.id, v.node)  # nothing released to it is driven any more
-        if event.node != v.node:
-            try:
-                self.traffic.relocate(v.id, event.node)  # it came back elsewhere: it stands there
-            except ValueError as exc:
-                self._alarm("position-conflict", f"{v.id} reports standing at {event.node}: {exc}", v.id)
-                self.set_in_service(v.id, False)
-                return
+        if event.node != v.node and not self._relocated(v.id, event.node):  # it came back elsewhere
+            return
         pos = self.map.node_by_id[event.node]
         task = v.task
         if task is not None and task.phase is TaskPhase.ACTION and task.kind is not TaskKind.PARK:
@@ -1056,6 +1051,17 @@ class Controller:
         self._release_waiting_on(v.id)
         self._dispatch_wanted = True
 
+    def _relocated(self, vehicle_id: str, node: str) -> bool:
+        """Traffic has the vehicle standing at `node` now; False (a `position-conflict` alarm, the
+        vehicle out of service) if it cannot be there: another vehicle holds that node."""
+        try:
+            self.traffic.relocate(vehicle_id, node)
+        except ValueError as exc:
+            self._alarm("position-conflict", f"{vehicle_id} reports standing at {node}: {exc}", vehicle_id)
+            self.set_in_service(vehicle_id, False)
+            return False
+        return True
+
     def _on_moved(self, event: VehicleMoved) -> None:
         """The vehicle stands elsewhere than the controller has it (moved by hand) and holds
         nothing of ours: an idle or parked one is re-placed there (a `vehicle-moved` alarm), a
@@ -1064,16 +1070,12 @@ class Controller:
         v = self.vehicles[event.vehicle_id]
         if not v.placed or v.node == event.node:
             return
-        conflict = f"{v.id} reports standing at {event.node}, the controller has it at {v.node}"
         if v.task is not None and v.task.kind is not TaskKind.PARK:
-            self._alarm("position-conflict", f"{conflict} while {v.task.kind.value}; set its position", v.id)
+            busy = f"{v.id} reports standing at {event.node} while {v.task.kind.value} at {v.node}; set its position"
+            self._alarm("position-conflict", busy, v.id)
             self.set_in_service(v.id, False)
             return
-        try:
-            self.traffic.relocate(v.id, event.node)
-        except ValueError as exc:
-            self._alarm("position-conflict", f"{conflict}: {exc}", v.id)
-            self.set_in_service(v.id, False)
+        if not self._relocated(v.id, event.node):
             return
         pos = self.map.node_by_id[event.node]
         old = v.node
