@@ -50,7 +50,7 @@ peers: system-deps $(PEERS_STAMP)
 
 ## demo: the controller with the simulated solar-module plant and the API on http://127.0.0.1:8000
 demo: $(STAMP)
-	$(BIN)/fleet demo --map solar_module_plant --vehicles 12 --speed 1 --port 8000 --db var/fleet.db
+	$(BIN)/fleet-sim demo --map solar_module_plant --vehicles 12 --speed 1 --port 8000 --db var/fleet.db
 
 ## test: install what the tests need, then lint, type-check and run the whole suite
 test: $(STAMP) system-deps ros-env peers check
@@ -93,7 +93,7 @@ bench: $(STAMP)
 
 ## sim: one simulated 8-hour shift with 12 vehicles
 sim: $(STAMP)
-	$(BIN)/fleet sim --map solar_module_plant --vehicles 12 --hours 8 --seed 1
+	$(BIN)/fleet-sim shift --map solar_module_plant --vehicles 12 --hours 8 --seed 1
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,7 @@
 Run: `python bench/api_load.py` (SQLite only), or with `--postgres postgresql://user@host/db`
 for both; `--clients 50 --seconds 20`.
 
-Protocol: a real `fleet demo` process (the solar-module plant with 12 simulated carts moving,
+Protocol: a real `fleet-sim demo` process (the solar-module plant with 12 simulated carts moving,
 the dispatcher running, the audit log on) on a free loopback port, storage in a fresh SQLite
 file (WAL, synchronous=FULL) or a fresh PostgreSQL schema. From this process, `--clients`
 concurrent HTTP clients (httpx, keep-alive) each send `POST /api/v1/calls` back to back with a

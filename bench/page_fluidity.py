@@ -1,9 +1,9 @@
 """How fluid the control-room page stays with many vehicles: frames per second and long script
-tasks in headless Chromium, against a real `fleet demo`.
+tasks in headless Chromium, against a real `fleet-sim demo`.
 
 Run: `python bench/page_fluidity.py` (`--vehicles 200 --map warehouse --seconds 5`).
 
-Protocol: `fleet demo` with the map and fleet given (PLC calls at 15 per vehicle-hour, clock at
+Protocol: `fleet-sim demo` with the map and fleet given (PLC calls at 15 per vehicle-hour, clock at
 10x, so that many vehicles move), Debian's chromium headless at 1920x1080 through Playwright;
 after every vehicle is drawn and 1 s more, for `--seconds`: frames drawn (requestAnimationFrame
 callbacks) and script tasks over 50 ms (the browser's long-task entries), and how many vehicles

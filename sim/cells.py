@@ -1,4 +1,4 @@
-"""Robot cells simulated in-process, for `fleet sim` and `fleet demo`: the same transport-free
+"""Robot cells simulated in-process, for `fleet-sim shift` and `fleet-sim demo`: the same transport-free
 handshake (`fleet.cells.CellHandshake`) the ROS gateway drives, with a cell that answers each
 request at once and reports the transfer done (or failed, at the configured rate) after its
 transfer time. Deterministic for a seed.

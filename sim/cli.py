@@ -1,76 +1,34 @@
-"""The `fleet` command: simulate a shift, run the demo, check a map.
+"""The `fleet-sim` command: simulate a shift, run the demo plant, run simulated vehicles.
 
-It lives in `sim/` because it composes the controller with the simulator; `fleet/` itself never
-imports `sim/`.
+It lives in `sim/` because it composes the controller with the simulator; the plant's own
+commands (`fleet serve`, `fleet keys`, `fleet validate-map`) are in `fleet/cli.py`, and `fleet/`
+never imports `sim/`.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fleet.api.security import DEFAULT_KEY_FILE, ApiKeys, KeyFile, Role
-from fleet.core import ControllerConfig
-from fleet.dispatcher import DispatchConfig
-from fleet.vda5050.master import MasterConfig, VehicleSettings, fleet_from_profiles
-from fleet.vda5050.topics import VehicleKey
-from maps import FacilityMap, MapValidationError, bundled_map_names, load_map
+from fleet.api.security import ApiKeys
+from fleet.cli import console, load_or_exit
 from sim.kpi import KpiReport
 from sim.runner import SimConfig, run_simulation
 
-app = typer.Typer(help="Fleet orchestration controller for smart factories.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys in the key file (only a salted hash of each key is kept).", no_args_is_help=True)
-app.add_typer(keys_app, name="keys")
-console = Console()
-KeyFileOption = Annotated[
-    Path, typer.Option("--file", envvar="FLEET_API_KEY_FILE", help="the key file the controller reads")
-]
-
-
-@keys_app.command("add")
-def keys_add(
-    role: Annotated[str, typer.Option(help="plc, viewer, operator or admin")],
-    station: Annotated[str | None, typer.Option(help="the one station a plc key calls for")] = None,
-    file: KeyFileOption = DEFAULT_KEY_FILE,
-) -> None:
-    """Make a new random key; it is printed once and only its hash is stored."""
-    try:
-        stored, key = KeyFile(file).add(Role.named(role), time.time(), station)
-    except ValueError as exc:
-        console.print(f"[red]{exc} (a plc key needs --station; other roles take none)")
-        raise typer.Exit(2) from None
-    console.print(f"{stored.id} ({stored.role.label}{' ' + station if station else ''}): {key}")
-    console.print("Keep the key now: only its hash is in " + str(file))
-
-
-@keys_app.command("list")
-def keys_list(file: KeyFileOption = DEFAULT_KEY_FILE) -> None:
-    """The keys in the key file, without the keys."""
-    for stored in KeyFile(file).load():
-        where = stored.station or ""
-        console.print(f"{stored.id}  {stored.role.label:9} {where:12} created {time.ctime(stored.created_at)}")
-
-
-@keys_app.command("remove")
-def keys_remove(key_id: str, file: KeyFileOption = DEFAULT_KEY_FILE) -> None:
-    """Remove a key by its id (a running controller refuses it from its next request on)."""
-    if not KeyFile(file).remove(key_id):
-        console.print(f"[red]no key {key_id} in {file}")
-        raise typer.Exit(1)
-    console.print(f"removed {key_id}")
+app = typer.Typer(
+    help="The plant simulator: shifts faster than real time, the demo, simulated vehicles.", no_args_is_help=True
+)
 
 
 @app.command()
-def sim(
+def shift(
     map_name: Annotated[str, typer.Option("--map", help="bundled map name or map file")] = "solar_module_plant",
     vehicles: Annotated[int, typer.Option(min=1)] = 12,
     hours: Annotated[float, typer.Option(min=0.01)] = 8.0,
@@ -89,7 +47,7 @@ def sim(
     ] = None,
 ) -> None:
     """Simulate a shift faster than real time and print its KPIs."""
-    fmap = _load(map_name)
+    fmap = load_or_exit(map_name)
     config = SimConfig(
         vehicles=vehicles,
         hours=hours,
@@ -153,7 +111,7 @@ def demo(
     from fleet.vda5050.mqtt import MqttSettings
     from sim.live import create_demo_app
 
-    fmap = _load(map_name)
+    fmap = load_or_exit(map_name)
     cell_stations = tuple(s.strip() for s in cells.split(",") if s.strip())
     unknown = [s for s in cell_stations if s not in fmap.station_by_id]
     if unknown:
@@ -175,11 +133,6 @@ def demo(
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 
-def plant_controller_config(max_working: int | None) -> ControllerConfig:
-    """The controller's settings for `fleet serve`."""
-    return ControllerConfig(dispatch=DispatchConfig(max_working_vehicles=max_working))
-
-
 def demo_keys(configured: ApiKeys, open_api: bool) -> tuple[ApiKeys, str | None]:
     """The demo's keys: those configured; with none, a fresh admin key for this run (returned to
     be printed), unless `open_api`."""
@@ -187,118 +140,6 @@ def demo_keys(configured: ApiKeys, open_api: bool) -> tuple[ApiKeys, str | None]
         return configured, None
     key = secrets.token_urlsafe(18)
     return replace(configured, keys=ApiKeys.parse(f"admin:{key}").keys), key
-
-
-def fleet_vehicles(items: list[str], admit_unknown: bool) -> MasterConfig:
-    """The VDA 5050 fleet from `--vehicle MANUFACTURER/SERIAL` items (comma-separated ones too)."""
-    config = MasterConfig(admit_unknown=admit_unknown)
-    for item in (part.strip() for entry in items for part in entry.split(",")):
-        if not item:
-            continue
-        manufacturer, _, serial = item.rpartition("/")
-        VehicleKey(manufacturer or "any", serial)  # refuses what cannot be part of a topic
-        config.vehicles[serial] = VehicleSettings(manufacturer=manufacturer or None)
-    return config
-
-
-@app.command()
-def serve(
-    map_name: Annotated[str, typer.Option("--map", help="bundled map name or map file")] = "solar_module_plant",
-    db: Annotated[
-        str, typer.Option(envvar="FLEET_DATABASE_URL", help="SQLite file or database URL (postgresql://...)")
-    ] = "var/fleet.db",
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    speed: Annotated[float, typer.Option(help="clock speed, for plants simulated in other processes")] = 1.0,
-    clock_anchor: Annotated[float | None, typer.Option(help="Unix time where a sped-up clock starts")] = None,
-    settle_s: Annotated[float, typer.Option(help="wall seconds after start with no path released")] = 5.0,
-    ros_config: Annotated[
-        Path | None, typer.Option(help="YAML file of ROS 2 robots and robot cells reached through rosbridge")
-    ] = None,
-    max_working: Annotated[
-        int | None,
-        typer.Option(
-            min=1,
-            envvar="FLEET_MAX_WORKING",
-            help="at most this many vehicles work on orders at once (default: all; PUT /api/v1/fleet/admission)",
-        ),
-    ] = None,
-    log_level: Annotated[
-        str, typer.Option(envvar="FLEET_LOG_LEVEL", help="warning, or info for the access log (keys redacted)")
-    ] = "warning",
-    vehicle: Annotated[
-        list[str] | None,
-        typer.Option(
-            envvar="FLEET_VEHICLES",
-            help="a VDA 5050 vehicle of the fleet, as MANUFACTURER/SERIAL (or SERIAL: any manufacturer at"
-            " first sight); repeat for each. Others are listed as pending until an operator admits them",
-        ),
-    ] = None,
-    admit_unknown: Annotated[
-        bool, typer.Option(help="let any vehicle on the broker join when it reports (a lab, never a plant)")
-    ] = False,
-    vehicles: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="FLEET_VEHICLE_PROFILES",
-            help="vehicle profiles and the fleet (YAML): version, map ids, action parameters, quirks per vendor",
-        ),
-    ] = None,
-) -> None:
-    """Run the controller for a plant: VDA 5050 vehicles over MQTT (FLEET_MQTT_URL, default
-    mqtt://127.0.0.1:1883), ROS 2 robots and cells through rosbridge (--ros-config), orders in
-    the database, the API and control room on HTTP."""
-    import uvicorn
-
-    from fleet.clock import ScaledClock, WallClock
-    from fleet.server import active_map, build_server, create_server_app, tune_garbage_collection
-    from fleet.storage import OrderStore
-    from fleet.vda5050.mqtt import MqttSettings
-
-    fmap = _load(map_name)
-    mqtt = MqttSettings.from_env() or MqttSettings()
-    clock = WallClock() if speed == 1.0 and clock_anchor is None else ScaledClock(speed, clock_anchor)
-    settle = speed * settle_s  # the hold is in wall seconds, the core counts in its own
-    ros = None
-    if ros_config is not None:
-        from pydantic import ValidationError
-
-        from fleet.ros.config import load_ros_config
-
-        try:
-            ros = load_ros_config(ros_config)
-        except (OSError, ValidationError) as exc:
-            console.print(f"[red]{ros_config}: {exc}[/red]")
-            raise typer.Exit(2) from None
-    store = OrderStore(db)
-    fmap = active_map(store, fmap)
-    try:
-        master = fleet_vehicles(vehicle or [], admit_unknown)
-    except ValueError as exc:
-        console.print(f"[red]--vehicle: {exc}[/red]")
-        raise typer.Exit(2) from None
-    profiles = None
-    if vehicles is not None:
-        from fleet.vda5050.profiles import ProfileError, load_profiles
-
-        try:
-            profiles = load_profiles(vehicles)
-        except ProfileError as exc:
-            console.print(f"[red]{vehicles}: {len(exc.problems)} problem(s)[/red]")
-            for problem in exc.problems:
-                console.print(f"  {problem}")
-            raise typer.Exit(2) from None
-        fleet_from_profiles(profiles, master)
-    server = build_server(
-        fmap, store, mqtt, clock, plant_controller_config(max_working), master, settle_s=settle, ros=ros
-    )
-    server.service.vehicle_profiles = profiles
-    restored = len(server.service.controller.open_orders())
-    console.print(
-        f"controller for {fmap.name} on http://{host}:{port}; MQTT {mqtt.url}; {restored} open orders restored"
-    )
-    tune_garbage_collection()
-    uvicorn.run(create_server_app(server), host=host, port=port, log_level=log_level)
 
 
 @app.command()
@@ -318,37 +159,9 @@ def vehicles(
     from fleet.vda5050.mqtt import MqttSettings
     from sim.vehicles_process import run_vehicles
 
-    fmap = _load(map_name)
+    fmap = load_or_exit(map_name)
     mqtt = MqttSettings.from_env() or MqttSettings()
     asyncio.run(run_vehicles(fmap, count, seed, mqtt, ScaledClock(speed, clock_anchor), report))
-
-
-@app.command("validate-map")
-def validate_map(path: Annotated[str, typer.Argument(help="map file or bundled map name")]) -> None:
-    """Check a map and list every problem found."""
-    fmap = _load(path)
-    console.print(
-        f"[green]ok[/green] {fmap.name}: {len(fmap.nodes)} nodes, {len(fmap.lanes)} lanes, "
-        f"{len(fmap.stations)} stations, {len(fmap.chargers)} chargers, {len(fmap.parking)} parking spots"
-    )
-
-
-@app.command()
-def maps() -> None:
-    """List the bundled example maps."""
-    for name in bundled_map_names():
-        console.print(name)
-
-
-def _load(name: str) -> FacilityMap:
-    try:
-        return load_map(name)
-    except MapValidationError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(code=1) from None
-    except FileNotFoundError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(code=1) from None
 
 
 def _print_report(report: KpiReport, map_name: str, seed: int) -> None:

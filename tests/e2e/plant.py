@@ -1,5 +1,5 @@
 """A plant of real processes for end-to-end tests: mosquitto (owned by the test), the simulated
-VDA 5050 vehicles (`fleet vehicles`, which outlive the controller and keep driving what was
+VDA 5050 vehicles (`fleet-sim vehicles`, which outlive the controller and keep driving what was
 released to them) and (re)startable controllers (`fleet serve`, SQLite in WAL mode), on a clock
 50 times faster than real time on one shared anchor."""
 
@@ -52,7 +52,7 @@ class Plant:
             "FLEET_MQTT_URL": broker.url,
             "FLEET_API_KEYS": f"operator:{KEY}",
             "FLEET_API_KEY_FILE": str(workdir / "no-key-file.json"),
-            # The fleet `fleet vehicles` simulates: a plant's controller admits no other vehicle.
+            # The fleet `fleet-sim vehicles` simulates: a plant's controller admits no other vehicle.
             "FLEET_VEHICLES": " ".join(f"fleetsim/AGV-{k:02d}" for k in range(1, vehicles + 1)),
         }
         self.report = workdir / "vehicles.json"
@@ -63,7 +63,8 @@ class Plant:
         self.starts = 0
 
     def _spawn(self, command: str, *args: str, log: Path) -> subprocess.Popen[bytes]:
-        cmd = [sys.executable, "-m", "sim.cli", command, "--map", "small_test", "--speed", str(SPEED)]
+        cli = "fleet.cli" if command == "serve" else "sim.cli"
+        cmd = [sys.executable, "-m", cli, command, "--map", "small_test", "--speed", str(SPEED)]
         cmd += ["--clock-anchor", repr(self.anchor), *args]
         with log.open("ab") as out:
             return subprocess.Popen(cmd, env=self.env, stdout=out, stderr=subprocess.STDOUT)

@@ -88,7 +88,7 @@ def test_a_removed_key_is_refused_from_the_next_request(plant: Plant) -> None:
     """`fleet keys remove` on a running controller: the key answered 200 before, 401 right after."""
     key_file = plant.workdir / "no-key-file.json"
     added = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "keys", "add", "--role", "viewer", "--file", str(key_file)],
+        [sys.executable, "-m", "fleet.cli", "keys", "add", "--role", "viewer", "--file", str(key_file)],
         capture_output=True,
         text=True,
         check=True,
@@ -97,7 +97,7 @@ def test_a_removed_key_is_refused_from_the_next_request(plant: Plant) -> None:
     plant.start_controller()
     assert request(plant.base, "GET", "/api/v1/whoami", headers={"x-api-key": key})["role"] == "viewer"  # type: ignore[index]
     subprocess.run(
-        [sys.executable, "-m", "sim.cli", "keys", "remove", key_id, "--file", str(key_file)], check=True, timeout=60
+        [sys.executable, "-m", "fleet.cli", "keys", "remove", key_id, "--file", str(key_file)], check=True, timeout=60
     )
     with pytest.raises(urllib.error.HTTPError) as refused:
         request(plant.base, "GET", "/api/v1/whoami", headers={"x-api-key": key})

@@ -118,7 +118,7 @@ def test_rogue_and_impersonating_clients_drive_nothing(plant: Plant, mosquitto: 
         intruder.publish("uagv/v2/rogue/ROGUE-1/connection", _connection("rogue", "ROGUE-1", "ONLINE"))
         for header in range(3):
             intruder.publish("uagv/v2/rogue/ROGUE-1/state", _state("rogue", "ROGUE-1", header, "M1"))
-        # Another manufacturer's client speaks for fleet vehicles: a fatal error, an OFFLINE.
+        # Another manufacturer's client speaks for fleet-sim vehicles: a fatal error, an OFFLINE.
         intruder.publish("uagv/v2/EVIL/AGV-02/state", _state("EVIL", "AGV-02", 10**6, "A3", FATAL))
         intruder.publish("uagv/v2/EVIL/AGV-01/connection", _connection("EVIL", "AGV-01", "OFFLINE"))
         # A flood on a fleet vehicle's own topic, with headerIds older than its own.

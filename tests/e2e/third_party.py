@@ -118,7 +118,7 @@ class ThirdPartyPlant:
             "FLEET_API_KEYS": f"operator:{KEY}",
             "FLEET_API_KEY_FILE": str(self.workdir / "no-key-file.json"),
         }
-        cmd = [sys.executable, "-m", "sim.cli", "serve", "--map", "small_test", "--vehicles", str(self.profiles)]
+        cmd = [sys.executable, "-m", "fleet.cli", "serve", "--map", "small_test", "--vehicles", str(self.profiles)]
         cmd += ["--db", str(self.workdir / "fleet.db"), "--port", str(self.port), "--settle-s", "2"]
         with (self.workdir / f"controller-{self.starts}.log").open("ab") as out:
             self.controller = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)

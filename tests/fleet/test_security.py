@@ -101,7 +101,7 @@ def test_keys_from_the_key_file_are_stored_hashed(tmp_path: Path, monkeypatch: p
     file's keys (FLEET_API_KEY_FILE); a removed key no longer opens anything."""
     from typer.testing import CliRunner
 
-    from sim.cli import app as cli
+    from fleet.cli import app as cli
 
     file = tmp_path / "keys.json"
     added = CliRunner().invoke(cli, ["keys", "add", "--role", "viewer", "--file", str(file)])

@@ -1,4 +1,5 @@
-"""The `fleet` command line: a short simulation prints its KPIs; a broken map is refused by name."""
+"""The `fleet-sim` command: a short shift prints its KPIs and writes them; the demo is closed with
+a key of its own."""
 
 from __future__ import annotations
 
@@ -16,34 +17,13 @@ def test_sim_prints_kpis_and_writes_json_and_plot(tmp_path: Path) -> None:
     out, png = tmp_path / "kpi.json", tmp_path / "shift.png"
     result = runner.invoke(
         app,
-        ["sim", "--map", "small_test", "--vehicles", "2", "--hours", "0.25", "--json", str(out), "--plot", str(png)],
+        ["shift", "--map", "small_test", "--vehicles", "2", "--hours", "0.25", "--json", str(out), "--plot", str(png)],
     )
     assert result.exit_code == 0, result.output
     assert "orders finished per hour" in result.output and "collisions" in result.output
     kpis = json.loads(out.read_text())
     assert kpis["collisions"] == 0 and kpis["orders_finished"] > 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_validate_map_lists_problems(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(
-        "name: bad\n"
-        "vehicle_types: [{id: c, length: 1, width: 1, max_speed: 1, acceleration: 1, battery_capacity_wh: 1,"
-        " load_types: [x]}]\n"
-        "nodes: [{id: A, x: 0, y: 0}, {id: A, x: 5, y: 0}]\n"
-        "lanes: [{from: A, to: B, max_speed: 1}]\n"
-    )
-    result = runner.invoke(app, ["validate-map", str(bad)])
-    assert result.exit_code == 1
-    assert "duplicate node id 'A'" in result.output
-    assert "unknown node 'B'" in result.output
-
-
-def test_validate_bundled_map() -> None:
-    result = runner.invoke(app, ["validate-map", "solar_module_plant"])
-    assert result.exit_code == 0
-    assert "246 nodes" in result.output
 
 
 def test_the_demo_makes_a_key_when_none_is_configured() -> None:
@@ -67,15 +47,5 @@ def test_sim_takes_opportunity_charging_and_refuses_a_bound_outside_0_1() -> Non
     assert simulation_controller_config(SimConfig(opportunity_below=0.8)).dispatch.opportunity_below == 0.8
     assert simulation_controller_config(SimConfig()).dispatch.opportunity_below == 0.0, "off by default"
     assert simulation_controller_config(SimConfig(max_working_vehicles=5)).dispatch.max_working_vehicles == 5
-    result = runner.invoke(app, ["sim", "--map", "small_test", "--vehicles", "1", "--opportunity-charging", "1.5"])
+    result = runner.invoke(app, ["shift", "--map", "small_test", "--vehicles", "1", "--opportunity-charging", "1.5"])
     assert result.exit_code == 2 and "opportunity-charging" in result.output
-
-
-def test_serve_takes_an_admission_limit_and_refuses_one_below_1() -> None:
-    from sim.cli import plant_controller_config
-
-    assert plant_controller_config(30).dispatch.max_working_vehicles == 30
-    assert plant_controller_config(None).dispatch.max_working_vehicles is None
-    for args, env in ((["--max-working", "0"], {}), ([], {"FLEET_MAX_WORKING": "0"})):
-        result = runner.invoke(app, ["serve", "--map", "small_test", *args], env=env)
-        assert result.exit_code == 2 and "max-working" in result.output, result.output
