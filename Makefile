@@ -69,7 +69,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # Debian packages the integration tests use (MQTT broker, headless browsers, network namespaces
-# for ROS 2, Node.js for the third-party VDA 5050 vehicles), installed when missing.
+# for ROS 2, Node.js for the third-party VDA 5050 vehicles, the PostgreSQL server the storage
+# tests start a cluster of their own with), installed when missing. A PostgreSQL installed here
+# creates no cluster of the machine's own (createcluster.conf), so nothing listens on 5432.
 system-deps:
 	@missing=""; \
 	command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing="$$missing mosquitto"; \
@@ -79,12 +81,18 @@ system-deps:
 	command -v unshare >/dev/null 2>&1 || missing="$$missing util-linux"; \
 	command -v node >/dev/null 2>&1 || missing="$$missing nodejs"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else SUDO=none; fi; \
 		if [ "$$SUDO" = none ]; then echo "warning: cannot install$$missing (not root, no sudo)"; \
 		else echo "installing$$missing"; \
+			case "$$missing" in *postgresql*) if [ ! -e /etc/postgresql-common/createcluster.conf ]; then \
+				$$SUDO mkdir -p /etc/postgresql-common && \
+				echo "create_main_cluster = false" | $$SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null; \
+			fi;; esac; \
 			$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-			$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; \
+			$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				-o Dpkg::Options::=--force-confold $$missing; fi; \
 	fi
 
 ## bench: simulation speed for 12, 50 and 100 vehicles (prints figures; not a test)

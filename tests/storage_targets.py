@@ -1,37 +1,33 @@
-"""Databases the storage tests run against: a SQLite file always, PostgreSQL when
-FLEET_TEST_POSTGRES_URL names a server (each test then gets a schema of its own, dropped after)."""
+"""Databases the storage tests run against: a SQLite file, and PostgreSQL: the run's own server
+(`tests/postgres.py`), or the one FLEET_TEST_POSTGRES_URL names; each test gets a schema of its
+own there, dropped after."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, text
 
 from fleet.storage import database_url
+from tests.postgres import postgres_url
 
-POSTGRES_URL = os.environ.get("FLEET_TEST_POSTGRES_URL")
-BACKENDS = [
-    "sqlite",
-    pytest.param("postgresql", marks=pytest.mark.skipif(not POSTGRES_URL, reason="FLEET_TEST_POSTGRES_URL is not set")),
-]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @contextmanager
 def postgres_schema() -> Iterator[str]:
     """A URL whose connections use a fresh schema of their own, dropped afterwards."""
-    assert POSTGRES_URL
+    url = postgres_url()
     schema = f"fleet_test_{secrets.token_hex(4)}"
-    admin = create_engine(database_url(POSTGRES_URL))
+    admin = create_engine(database_url(url))
     with admin.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in POSTGRES_URL else "?"
+    sep = "&" if "?" in url else "?"
     try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
