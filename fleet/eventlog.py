@@ -19,7 +19,7 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class LoggedEvent:
     seq: int
-    kind: str  # order, vehicle, wait, alarm, resync
+    kind: str  # order, vehicle, wait, alarm, journal, resync
     data: dict[str, Any]
 
     def as_dict(self, stream: str) -> dict[str, Any]:

@@ -47,11 +47,13 @@ class ShiftCounters:
     _busy_s: list[float] = field(default_factory=list)
     _waiting_s: list[dict[str, float]] = field(default_factory=list)
     _last: float | None = None
+    started: float | None = None  # the first sample: the KPIs cover no time before it
 
     def sample(self, now: float, vehicles: Iterable[Vehicle], causes: Iterable[str]) -> None:
         """Count the time since the last sample as spent in the state the fleet is in now."""
         if self._last is None or now <= self._last:
-            self._last = now if self._last is None else self._last
+            if self._last is None:
+                self._last = self.started = now
             return
         dt, self._last = now - self._last, now
         start = now - now % self.bucket_s
@@ -83,6 +85,7 @@ class ShiftCounters:
 @dataclass(frozen=True, slots=True)
 class ShiftKpis:
     window_s: float
+    covered_s: float  # the part of the window the controller ran: rates and bins are over it
     orders_finished: int
     finished_per_hour: float
     lead_time_mean_s: float
@@ -93,15 +96,22 @@ class ShiftKpis:
     bin_s: float
 
 
+MIN_COVERED_S = 60.0
+
+
 def shift_kpis(
     orders: Iterable[TransportOrder], counters: ShiftCounters, now: float, window_s: float, bins: int = 16
 ) -> ShiftKpis:
-    """The KPIs of the last `window_s` seconds, with finished orders in `bins` equal bins."""
-    start = now - window_s
+    """The KPIs of the last `window_s` seconds, or of the time since the counters started when
+    that is shorter (an hour's throughput six minutes into a run is not a sixth of an 8-hour
+    rate), with finished orders in `bins` equal bins of it. At least a minute is covered."""
+    ran = now - counters.started if counters.started is not None else 0.0
+    covered = max(MIN_COVERED_S, min(window_s, ran))
+    start = now - covered
     finished = [o for o in orders if (done := o.entered(OrderState.FINISHED)) is not None and done >= start]
     mean, p95 = summarise_lead_times(lead_times(finished))
     vehicle_s, busy_s, waiting = counters.since(start)
-    bin_s = window_s / bins
+    bin_s = covered / bins
     counts = [0] * bins
     for o in finished:
         done = o.entered(OrderState.FINISHED)
@@ -109,8 +119,9 @@ def shift_kpis(
         counts[min(bins - 1, int((done - start) // bin_s))] += 1
     return ShiftKpis(
         window_s=window_s,
+        covered_s=round(covered, 1),
         orders_finished=len(finished),
-        finished_per_hour=round(len(finished) * 3600 / window_s, 2),
+        finished_per_hour=round(len(finished) * 3600 / covered, 2),
         lead_time_mean_s=round(mean, 1),
         lead_time_p95_s=round(p95, 1),
         utilisation=round(busy_s / vehicle_s, 4) if vehicle_s else 0.0,

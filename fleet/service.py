@@ -286,8 +286,8 @@ class FleetService:
             elif isinstance(cmd, VehicleChanged):
                 self.events.append("vehicle", vehicle_event(cmd.vehicle))
             elif isinstance(cmd, Alarm):
-                raised = self.alarms.raise_alarm(cmd, self.controller.clock.now())
-                self.events.append("alarm", asdict(raised))
+                for changed in self.alarms.take(cmd, self.controller.clock.now()):
+                    self.events.append("alarm" if isinstance(changed, RaisedAlarm) else "journal", asdict(changed))
         waits = {vid: why for vid, (_, why) in self.controller.waits().items()}
         if waits != self._waits:
             for vid in sorted(set(waits) | set(self._waits)):
@@ -465,6 +465,13 @@ class FleetService:
     def acknowledge_alarm(self, alarm_id: int, by: str) -> RaisedAlarm:
         """KeyError if the alarm is unknown."""
         alarm = self.alarms.acknowledge(alarm_id, by, self.controller.clock.now())
+        self.events.append("alarm", asdict(alarm))
+        return alarm
+
+    def shelve_alarm(self, alarm_id: int, by: str, minutes: float | None) -> RaisedAlarm:
+        """Shelve an alarm for `minutes` (None: unshelve it); KeyError if the alarm is unknown."""
+        until = None if minutes is None else self.controller.clock.now() + 60 * minutes
+        alarm = self.alarms.shelve(alarm_id, by, until)
         self.events.append("alarm", asdict(alarm))
         return alarm
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fleet.alarms import RaisedAlarm
+from fleet.alarms import JournalEntry, RaisedAlarm
 from fleet.model import OrderState, TransportOrder, Vehicle
 
 # Bounds every request body keeps (so nothing stored can overflow a solver's integers or a
@@ -226,18 +226,75 @@ class ClosedLanes(BaseModel):
 class AlarmOut(BaseModel):
     id: int
     code: str = Field(
-        description="deadlock, deadlock-resolved, vehicle-error, vehicle-offline, blocked-by-closure, ..."
+        description="deadlock, position-conflict, vehicle-error, vehicle-offline, blocked-by-closure, ..."
+        " (the catalogue in docs/control-room.md)"
+    )
+    severity: str = Field(description="critical, high, medium or low")
+    state: str = Field(
+        description="active-unacknowledged, active-acknowledged, cleared-unacknowledged or cleared-acknowledged"
     )
     message: str
     vehicle_id: str | None
     order_id: str | None
     raised_at: float
-    acknowledged_by: str | None = Field(description="role of the key that acknowledged it")
+    count: int = Field(description="how often the condition was raised while this alarm was open")
+    last_raised_at: float | None
+    cleared_at: float | None = Field(description="when the condition ended (a latched alarm: when acknowledged)")
+    acknowledged_by: str | None = Field(description="who acknowledged it (role, or the person)")
     acknowledged_at: float | None
+    shelved_until: float | None = Field(description="off the open list until then")
+    shelved_by: str | None
 
     @classmethod
     def of(cls, alarm: RaisedAlarm) -> AlarmOut:
         return cls.model_validate(alarm, from_attributes=True)
+
+
+class AlarmSummary(BaseModel):
+    """Open alarms at a glance: by severity (shelved ones not counted there), unacknowledged, shelved."""
+
+    critical: int
+    high: int
+    medium: int
+    low: int
+    unacknowledged: int
+    shelved: int
+
+
+class Overview(BaseModel):
+    """The plant at a glance, for the control room's header strip."""
+
+    mode: str = Field(description="running, paused (the fleet's emergency pause), starting (the start-up hold)")
+    problems: list[str] = Field(description="what fails (storage, dispatching, deadlock checks)")
+    open_orders: int
+    late_orders: int = Field(description="open orders past their due time")
+    vehicles: int
+    vehicles_blocked: list[str] = Field(description="cut off from their goal by closures")
+    vehicles_in_trouble: list[str] = Field(
+        description="offline, with an error, stopped by their safety system, or out of service"
+    )
+    alarms: AlarmSummary
+
+
+class ShelveIn(BaseModel):
+    model_config = _IN
+    minutes: float = Field(gt=0, le=720, allow_inf_nan=False, description="how long, at most 12 hours")
+
+
+class JournalEntryOut(BaseModel):
+    """Something that happened and needs nobody to act: a lane opened, a limit changed, a
+    deadlock broken, a condition ended."""
+
+    id: int
+    code: str
+    message: str
+    vehicle_id: str | None
+    order_id: str | None
+    at: float
+
+    @classmethod
+    def of(cls, entry: JournalEntry) -> JournalEntryOut:
+        return cls.model_validate(entry, from_attributes=True)
 
 
 class AuditEntry(BaseModel):
@@ -392,6 +449,9 @@ class KpisOut(BaseModel):
     """KPIs of the recent past (the shift panel of the control room)."""
 
     window_s: float
+    covered_s: float = Field(
+        description="the part of the window the controller has run: rates, means and bins are over it (at least 60 s)"
+    )
     orders_finished: int
     finished_per_hour: float
     lead_time_mean_s: float = Field(description="from acceptance to delivery, of the orders finished in the window")

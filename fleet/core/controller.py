@@ -303,4 +303,6 @@ class Controller(Intake):
                 self._alarm("unjam-failed", f"{problem}; tried again in {self.config.deadlock_check_s:.0f} s")
             self.unjam_problem = problem
         else:
+            if self.unjam_problem is not None:
+                self._alarm("unjam-recovered", "the deadlock checks work again")
             self.unjam_problem = None

@@ -24,6 +24,8 @@ class Dispatching(VehicleReports):
         started = self._stopwatch()
         try:
             run()
+            if self.dispatch_problem is not None:
+                self._alarm("dispatch-recovered", "dispatching works again")
             self.dispatch_problem = None
         except Exception as exc:  # contained: one poison order or bug must not stop every dispatch
             self._dispatch_failed(exc)

@@ -8,6 +8,7 @@ back what it has not loaded), or quarantine it when the core trips on it.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -53,7 +54,7 @@ class Record:
         self._turn_waits: dict[tuple[str, str], float] = {}  # (waiting, for whom) -> since when
         self.orders: dict[str, TransportOrder] = {}
         self.vehicles: dict[str, Vehicle] = {}
-        self.alarms: list[Alarm] = []
+        self.alarms: deque[Alarm] = deque(maxlen=1000)  # the newest raised, for simulations and tests
         self.stats = ControllerStats()
         self._outbox: list[Command] = []
         self._order_seq = 0
@@ -72,6 +73,7 @@ class Record:
         self.fleet_paused = False
         self._pause_sent: dict[str, bool] = {}
         self.closed_lanes: set[str] = set()
+        self.blocked_by_closure: set[str] = set()  # vehicles whose goal closures cut off (one alarm each)
         self.closed_zones: set[str] = set()
         self._closed_now: set[str] = set()  # lanes closed by themselves or by a closed zone
         self._loaded_awaiting: dict[str, list[str]] = {}  # vehicle -> restored orders it carries
@@ -175,6 +177,8 @@ class Record:
         v = self._vehicle(vehicle_id)
         if not in_service and v.in_service:
             v = self._hand_back_unloaded(v, f"{vehicle_id} taken out of service")
+        if in_service and not v.in_service:
+            self._alarm("vehicle-in-service", f"{vehicle_id} is back in service", vehicle_id)
         self._put_vehicle(replace(v, in_service=in_service))
         self._dispatch_wanted = True
         return self.vehicles[vehicle_id]

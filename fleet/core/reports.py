@@ -75,6 +75,7 @@ class VehicleReports(Execution):
                 self._put_vehicle(replace(v, connection=connection, connection_since=now))
             return
         if event.online:
+            self._alarm("vehicle-online", f"{v.id} is online", v.id)  # ends a vehicle-offline alarm
             self._put_vehicle(replace(v, online=True, offline_since=None, connection=connection, connection_since=now))
             self._dispatch_wanted = True
         else:

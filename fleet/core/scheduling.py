@@ -49,6 +49,9 @@ class Scheduling(Record):
         wanted = set(self.closed_lanes).union(*(self._zone_lanes[z] for z in self.closed_zones))
         closing, opening = wanted - self._closed_now, self._closed_now - wanted
         self._closed_now = wanted
+        if not wanted:
+            for vehicle_id in sorted(self.blocked_by_closure):
+                self._unblocked(vehicle_id, f"{vehicle_id}: every closure lifted")
         lanes = self.map.lane_by_id
         resources = {lid: lane_resource(lanes[lid].start, lanes[lid].end) for lid in closing | opening}
         for lid in sorted(closing):
@@ -177,8 +180,13 @@ class Scheduling(Record):
         try:
             path = self.graph.shortest_path(start, goal)
         except NoPathError:
-            self._alarm("blocked-by-closure", f"{vehicle_id} cannot reach {goal} while lanes are closed", vehicle_id)
+            if vehicle_id not in self.blocked_by_closure:  # one alarm while it lasts, not one per try
+                self.blocked_by_closure.add(vehicle_id)
+                self._alarm(
+                    "blocked-by-closure", f"{vehicle_id} cannot reach {goal} while lanes are closed", vehicle_id
+                )
             return self.full_graph.shortest_path(start, goal)
+        self._unblocked(vehicle_id, f"{vehicle_id} has a way to {goal} again")
         if not any(n in self._no_through for n in path[1:-1]):
             return path
 
@@ -188,6 +196,11 @@ class Scheduling(Record):
         # A bay that is a shortcut: the fastest path that keeps out of them, if there is one.
         around = next((p for p in self.graph.paths_from(start, through_a_bay) if p[-1] == goal), None)
         return around if around is not None else path
+
+    def _unblocked(self, vehicle_id: str, why: str) -> None:
+        if vehicle_id in self.blocked_by_closure:
+            self.blocked_by_closure.discard(vehicle_id)
+            self._alarm("blocked-by-closure-cleared", why, vehicle_id)
 
     def _sync_pause(self, vehicle_id: str) -> None:
         if not self.vehicles[vehicle_id].placed:

@@ -1,6 +1,6 @@
 """A robot cell's failed transfer in the control room: the alarm row offers retry and abort; retry
 asks the cell again (it fails again: this demo's cell always fails), abort fails the order with
-the load left where it is. Its own demo (`fleet demo --cells ... --cell-failure-rate 1`), so the
+the load left where it is. Its own demo (`fleet-sim demo --cells ... --cell-failure-rate 1`), so the
 other browser tests' plant has no failing cell."""
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -316,17 +317,18 @@ async def test_bodies_over_the_limit_are_refused(
 async def test_alarms_are_listed_and_acknowledged(
     client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
 ) -> None:
-    """An alarm the core raises is listed open, newest first, with its time; an operator
-    acknowledges it (once: a second acknowledgement keeps the first), and it leaves the open
-    list; an unknown alarm is 404."""
+    """An alarm the core raises is listed open, newest first, with its time and severity; an
+    operator acknowledges it (once: a second acknowledgement keeps the first) and, latched, it
+    leaves the open list; an unknown alarm is 404."""
     sim, service = plant
-    sim.controller._alarm("vehicle-error", "AGV-01: FATAL drive fault", "AGV-01")
+    sim.controller._alarm("transfer-failed", "AGV-01: the cell dropped the load", "AGV-01")
     sim.controller._alarm("vehicle-offline", "AGV-02 is offline", "AGV-02")
     service.record(sim.controller.take_commands())
     listed = (await client.get("/api/v1/alarms", params={"open_only": True})).json()
-    assert [a["code"] for a in listed] == ["vehicle-offline", "vehicle-error"]
+    assert [a["code"] for a in listed] == ["vehicle-offline", "transfer-failed"]
     first = listed[1]
-    assert first["vehicle_id"] == "AGV-01" and first["acknowledged_at"] is None
+    assert first["vehicle_id"] == "AGV-01" and first["acknowledged_at"] is None and first["severity"] == "high"
+    assert first["state"] == "active-unacknowledged"
     acked = await client.post(f"/api/v1/alarms/{first['id']}/acknowledge")
     assert (
         acked.status_code == 200 and acked.json()["acknowledged_by"] == "admin"
@@ -340,6 +342,77 @@ async def test_alarms_are_listed_and_acknowledged(
     assert missing.status_code == 404 and missing.json()["detail"] == "no alarm 999"
     kinds = [e.kind for e in service.events.since(0)]
     assert kinds.count("alarm") == 4, "raised twice, acknowledged twice, all in the event stream"
+
+
+async def test_one_alarm_per_condition_until_it_clears(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    """ISA-18.2's rules: a condition raised again while its alarm is open counts up on that alarm;
+    acknowledged, it stays listed while active; the event that ends it clears it (and goes to the
+    journal, as every event that is no alarm does); a cleared alarm still unacknowledged stays
+    listed until acknowledged; a condition that comes back after it closed is a new alarm."""
+    sim, service = plant
+
+    async def open_alarms() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = (await client.get("/api/v1/alarms?open_only=true")).json()
+        return found
+
+    for _ in range(3):
+        sim.controller._alarm("blocked-by-closure", "AGV-01 cannot reach ST-B while lanes are closed", "AGV-01")
+    sim.controller._alarm("vehicle-error", "AGV-02: FATAL drive fault", "AGV-02")
+    sim.controller._alarm("vehicle-error", "AGV-02: WARNING low air", "AGV-02")
+    sim.controller._alarm("lane-opened", "lane L1 opened")
+    service.record(sim.controller.take_commands())
+    alarms = await open_alarms()
+    assert [(a["code"], a["count"]) for a in alarms] == [
+        ("vehicle-error", 1),
+        ("vehicle-error", 1),
+        ("blocked-by-closure", 3),
+    ]
+    blocked = alarms[2]
+    assert (await client.post(f"/api/v1/alarms/{blocked['id']}/acknowledge")).json()["state"] == "active-acknowledged"
+    assert blocked["id"] in [a["id"] for a in await open_alarms()], "a condition stays listed while it holds"
+    sim.controller._alarm("blocked-by-closure-cleared", "AGV-01 has a way to ST-B again", "AGV-01")
+    sim.controller._alarm("vehicle-error-cleared", "AGV-02: WARNING low air", "AGV-02")
+    service.record(sim.controller.take_commands())
+    alarms = await open_alarms()
+    assert [(a["message"], a["state"]) for a in alarms] == [
+        ("AGV-02: WARNING low air", "cleared-unacknowledged"),
+        ("AGV-02: FATAL drive fault", "active-unacknowledged"),
+    ], "one error cleared, the other still active; the acknowledged cleared condition is closed"
+    journal = (await client.get("/api/v1/journal")).json()
+    assert [e["code"] for e in journal] == ["vehicle-error-cleared", "blocked-by-closure-cleared", "lane-opened"]
+    assert all(a["code"] != "lane-opened" for a in (await client.get("/api/v1/alarms")).json())
+    sim.controller._alarm("blocked-by-closure", "AGV-01 cannot reach ST-C while lanes are closed", "AGV-01")
+    service.record(sim.controller.take_commands())
+    newest = (await open_alarms())[0]
+    assert newest["code"] == "blocked-by-closure" and newest["id"] != blocked["id"] and newest["count"] == 1
+    summary = (await client.get("/api/v1/alarms/summary")).json()
+    assert summary == {"critical": 0, "high": 2, "medium": 1, "low": 0, "unacknowledged": 3, "shelved": 0}
+
+
+async def test_alarms_are_shelved_for_a_while(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    """A shelved alarm leaves the open list (counted as shelved) and comes back when its time is
+    up, or when an operator unshelves it; a shelf longer than 12 hours is refused by field."""
+    sim, service = plant
+    sim.controller._alarm("vehicle-offline", "AGV-02 is offline", "AGV-02")
+    service.record(sim.controller.take_commands())
+    alarm = (await client.get("/api/v1/alarms?open_only=true")).json()[0]
+    shelved = await client.post(f"/api/v1/alarms/{alarm['id']}/shelve", json={"minutes": 1})
+    assert shelved.status_code == 200 and shelved.json()["shelved_by"] == "admin"
+    assert (await client.get("/api/v1/alarms?open_only=true")).json() == []
+    assert (await client.get("/api/v1/alarms/summary")).json()["shelved"] == 1
+    sim.run_for(61)
+    assert [a["id"] for a in (await client.get("/api/v1/alarms?open_only=true")).json()] == [alarm["id"]]
+    await client.post(f"/api/v1/alarms/{alarm['id']}/shelve", json={"minutes": 30})
+    unshelved = await client.post(f"/api/v1/alarms/{alarm['id']}/unshelve")
+    assert unshelved.json()["shelved_until"] is None
+    assert len((await client.get("/api/v1/alarms?open_only=true")).json()) == 1
+    too_long = await client.post(f"/api/v1/alarms/{alarm['id']}/shelve", json={"minutes": 721})
+    assert too_long.status_code == 422 and too_long.json()["field"] == "minutes"
+    assert (await client.post("/api/v1/alarms/999/shelve", json={"minutes": 5})).status_code == 404
 
 
 async def test_due_times_are_taken_checked_and_reported(
@@ -415,7 +488,8 @@ async def test_a_load_ready_later_is_picked_up_when_ready(
 
 async def test_shift_kpis(client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]) -> None:
     """Finished orders, lead times, utilisation and waits of the recent past, as the simulation
-    sees them; an order finished before the window does not count."""
+    sees them; rates are over the time actually run, not over a window longer than the run; an
+    order finished before the window does not count."""
     sim, _ = plant
     for _ in range(3):
         await client.post("/api/v1/orders", json={"from": "ST-A", "to": "ST-B"})
@@ -425,10 +499,12 @@ async def test_shift_kpis(client: httpx.AsyncClient, plant: tuple[Simulation, Fl
     assert kpis["orders_finished"] == len(finished) == 3
     assert sum(n for _, n in kpis["finished_by_bin"]) == 3 and len(kpis["finished_by_bin"]) == 16
     assert 0 < kpis["utilisation"] < 1 and kpis["lead_time_mean_s"] > 0
-    assert kpis["finished_per_hour"] == 6.0
+    assert 1200 <= kpis["covered_s"] < 1300, "the run so far, not the 30-minute window"
+    assert kpis["finished_per_hour"] == round(3 * 3600 / kpis["covered_s"], 2) > 8
+    assert kpis["bin_s"] == kpis["covered_s"] / 16
     sim.run_for(1800)
     later = (await client.get("/api/v1/kpis", params={"window_s": 600})).json()
-    assert later["orders_finished"] == 0 and later["utilisation"] == 0.0
+    assert later["orders_finished"] == 0 and later["utilisation"] == 0.0 and later["covered_s"] == 600
     assert (await client.get("/api/v1/kpis", params={"window_s": 0})).status_code == 422
 
 

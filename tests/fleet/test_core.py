@@ -208,8 +208,12 @@ def test_a_closure_that_cuts_a_vehicles_leg_off_does_not_stop_dispatching(plant_
     sim.run_for(120)
     sim.controller.close_zone("CLEANROOM-PECVD")
     sim.run_for(300)
-    assert "blocked-by-closure" in {a.code for a in sim.controller.alarms}
+    blocked = [a.vehicle_id for a in sim.controller.alarms if a.code == "blocked-by-closure"]
+    assert blocked and len(blocked) == len(set(blocked)), "one alarm per blocked vehicle, not one per try"
+    assert set(blocked) == sim.controller.blocked_by_closure
     sim.controller.close_zone("CLEANROOM-PECVD", False)
+    cleared = {a.vehicle_id for a in sim.controller.alarms if a.code == "blocked-by-closure-cleared"}
+    assert cleared == set(blocked) and not sim.controller.blocked_by_closure, "reopening ends every one"
     sim.demand_enabled = False
     sim.run_for(1800)
     report = sim.report(0.0)

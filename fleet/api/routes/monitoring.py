@@ -1,4 +1,4 @@
-"""Shift KPIs, alarms and their acknowledgement, the audit log."""
+"""Shift KPIs, alarms (acknowledged and shelved), the journal of plant events, the audit log."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import (
     APIRouter,
     HTTPException,
+    Path,
     Query,
 )
 
@@ -19,12 +20,17 @@ from fleet.api.deps import (
 )
 from fleet.api.schemas import (
     AlarmOut,
+    AlarmSummary,
     AuditEntry,
     ErrorOut,
+    JournalEntryOut,
     KpisOut,
+    Overview,
+    ShelveIn,
 )
 
 router = APIRouter(prefix="/api/v1", dependencies=VIEWER, tags=["monitoring"])
+AlarmId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the alarm's number")]
 
 
 @router.get("/kpis", response_model=KpisOut)
@@ -41,11 +47,20 @@ async def kpis(
 @router.get("/alarms", response_model=list[AlarmOut])
 async def list_alarms(
     service: ServiceDep,
-    open_only: Annotated[bool, Query(description="only those not acknowledged yet")] = False,
+    open_only: Annotated[
+        bool, Query(description="only those still open (active, or cleared but unacknowledged) and not shelved")
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AlarmOut]:
-    """Alarms, newest first (the newest 1000 are kept)."""
-    return [AlarmOut.of(a) for a in service.alarms.newest_first(open_only)[:limit]]
+    """Alarms, newest first (the newest 1000 are kept): one per condition, however often it was raised."""
+    now = service.controller.clock.now()
+    return [AlarmOut.of(a) for a in service.alarms.newest_first(open_only, now)[:limit]]
+
+
+@router.get("/alarms/summary", response_model=AlarmSummary)
+async def alarm_summary(service: ServiceDep) -> AlarmSummary:
+    """Open alarms by severity, unacknowledged ones and shelved ones, for the header strip."""
+    return AlarmSummary(**service.alarms.summary(service.controller.clock.now()))
 
 
 @router.post(
@@ -53,11 +68,66 @@ async def list_alarms(
     response_model=AlarmOut,
     responses={404: {"model": ErrorOut}},
 )
-async def acknowledge_alarm(alarm_id: int, service: ServiceDep, principal: Operator) -> AlarmOut:
+async def acknowledge_alarm(alarm_id: AlarmId, service: ServiceDep, principal: Operator) -> AlarmOut:
+    """Mark an alarm seen: a latched one closes, a condition stays listed until it clears."""
     try:
         return AlarmOut.of(service.acknowledge_alarm(alarm_id, principal.who))
     except KeyError:
         raise HTTPException(status_code=404, detail=f"no alarm {alarm_id}") from None
+
+
+@router.post(
+    "/alarms/{alarm_id}/shelve",
+    response_model=AlarmOut,
+    responses={404: {"model": ErrorOut}},
+)
+async def shelve_alarm(alarm_id: AlarmId, body: ShelveIn, service: ServiceDep, principal: Operator) -> AlarmOut:
+    """Take an alarm off the open list for a while (a known fault being fixed); it comes back then."""
+    try:
+        return AlarmOut.of(service.shelve_alarm(alarm_id, principal.who, body.minutes))
+    except KeyError:
+        raise HTTPException(status_code=404, detail=f"no alarm {alarm_id}") from None
+
+
+@router.post(
+    "/alarms/{alarm_id}/unshelve",
+    response_model=AlarmOut,
+    responses={404: {"model": ErrorOut}},
+)
+async def unshelve_alarm(alarm_id: AlarmId, service: ServiceDep, principal: Operator) -> AlarmOut:
+    """Put a shelved alarm back on the open list now."""
+    try:
+        return AlarmOut.of(service.shelve_alarm(alarm_id, principal.who, None))
+    except KeyError:
+        raise HTTPException(status_code=404, detail=f"no alarm {alarm_id}") from None
+
+
+@router.get("/overview", response_model=Overview)
+async def overview(service: ServiceDep) -> Overview:
+    """Late orders, blocked and troubled vehicles, open alarms by severity and the fleet's mode."""
+    c, now = service.controller, service.controller.clock.now()
+    open_orders = c.open_orders()
+    mode = "paused" if c.fleet_paused else "starting" if c.holding else "running"
+    trouble = [
+        v.id for v in c.vehicles.values() if not v.online or v.errors or v.safety_stop is not None or not v.in_service
+    ]
+    return Overview(
+        mode=mode,
+        problems=service.failures(),
+        open_orders=len(open_orders),
+        late_orders=sum(o.due_at is not None and o.due_at < now for o in open_orders),
+        vehicles=len(c.vehicles),
+        vehicles_blocked=sorted(c.blocked_by_closure),
+        vehicles_in_trouble=sorted(trouble),
+        alarms=AlarmSummary(**service.alarms.summary(now)),
+    )
+
+
+@router.get("/journal", response_model=list[JournalEntryOut])
+async def journal(service: ServiceDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[JournalEntryOut]:
+    """Plant events that are not alarms, newest first: lanes and zones closed and opened, limits
+    changed, pauses, deadlocks broken, conditions ended (the newest 1000 are kept)."""
+    return [JournalEntryOut.of(e) for e in service.alarms.journal(limit)]
 
 
 @router.get("/audit", response_model=list[AuditEntry], dependencies=OPERATOR)

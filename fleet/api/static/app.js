@@ -1,7 +1,13 @@
 // Control-room page: draws the active map and follows vehicles and orders through the public API.
-// An API key given as ?key= is kept for the session and sent with every request.
+// An API key given as ?key= or typed into the sign-in form is kept for the browser tab's session
+// and sent with every request.
+// Without one, the page asks for it (a sign-in form) rather than drawing buttons that cannot work.
+// The key is taken out of the address at once, so it is not bookmarked or read over a shoulder.
 const urlKey = new URLSearchParams(location.search).get("key");
-if (urlKey) sessionStorage.setItem("fleet-key", urlKey);
+if (urlKey) {
+  sessionStorage.setItem("fleet-key", urlKey);
+  history.replaceState(null, "", location.pathname);
+}
 const apiKey = sessionStorage.getItem("fleet-key");
 
 const api = async (path, options = {}) => {
@@ -198,7 +204,7 @@ function dueText(o) {
   return o.due_at ? `due ${clock(o.due_at)}` : "";
 }
 
-function fillOrders(recent, health) {
+function fillOrders(recent) {
   const body = document.querySelector("#orders tbody");
   body.replaceChildren(...recent.map((o) => {
     const row = document.createElement("tr");
@@ -240,7 +246,6 @@ function fillOrders(recent, health) {
     }
     return row;
   }));
-  document.getElementById("summary").textContent = `${health.open_orders} open orders, ${health.finished_orders} finished`;
 }
 
 // Closed lanes and zones as the controller has them; an operator closes or opens one by clicking it.
@@ -270,31 +275,45 @@ async function refresh() {
   fillVehicles(vehicles);
 }
 
-// Alarms not yet acknowledged, newest first; an operator acknowledges one with its button. A
-// robot cell's failed transfer (the vehicle waits at the station) also gets retry and abort,
-// for as long as that cell waits for the operator; `held` maps vehicle id -> cell station.
+// Open alarms, newest first, one per condition (ISA-18.2): severity, how often it was raised,
+// and whether it still holds. An operator acknowledges one (a condition then stays until it
+// clears) or shelves it for 30 minutes. A robot cell's failed transfer (the vehicle waits at the
+// station) also gets retry and abort while that cell waits; `held` maps vehicle id -> station.
 function fillAlarms(alarms, held = {}) {
   document.getElementById("alarm-count").textContent = alarms.length ? `(${alarms.length} open)` : "";
   const body = document.querySelector("#alarms tbody");
-  body.replaceChildren(...alarms.slice(0, 20).map((a) => {
+  body.replaceChildren(...alarms.slice(0, 30).map((a) => {
     const row = document.createElement("tr");
     row.dataset.alarm = a.id;
-    row.className = `alarm ${a.code}`;
-    const time = new Date(a.raised_at * 1000).toLocaleTimeString();
-    for (const text of [time, `${a.code}: ${a.message}`]) row.appendChild(document.createElement("td")).textContent = text;
+    row.className = `alarm ${a.code} sev-${a.severity} ${a.state}`;
+    const time = new Date(a.raised_at * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    const sev = row.appendChild(document.createElement("td"));
+    sev.className = "sev";
+    sev.textContent = a.severity;
+    row.appendChild(document.createElement("td")).textContent = time;
+    const what = row.appendChild(document.createElement("td"));
+    what.className = "what";
+    const repeat = a.count > 1 ? ` (\u00d7${a.count})` : "";
+    const ended = a.cleared_at != null ? " \u2014 cleared" : a.acknowledged_at != null ? " \u2014 acknowledged" : "";
+    what.textContent = `${a.code}: ${a.message}${repeat}${ended}`;
+    what.title = what.textContent;
     const cell = row.appendChild(document.createElement("td"));
+    cell.className = "buttons";
     const station = a.code === "transfer-failed" ? held[a.vehicle_id] : undefined;
     const actions = station
       ? [["retry", `/stations/${station}/transfer/retry`], ["abort", `/stations/${station}/transfer/abort`]]
       : [];
-    for (const [label, path] of [...actions, ["ack", `/alarms/${a.id}/acknowledge`]]) {
+    if (a.acknowledged_at == null) actions.push(["ack", `/alarms/${a.id}/acknowledge`]);
+    actions.push(["shelve", `/alarms/${a.id}/shelve`, { minutes: 30 }]);
+    for (const [label, path, payload] of actions) {
       const button = cell.appendChild(document.createElement("button"));
       button.className = "action";
       button.dataset.alarmAction = label;
       button.textContent = label;
+      if (label === "shelve") button.title = "off the list for 30 minutes";
       button.addEventListener("click", async () => {
         if (label === "abort" && !confirm(`Abort the transfer at ${station}? The order fails.`)) return;
-        await api(path, { method: "POST" });
+        await api(path, { method: "POST", ...(payload ? { body: JSON.stringify(payload) } : {}) });
         refreshOrders();
       });
     }
@@ -302,15 +321,62 @@ function fillAlarms(alarms, held = {}) {
   }));
 }
 
-// The shift panel: KPIs of the last 8 hours and orders finished per half hour as bars.
+// The journal: what happened that needs nobody to act (lanes opened, limits changed,
+// conditions ended), newest first.
+function fillJournal(entries) {
+  document.querySelector("#journal tbody").replaceChildren(...entries.map((e) => {
+    const row = document.createElement("tr");
+    row.dataset.entry = e.id;
+    row.className = e.code;
+    row.appendChild(document.createElement("td")).textContent = new Date(e.at * 1000).toLocaleTimeString();
+    row.appendChild(document.createElement("td")).textContent = e.message;
+    return row;
+  }));
+}
+
+// The header strip: what needs attention, at a glance; each count names what it counts.
+function fillGlance(o) {
+  const chips = [
+    ["mode", o.mode, o.mode !== "running"],
+    ["late", `${o.late_orders} late order${o.late_orders === 1 ? "" : "s"}`, o.late_orders > 0],
+    ["blocked", `${o.vehicles_blocked.length} blocked`, o.vehicles_blocked.length > 0, o.vehicles_blocked.join(", ")],
+    ["trouble", `${o.vehicles_in_trouble.length} in trouble`, o.vehicles_in_trouble.length > 0, o.vehicles_in_trouble.join(", ")],
+    ...["critical", "high", "medium", "low"].map((sev) => [`sev-${sev}`, `${o.alarms[sev]} ${sev}`, o.alarms[sev] > 0]),
+    ["shelved", `${o.alarms.shelved} shelved`, false],
+    ["orders", `${o.open_orders} open orders`, false],
+    ...o.problems.map((p, i) => [`problem-${i}`, p, true]),
+  ];
+  document.getElementById("summary").replaceChildren(...chips.map(([name, text, hot, title]) => {
+    const chip = document.createElement("span");
+    chip.className = `chip ${name}${hot ? " hot" : ""}`;
+    chip.dataset.glance = name;
+    chip.textContent = text;
+    if (title) chip.title = title;
+    return chip;
+  }));
+}
+
+// The shift panel: KPIs over the last 8 hours, or over the time the controller has run when
+// that is shorter (so a rate is right from the first minute), with orders finished as bars.
+const WAIT_CAUSES = {
+  node: "a node another holds", lane: "a lane another holds", zone: "a single-vehicle zone", turn: "another's turn",
+  load: "a load to be ready", cell: "a robot cell", safety: "its safety system",
+};
+const span = (s) => (s < 3600 ? `${Math.max(1, Math.round(s / 60))} min` : `${(s / 3600).toFixed(s < 36000 ? 1 : 0)} h`);
+
 function fillKpis(k) {
-  document.getElementById("kpi-window").textContent = `(last ${Math.round(k.window_s / 3600)} h)`;
-  const waits = Object.entries(k.waiting_s_by_cause).map(([cause, s]) => `${cause} ${Math.round(s / 60)}`).join(", ");
+  document.getElementById("kpi-window").textContent = `(last ${span(k.covered_s)})`;
+  const waits = Object.entries(k.waiting_s_by_cause)
+    .filter(([, s]) => s >= 30)
+    .sort(([, a], [, b]) => b - a)
+    .map(([cause, s]) => `${WAIT_CAUSES[cause] ?? cause} ${Math.round(s / 60)} min`).join(", ");
   const rows = [
     ["finished", `${k.orders_finished} (${k.finished_per_hour.toFixed(1)} / h)`],
-    ["lead time", `${Math.round(k.lead_time_mean_s / 60)} min mean, ${Math.round(k.lead_time_p95_s / 60)} min p95`],
+    ["lead time", k.orders_finished
+      ? `${Math.round(k.lead_time_mean_s / 60)} min mean, ${Math.round(k.lead_time_p95_s / 60)} min p95`
+      : "none finished yet"],
     ["utilisation", `${Math.round(k.utilisation * 100)} %`],
-    ["waiting (vehicle-min)", waits || "none"],
+    ["vehicles waited for", waits || "nothing"],
   ];
   document.getElementById("kpis").replaceChildren(...rows.flatMap(([term, value]) => {
     const dt = document.createElement("dt"), dd = document.createElement("dd");
@@ -322,12 +388,14 @@ function fillKpis(k) {
   const chart = document.getElementById("kpi-chart");
   const most = Math.max(1, ...k.finished_by_bin.map(([, n]) => n));
   const width = 320 / k.finished_by_bin.length;
-  chart.replaceChildren(...k.finished_by_bin.map(([start, n], i) => {
+  const bars = k.finished_by_bin.map(([start, n], i) => {
     const h = (n / most) * 56;
     const bar = el("rect", { x: i * width + 1, y: 60 - h, width: width - 2, height: h, class: "bar" });
     bar.appendChild(document.createElementNS(svgNS, "title")).textContent = `${clock(start)}: ${n} finished`;
     return bar;
-  }));
+  });
+  chart.replaceChildren(...bars);
+  document.getElementById("kpi-empty").hidden = k.orders_finished > 0; // an empty box says why
 }
 
 async function refreshKpis() {
@@ -368,11 +436,13 @@ function fillPending(pending) {
 }
 
 async function refreshOrders() {
-  const [recent, health, alarms, admission, pending] = await Promise.all([
-    api("/orders?newest_first=true&limit=40"), api("/health"), api("/alarms?open_only=true&limit=100"),
-    api("/fleet/admission"), api("/pending-vehicles"),
+  const [recent, overview, alarms, admission, pending, journal] = await Promise.all([
+    api("/orders?newest_first=true&limit=40"), api("/overview"), api("/alarms?open_only=true&limit=100"),
+    api("/fleet/admission"), api("/pending-vehicles"), api("/journal?limit=15"),
   ]);
-  fillOrders(recent, health);
+  fillOrders(recent);
+  fillGlance(overview);
+  fillJournal(journal);
   fillAdmission(admission);
   fillPending(pending);
   const held = {};
@@ -432,18 +502,33 @@ function setupStop() {
   });
 }
 
+// The sign-in form, shown instead of the control room while no accepted key is held.
+function signIn(why) {
+  document.body.classList.add("signed-out");
+  document.getElementById("signin-why").textContent = why;
+  const form = document.getElementById("signin");
+  form.hidden = false;
+  document.getElementById("signin-key").focus();
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem("fleet-key", document.getElementById("signin-key").value.trim());
+    location.reload();
+  });
+}
+
 async function main() {
   let role;
   try {
     role = (await api("/whoami")).role;
   } catch (error) {
-    document.getElementById("summary").textContent = `no access: ${error.message} (open the page with ?key=...)`;
+    signIn(apiKey ? `that key is not accepted (${error.message})` : "");
     return;
   }
   if (role === "plc") {
-    document.getElementById("summary").textContent = "no access: a PLC key reads only its own station";
+    signIn("a PLC key reads only its own station: sign in with a viewer, operator or admin key");
     return;
   }
+  document.body.classList.remove("signed-out");
   document.body.classList.toggle("viewer", role === "viewer");
   plant = await api("/map");
   plant.nodeById = Object.fromEntries(plant.nodes.map((n) => [n.id, n]));
