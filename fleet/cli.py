@@ -6,6 +6,10 @@ These are the plant's commands and need nothing of the simulator; the simulator'
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +20,8 @@ from rich.console import Console
 from fleet.api.security import DEFAULT_KEY_FILE, ApiKeys, KeyFile, Role
 from fleet.core import ControllerConfig
 from fleet.dispatcher import DispatchConfig
+from fleet.lease import Lease, LeaseState, wait_until_held
+from fleet.storage import OrderStore
 from fleet.vda5050.master import MasterConfig, VehicleSettings, fleet_from_profiles
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap, MapValidationError, bundled_map_names, load_map
@@ -141,6 +147,17 @@ def serve(
     open_api: Annotated[
         bool, typer.Option(help="run with no API keys: anybody reaching the port is an admin (a lab, never a plant)")
     ] = False,
+    site: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FLEET_SITE",
+            help="the site this controller runs, with a lease in the database: start a second one on the same"
+            " database and site as its hot standby",
+        ),
+    ] = None,
+    lease_ttl_s: Annotated[
+        float, typer.Option(min=1.0, max=60.0, envvar="FLEET_LEASE_TTL_S", help="seconds a site lease lasts unrenewed")
+    ] = 3.0,
 ) -> None:
     """Run the controller for a plant: VDA 5050 vehicles over MQTT (FLEET_MQTT_URL, default
     mqtt://127.0.0.1:1883), ROS 2 robots and cells through rosbridge (--ros-config), orders in
@@ -150,7 +167,6 @@ def serve(
 
     from fleet.clock import ScaledClock, WallClock
     from fleet.server import active_map, build_server, create_server_app, tune_garbage_collection
-    from fleet.storage import OrderStore
     from fleet.vda5050.mqtt import MqttSettings
 
     keys = serve_keys(open_api)
@@ -187,10 +203,12 @@ def serve(
             raise typer.Exit(2) from None
         fleet_from_profiles(profiles, master)
     store = OrderStore(db)
+    lease = hold_site(store, site, lease_ttl_s) if site else None
     fmap = active_map(store, fmap)
     server = build_server(
-        fmap, store, mqtt, clock, plant_controller_config(max_working), master, settle_s=settle, ros=ros
+        fmap, store, mqtt, clock, plant_controller_config(max_working), master, settle_s=settle, ros=ros, lease=lease
     )
+    server.on_lease_lost = step_down
     server.service.vehicle_profiles = profiles
     restored = len(server.service.controller.open_orders())
     console.print(
@@ -198,6 +216,32 @@ def serve(
     )
     tune_garbage_collection()
     uvicorn.run(create_server_app(server, keys), host=host, port=port, log_level=log_level)
+
+
+EXIT_LEASE_LOST = 3
+
+
+def hold_site(store: OrderStore, site: str, ttl_s: float) -> Lease:
+    """This process's lease on `site`, waited for as a standby while another controller holds it;
+    from then on every storage write checks it."""
+    lease = Lease(store.engine, site, f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}", ttl_s)
+
+    def report(state: LeaseState | None) -> None:
+        holder = f"{state.holder} (token {state.token})" if state is not None else "unknown (no database)"
+        console.print(f"standby for site {site}: the active controller is {holder}; taking over when it stops")
+
+    wait_until_held(lease, report, time.sleep)
+    store.fence = lease.fence
+    console.print(f"active for site {site} (lease token {lease.token}, {ttl_s:g} s)")
+    return lease
+
+
+def step_down(why: str) -> None:
+    """The site's lease is lost: end the process at once (nothing more may reach any vehicle;
+    whatever was acknowledged is committed). A supervisor restarts it, as a standby."""
+    console.print(f"[red]{why}: stepping down[/red]")
+    sys.stdout.flush()
+    os._exit(EXIT_LEASE_LOST)
 
 
 @app.command("validate-map")

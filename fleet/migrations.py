@@ -6,8 +6,10 @@ database at the last whole version. Migration 1 takes over databases made before
 existed (same tables, created with IF NOT EXISTS), so a plant's old `var/fleet.db` keeps its
 orders. Add a migration at the end; never edit one that has shipped.
 
-The tables as they stand after the newest migration are `ORDERS`, `CALLS`, `AUDIT`, `MAPS`
-below; `fleet.storage` queries through them.
+The tables as they stand after the newest migration are `ORDERS`, `CALLS`, `AUDIT`, `MAPS`,
+`VEHICLES`, `LEASES` below; `fleet.storage` and `fleet.lease` query through them. On PostgreSQL
+migrations run under an advisory lock, so two controllers starting on one database (an active
+and its standby) do not both apply one.
 """
 
 from __future__ import annotations
@@ -85,6 +87,15 @@ VEHICLES = Table(  # migration 4
     Column("admitted_at", Double, nullable=False),
     Column("admitted_by", String(100), nullable=False),
 )
+LEASES = Table(  # migration 5
+    "leases",
+    metadata,
+    Column("site", String(100), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    Column("token", Integer, nullable=False),  # the fencing token: one more at every takeover
+    Column("expires_at", Double, nullable=False),  # the database's clock, seconds since the epoch
+    Column("acquired_at", Double, nullable=False),
+)
 
 _VERSIONS = Table(
     "schema_version",
@@ -146,6 +157,10 @@ def _v4_admitted_vehicles(conn: Connection) -> None:
     VEHICLES.create(conn, checkfirst=True)
 
 
+def _v5_leases(conn: Connection) -> None:
+    LEASES.create(conn, checkfirst=True)
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -158,6 +173,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "PLC calls remember their station", _v2_call_station),
     Migration(3, "facility maps uploaded through the API", _v3_facility_maps),
     Migration(4, "vehicles an operator admitted to the fleet", _v4_admitted_vehicles),
+    Migration(5, "one active controller per site: leases with a fencing token", _v5_leases),
 )
 LATEST = MIGRATIONS[-1].version
 
@@ -173,6 +189,21 @@ def current_version(engine: Engine) -> int:
 
 def migrate(engine: Engine) -> list[int]:
     """Apply every migration not applied yet, each in its own transaction; the versions applied."""
+    if engine.dialect.name != "postgresql":
+        return _migrate(engine)
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        try:
+            return _migrate(engine)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            lock.commit()
+
+
+MIGRATION_LOCK = 505_005  # the advisory lock key migrations hold on PostgreSQL
+
+
+def _migrate(engine: Engine) -> list[int]:
     _VERSIONS.create(engine, checkfirst=True)
     done = current_version(engine)
     if done > LATEST:

@@ -29,6 +29,7 @@ from fleet.api.security import ApiKeys
 from fleet.clock import Clock, WallClock
 from fleet.core import Controller, ControllerConfig
 from fleet.events import Command, Event, Tick
+from fleet.lease import Lease
 from fleet.ros.config import RosConfig
 from fleet.ros.gateway import RosGateway
 from fleet.service import FleetService
@@ -64,6 +65,10 @@ class Server:
     bus: MqttBus | None = None
     solver_pool: SolverPool | None = None
     tick_s: float = 0.1
+    # With a site lease (`fleet.lease`): the server acts only while it is valid; once it is not,
+    # nothing more goes to any vehicle and `on_lease_lost` is called (the CLI ends the process).
+    lease: Lease | None = None
+    on_lease_lost: Callable[[str], None] | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -73,7 +78,19 @@ class Server:
         controller = self.service.controller
         for adapter in self.adapters:
             adapter.on_events = self._wake.set
+        keeping = asyncio.create_task(self._keep_lease()) if self.lease is not None else None
+        try:
+            await self._loop(controller)
+        finally:
+            if keeping is not None:
+                keeping.cancel()
+                await asyncio.gather(keeping, return_exceptions=True)
+
+    async def _loop(self, controller: Controller) -> None:
         while not self._stop.is_set():
+            if self.lease is not None and not self.lease.valid:
+                self._lease_lost()
+                return
             self._wake.clear()
             for adapter in self.adapters:
                 adapter.tick()
@@ -99,6 +116,23 @@ class Server:
         self._stop.set()
         self._wake.set()
 
+    async def _keep_lease(self) -> None:
+        """Renew the lease every quarter of its ttl, in a thread: a database that hangs must not
+        stall the loop (the lease then runs out by itself, and `_loop` sees it)."""
+        assert self.lease is not None
+        while True:
+            await asyncio.sleep(self.lease.ttl_s / 4)
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.lease.renew)
+
+    def _lease_lost(self) -> None:
+        assert self.lease is not None
+        why = f"site {self.lease.site}: lease (token {self.lease.token}) lost or not renewed in time"
+        log.critical("%s: stepping down, nothing more is sent to any vehicle", why)
+        self.service.problems["lease"] = why
+        if self.on_lease_lost is not None:
+            self.on_lease_lost(why)
+
     @property
     def ros(self) -> RosGateway | None:
         """The ROS 2 adapter among the adapters, if any (its bridges connect in the lifespan)."""
@@ -115,6 +149,18 @@ def run_prefix() -> str:
     return f"{digits}{secrets.choice(base)}{secrets.choice(base)}-"
 
 
+HEADER_EPOCH = 1_735_689_600  # 2025-01-01 UTC
+
+
+def header_base(now: float) -> int:
+    """Where this run's VDA 5050 headerIds start: four per second of the controller's clock
+    since 2025, so a run (or a standby taking over) starts above where an earlier one got to,
+    unless that one sent more than four messages a second on one topic to one vehicle on average
+    (headerId is a uint32: enough until 2058). The clock, not wall time: a plant simulated
+    faster than real time also sends faster."""
+    return max(0, int((now - HEADER_EPOCH) * 4))
+
+
 def build_server(
     fmap: FacilityMap,
     store: OrderStore,
@@ -125,6 +171,7 @@ def build_server(
     settle_s: float = 5.0,
     ros: RosConfig | None = None,
     solve_aside: bool = True,
+    lease: Lease | None = None,
 ) -> Server:
     """A controller for `fmap` on `store` and the broker of `mqtt` (and the ROS 2 robots and
     cells of `ros`). For `settle_s` seconds of its clock after start it releases no path, while
@@ -138,10 +185,13 @@ def build_server(
     service = FleetService(controller, store)
     master_config = master_config or MasterConfig()
     master_config.order_prefix = master_config.order_prefix or run_prefix()
+    master_config.header_base = master_config.header_base or header_base(clock.now())
     for serial, manufacturer in store.admitted_vehicles().items():  # admitted by an operator earlier
         master_config.vehicles.setdefault(serial, VehicleSettings(manufacturer=manufacturer))
     master = MasterControl(fmap, master_config)
     bus = MqttBus(mqtt)
+    if lease is not None:
+        bus.gate = lambda: lease.valid  # checked at every publish: a stale active sends nothing
     gateway = VdaGateway(controller, master, bus)
     bus.on_published = gateway.published
     gateway.start()
@@ -154,7 +204,7 @@ def build_server(
         ros_gateway = RosGateway(controller, ros)
         service.cells = ros_gateway  # operators retry or abort its cells' transfers
         adapters.insert(0, ros_gateway)  # first: picks and drops at cell stations are the cell's
-    return Server(service, adapters, bus, pool)
+    return Server(service, adapters, bus, pool, lease=lease)
 
 
 def active_map(store: OrderStore, configured: FacilityMap) -> FacilityMap:
@@ -185,6 +235,8 @@ def create_server_app(server: Server, keys: ApiKeys | None = None) -> FastAPI:
             if server.solver_pool is not None:
                 server.solver_pool.close()
             await server.service.close()
+            if server.lease is not None:
+                server.lease.release()  # a clean stop: the standby takes over at once
 
     return create_app(server.service, lifespan, keys)
 

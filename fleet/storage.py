@@ -13,7 +13,8 @@ Concurrency: one `OrderStore` per process, used from the controller's single wri
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,24 @@ def database_url(target: str | Path) -> str:
     return f"sqlite:///{text}"
 
 
+IDLE_IN_TRANSACTION_MS = 2000  # our transactions never wait between statements
+
+
 def _engine(target: str | Path) -> Engine:
     url = database_url(target)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        pg = create_engine(url, pool_pre_ping=True)
+
+        @event.listens_for(pg, "connect")
+        def _session(dbapi_connection: Any, _: Any) -> None:
+            # A controller frozen (SIGSTOP) or cut off inside a transaction would hold its locks,
+            # the site's lease row among them, for good: the server ends such a session instead.
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}")
+            cursor.close()
+            dbapi_connection.commit()
+
+        return pg
     if url == "sqlite://":
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
     else:
@@ -125,6 +140,20 @@ class OrderStore:
         self._engine = _engine(target)
         self.migrations_applied = migrate(self._engine)
         self._upsert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        # Run first in every write transaction: an active controller's lease check (`fleet.lease`),
+        # so a controller that lost its site's lease cannot write.
+        self.fence: Write | None = None
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            if self.fence is not None:
+                self.fence(conn)
+            yield conn
 
     @property
     def dialect(self) -> str:
@@ -153,7 +182,7 @@ class OrderStore:
 
     def transaction(self, writes: list[Write]) -> None:
         """Run writes (see the `*_write` methods) in one transaction, in order, and commit."""
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             for write in writes:
                 write(conn)
 
@@ -277,7 +306,7 @@ class OrderStore:
 
     def save_map(self, name: str, body: dict[str, Any], by: str, now: float) -> int:
         """Keep an uploaded (validated) map, not yet active; its id."""
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             result = conn.execute(
                 MAPS.insert().values(name=name, body=json.dumps(body), uploaded_at=now, uploaded_by=by, active=False)
             )
@@ -287,7 +316,7 @@ class OrderStore:
 
     def activate_map(self, map_id: int, now: float) -> None:
         """Make a stored map the active one (the one the controller loads at start)."""
-        with self._engine.begin() as conn:
+        with self._begin() as conn:
             conn.execute(update(MAPS).where(MAPS.c.active).values(active=False))
             conn.execute(update(MAPS).where(MAPS.c.id == map_id).values(active=True, activated_at=now))
 

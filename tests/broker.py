@@ -1,15 +1,19 @@
 """A mosquitto broker owned by a test: started from Debian's binary on a free loopback port with a
-generated config, stopped (or killed, for fault tests) by PID."""
+generated config, stopped (or killed, for fault tests) by PID; and a recorder of what crosses it."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
 
 
@@ -79,3 +83,37 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
             self.process = None
+
+
+class Recorder:
+    """Every message on the broker under the vehicles' manufacturer, in arrival order."""
+
+    def __init__(self, broker: Broker, manufacturer: str = "VirtualCo") -> None:
+        self.manufacturer = manufacturer
+        self.messages: list[tuple[float, str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="recorder")
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", broker.port)
+        self.client.subscribe(f"uagv/v2/{manufacturer}/#", qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            body = json.loads(message.payload)
+        except ValueError:
+            return
+        with self._lock:
+            self.messages.append((time.monotonic(), message.topic, body))
+
+    def of(self, serial: str, topic: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [b for _, t, b in self.messages if t == f"uagv/v2/{self.manufacturer}/{serial}/{topic}"]
+
+    def sent_by_controller(self) -> list[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            return [(t.rsplit("/", 1)[1], b) for _, t, b in self.messages if t.endswith(("/order", "/instantActions"))]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

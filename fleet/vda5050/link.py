@@ -111,7 +111,8 @@ class VehicleLink:
     last_state: State | None = None
     pinned_version: bool = False  # configured per vehicle: never taken from its messages
     pose: tuple[float, float, float] | None = None
-    order_prefix: str = ""  # tells this controller run's orderIds from an earlier run's
+    order_prefix: str = ""  # tells this controller run's orderIds (and instant actionIds) from an earlier run's
+    header_base: int = 0  # headerIds start here: a later run (or a standby taking over) starts higher
     profile: VehicleProfile | None = None  # its vendor's reading of VDA 5050 (map id, action parameters)
     max_nodes: int | None = None  # the most nodes an order may have (its factsheet's protocolLimits)
 
@@ -125,7 +126,7 @@ class VehicleLink:
         return self.profile.map_id(self.fmap.name) if self.profile else self.fmap.name
 
     def header(self, topic: str, now: float) -> dict[str, object]:
-        self._headers[topic] = self._headers.get(topic, -1) + 1
+        self._headers[topic] = self._headers.get(topic, self.header_base - 1) + 1
         return {
             "header_id": self._headers[topic],
             "timestamp": timestamp(now),
@@ -213,10 +214,10 @@ class VehicleLink:
 
     def instant(self, action_type: str, now: float, parameters: dict[str, object] | None = None) -> InstantActions:
         """An instantActions message with exactly one action (interoperability: one per message)."""
-        count = self._headers.get("instantActions", -1) + 1
+        count = self._headers.get("instantActions", self.header_base - 1) + 1
         action = Action(
             action_type=action_type,
-            action_id=f"{self.vehicle_id}-ia-{count}",
+            action_id=f"{self.vehicle_id}-ia-{self.order_prefix}{count}",
             blocking_type=BlockingType.NONE
             if action_type in ("stateRequest", "factsheetRequest")
             else BlockingType.HARD,

@@ -115,6 +115,9 @@ class MasterConfig:
     # Put in every orderId so that a restarted controller never reuses an id a vehicle has seen
     # (the server shell sets one per run; simulations leave it empty to stay reproducible).
     order_prefix: str = ""
+    # Where this run's headerIds start (sec. 6.2 counts them per topic): the server shell starts
+    # each run above the one before, so a vehicle never sees a headerId twice from its master.
+    header_base: int = 0
 
 
 def _with_quirks(profile: VehicleProfile, topic: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -288,10 +291,9 @@ class MasterControl:
             settings = self.config.vehicles.get(key.serial_number, VehicleSettings())
             pinned = settings.version or (settings.profile.version if settings.profile else None)
             version = pinned or state.version or self.config.default_version
-            link = self._unplaced.pop(key.vehicle_id, None) or VehicleLink(key, self.map, node=node)
+            link = self._unplaced.pop(key.vehicle_id, None) or self._new_link(key, node, version)
             link.node, link.version, link.connection = node, version, ConnectionState.ONLINE
             link.pinned_version, link.profile = pinned is not None, settings.profile
-            link.order_prefix = self.config.order_prefix
             ahead = tuple(link.adopt(state))
             self.links[key.vehicle_id] = link
             battery = min(1.0, max(0.0, state.battery_state.battery_charge / 100.0))
@@ -397,10 +399,20 @@ class MasterControl:
             settings = self.config.vehicles.get(key.serial_number, VehicleSettings())
             profile = settings.profile
             version = settings.version or (profile.version if profile else None) or version
-            link = VehicleLink(key, self.map, node=self.map.nodes[0].id, version=version or self.config.default_version)
+            link = self._new_link(key, self.map.nodes[0].id, version or self.config.default_version)
             link.profile = profile
             self._unplaced[key.vehicle_id] = link
         self._send(link, "instantActions", to_wire(link.instant("stateRequest", now)))
+
+    def _new_link(self, key: VehicleKey, node: str, version: str) -> VehicleLink:
+        return VehicleLink(
+            key,
+            self.map,
+            node=node,
+            version=version,
+            order_prefix=self.config.order_prefix,
+            header_base=self.config.header_base,
+        )
 
     def published(self, topic: str, now: float) -> None:
         """A message of ours left for the broker (see `VehicleLink.published`)."""

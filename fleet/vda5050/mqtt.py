@@ -104,6 +104,10 @@ class MqttEndpoint:
     # fleet's states and never caught up.
     subscriptions: list[tuple[str, Handler, bool]] = field(default_factory=list)
     superseded: int = 0  # snapshots skipped for a newer one
+    # Asked before every publish; False drops the message (counted in `fenced`): a controller
+    # that lost its site's lease must send nothing more (`fleet.lease`).
+    gate: Callable[[], bool] | None = None
+    fenced: int = 0
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     connections: int = 0
     _queue: deque[Outgoing] = field(default_factory=deque)
@@ -184,6 +188,10 @@ class MqttEndpoint:
         while True:
             while self._queue:
                 message = self._queue[0]
+                if self.gate is not None and not self.gate():
+                    self._queue.popleft()
+                    self.fenced += 1
+                    continue
                 await client.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
                 self._queue.popleft()  # only once the client took it: a failed publish is retried
                 if self.on_published is not None:
@@ -256,12 +264,14 @@ class MqttBus:
         self.endpoints: dict[str, MqttEndpoint] = {}
         self._running = False
         self.on_published: Callable[[str, Outgoing], None] | None = None  # (client id, message) taken by the client
+        self.gate: Callable[[], bool] | None = None  # asked by every client before each publish
 
     def connect(
         self, client_id: str, will: Outgoing | None = None, on_connect: Callable[[], list[Outgoing]] | None = None
     ) -> None:
         endpoint = MqttEndpoint(self.settings, client_id, will, on_connect)
         endpoint.on_published = lambda message: self.on_published(client_id, message) if self.on_published else None
+        endpoint.gate = lambda: self.gate is None or self.gate()
         self.endpoints[client_id] = endpoint
         if self._running:
             endpoint.start()
@@ -300,6 +310,8 @@ class MqttBus:
             out.append(
                 Sample("fleet_mqtt_connections_total", "counter", "MQTT connections made.", e.connections, labels)
             )
+            fenced = "Messages not sent because this controller no longer held its site's lease."
+            out.append(Sample("fleet_mqtt_fenced_total", "counter", fenced, e.fenced, labels))
         return out
 
     async def start(self) -> None:

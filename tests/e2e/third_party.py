@@ -16,7 +16,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -24,10 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 
-from tests.broker import Broker, free_port
+from tests.broker import Broker, Recorder, free_port
 from tests.e2e.plant import stop_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,39 +37,6 @@ SERIALS = ("agv001", "agv002", "agv003")
 # The three AGVs start on small_test's parking nodes, at the nodes' coordinates.
 POSITIONS = "PA1:3:11,PA2:-3:4,PA3:15:11"
 TIME_LAPSE = 5  # the virtual AGVs drive and act 5x faster than their nominal speed and durations
-
-
-class Recorder:
-    """Every message on the broker under the vehicles' manufacturer, in arrival order."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.messages: list[tuple[float, str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="recorder")
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", broker.port)
-        self.client.subscribe("uagv/v2/VirtualCo/#", qos=1)
-        self.client.loop_start()
-
-    def _on_message(self, _c: object, _u: object, message: mqtt.MQTTMessage) -> None:
-        try:
-            body = json.loads(message.payload)
-        except ValueError:
-            return
-        with self._lock:
-            self.messages.append((time.monotonic(), message.topic, body))
-
-    def of(self, serial: str, topic: str) -> list[dict[str, Any]]:
-        with self._lock:
-            return [b for _, t, b in self.messages if t == f"uagv/v2/VirtualCo/{serial}/{topic}"]
-
-    def sent_by_controller(self) -> list[tuple[str, dict[str, Any]]]:
-        with self._lock:
-            return [(t.rsplit("/", 1)[1], b) for _, t, b in self.messages if t.endswith(("/order", "/instantActions"))]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 class ThirdPartyPlant:
