@@ -23,6 +23,7 @@ from fleet.dispatcher import DispatchConfig
 from fleet.lease import Lease, LeaseState, wait_until_held
 from fleet.storage import OrderStore
 from fleet.vda5050.master import MasterConfig, VehicleSettings, fleet_from_profiles
+from fleet.vda5050.mqtt import MqttSettings
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap, MapValidationError, bundled_map_names, load_map
 
@@ -167,11 +168,10 @@ def serve(
 
     from fleet.clock import ScaledClock, WallClock
     from fleet.server import active_map, build_server, create_server_app, tune_garbage_collection
-    from fleet.vda5050.mqtt import MqttSettings
 
     keys = serve_keys(open_api)
     fmap = load_or_exit(map_name)
-    mqtt = MqttSettings.from_env() or MqttSettings()
+    mqtt = mqtt_or_exit() or MqttSettings()
     clock = WallClock() if speed == 1.0 and clock_anchor is None else ScaledClock(speed, clock_anchor)
     settle = speed * settle_s  # the hold is in wall seconds, the core counts in its own
     ros = None
@@ -259,6 +259,20 @@ def maps() -> None:
     """List the bundled example maps."""
     for name in bundled_map_names():
         console.print(name)
+
+
+def mqtt_or_exit() -> MqttSettings | None:
+    """The broker settings of the environment (FLEET_MQTT_URL...); every problem printed and
+    exit 2 when they are not valid."""
+    from pydantic import ValidationError
+
+    try:
+        return MqttSettings.from_env()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            console.print(f"[red]FLEET_MQTT_{field.upper()}: {error['msg']}[/red]")
+        raise typer.Exit(2) from None
 
 
 def load_or_exit(name: str) -> FacilityMap:

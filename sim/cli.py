@@ -18,7 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from fleet.api.security import ApiKeys
-from fleet.cli import console, load_or_exit
+from fleet.cli import console, load_or_exit, mqtt_or_exit
 from sim.kpi import KpiReport
 from sim.runner import SimConfig, run_simulation
 
@@ -108,7 +108,6 @@ def demo(
     import uvicorn
 
     from fleet.server import tune_garbage_collection
-    from fleet.vda5050.mqtt import MqttSettings
     from sim.live import create_demo_app
 
     fmap = load_or_exit(map_name)
@@ -117,7 +116,7 @@ def demo(
     if unknown:
         console.print(f"[red]--cells: no station {', '.join(unknown)} on {fmap.name}[/red]")
         raise typer.Exit(2)
-    mqtt = MqttSettings.from_env()
+    mqtt = mqtt_or_exit()
     keys, demo_key = demo_keys(ApiKeys.from_env(), open_api)
     api = create_demo_app(
         map_name, vehicles, speed, orders_per_hour, seed, db, protocol, mqtt, keys, cell_stations, cell_failure_rate
@@ -160,7 +159,7 @@ def vehicles(
     from sim.vehicles_process import run_vehicles
 
     fmap = load_or_exit(map_name)
-    mqtt = MqttSettings.from_env() or MqttSettings()
+    mqtt = mqtt_or_exit() or MqttSettings()
     asyncio.run(run_vehicles(fmap, count, seed, mqtt, ScaledClock(speed, clock_anchor), report))
 
 

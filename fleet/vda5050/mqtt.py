@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import aiomqtt
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from fleet.metrics import Sample
 from fleet.vda5050.master import Outgoing
@@ -33,7 +33,9 @@ Handler = Callable[[str, bytes], None]
 
 
 class MqttSettings(BaseModel):
-    """Broker connection. `url` is mqtt://host:port or mqtts://host:port (TLS)."""
+    """Broker connection. `url` is mqtt://host:port or mqtts://host:port (TLS), or several of
+    them separated by commas: a client whose connection fails or drops tries the next one in the
+    list (brokers of a redundant pair, say)."""
 
     url: str = "mqtt://127.0.0.1:1883"
     username: str | None = None
@@ -67,10 +69,23 @@ class MqttSettings(BaseModel):
         values: dict[str, object] = {k: os.environ[v] for k, v in env.items() if os.environ.get(v)}
         return cls.model_validate({"url": url, **values})
 
-    def client(self, identifier: str, will: Outgoing | None) -> aiomqtt.Client:
-        parsed = urlparse(self.url)
-        if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
-            raise ValueError(f"url: expected mqtt://host:port or mqtts://host:port, got '{self.url}'")
+    @field_validator("url")
+    @classmethod
+    def _urls(cls, url: str) -> str:
+        for one in (part.strip() for part in url.split(",")):
+            parsed = urlparse(one)
+            if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+                raise ValueError(f"expected mqtt://host:port or mqtts://host:port, got '{one[:120]}'")
+        return url
+
+    @property
+    def urls(self) -> list[str]:
+        return [part.strip() for part in self.url.split(",")]
+
+    def client(self, identifier: str, will: Outgoing | None, attempt: int = 0) -> aiomqtt.Client:
+        """A client of the broker `attempt` picks from the list (round robin)."""
+        parsed = urlparse(self.urls[attempt % len(self.urls)])
+        assert parsed.hostname is not None  # checked by `_urls`
         tls = parsed.scheme == "mqtts"
         return aiomqtt.Client(
             parsed.hostname,
@@ -110,6 +125,7 @@ class MqttEndpoint:
     fenced: int = 0
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     connections: int = 0
+    broker: int = 0  # the index in `settings.urls` of the broker tried or connected to
     _queue: deque[Outgoing] = field(default_factory=deque)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _client: aiomqtt.Client | None = None
@@ -149,7 +165,7 @@ class MqttEndpoint:
     async def _run(self) -> None:
         while True:
             try:
-                async with self.settings.client(self.identifier, self.will) as client:
+                async with self.settings.client(self.identifier, self.will, self.broker) as client:
                     self._client = client
                     for pattern, _, _ in self.subscriptions:
                         await client.subscribe(pattern, qos=1)
@@ -179,6 +195,7 @@ class MqttEndpoint:
                     # error must not turn the stop into a reconnection.
                     raise asyncio.CancelledError from exc
                 log.info("mqtt client %s disconnected: %s", self.identifier, exc)
+                self.broker += 1  # that broker failed: the next one in the list (if there are several)
             finally:
                 self.connected.clear()
                 self._client = None

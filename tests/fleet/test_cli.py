@@ -63,3 +63,11 @@ def test_serve_is_closed_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("FLEET_API_KEYS", "")
     (tmp_path / "none.json").write_text("[]")
     assert not serve_keys(open_api=False).open, "an empty key file is a closed API, not an open one"
+
+
+def test_serve_refuses_a_broken_broker_list(tmp_path: Path) -> None:
+    """Every broker of FLEET_MQTT_URL must be mqtt:// or mqtts://: otherwise exit 2 naming it."""
+    env = {"FLEET_API_KEYS": "operator:k", "FLEET_MQTT_URL": "mqtt://127.0.0.1:1883,tcp://elsewhere:1883"}
+    result = runner.invoke(app, ["serve", "--map", "small_test", "--db", str(tmp_path / "f.db")], env=env)
+    assert result.exit_code == 2 and "FLEET_MQTT_URL" in result.output and "tcp://elsewhere" in result.output
+    assert not (tmp_path / "f.db").exists()

@@ -1,6 +1,7 @@
 """The controller and simulated VDA 5050 vehicles through a real mosquitto broker started by the
 test: transports finish, a dead vehicle's last will takes it out, a broker restart is survived,
-and a rogue client's garbage changes nothing."""
+everybody fails over to the second broker of a list when the first dies, and a rogue client's
+garbage changes nothing."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiomqtt
 import pytest
+from pydantic import ValidationError
 
 from fleet.model import OrderState
 from fleet.vda5050.mqtt import MqttBus, MqttSettings
@@ -33,7 +36,13 @@ class Plant:
 
 @pytest.fixture
 async def plant(mosquitto: Broker, small_map: FacilityMap) -> AsyncIterator[Plant]:
-    bus = MqttBus(MqttSettings(url=mosquitto.url, keepalive_s=2, reconnect_s=0.2))
+    async with running_plant(mosquitto.url, small_map) as p:
+        yield p
+
+
+@contextlib.asynccontextmanager
+async def running_plant(url: str, small_map: FacilityMap) -> AsyncIterator[Plant]:
+    bus = MqttBus(MqttSettings(url=url, keepalive_s=2, reconnect_s=0.2))
     config = SimConfig(vehicles=3, seed=2, protocol="vda5050", offline_grace_s=5.0)
     sim = Simulation(small_map, config, demand_enabled=False, bus=bus)
     await bus.start()
@@ -94,6 +103,40 @@ async def test_broker_killed_and_restarted_mid_run(plant: Plant, mosquitto: Brok
         "every accepted order to finish after the restart",
     )
     assert plant.sim.oracle.collisions == []
+
+
+async def test_controller_and_vehicles_fail_over_to_the_second_broker(
+    mosquitto: Broker, small_map: FacilityMap, tmp_path: Path
+) -> None:
+    """With two brokers in the URL list, the first killed for good: every client (the
+    controller's and each vehicle's) connects to the second, and the transports accepted before
+    and after finish there; a URL list with a broken entry is refused by field."""
+    (tmp_path / "second").mkdir()
+    second = Broker(tmp_path / "second")
+    second.start()
+    try:
+        async with running_plant(f"{mosquitto.url}, {second.url}", small_map) as plant:
+            c = plant.sim.controller
+            orders = [c.submit_order("ST-A", "ST-B"), c.submit_order("ST-C", "ST-B")]
+            await until(lambda: any(c.orders[o.id].state.started for o in orders), 10, "work to start")
+            assert all(e.broker == 0 for e in plant.bus.endpoints.values()), "all on the first broker"
+            mosquitto.kill()
+            await until(
+                lambda: all(e.broker % 2 == 1 and e.connected.is_set() for e in plant.bus.endpoints.values()),
+                15,
+                "every client on the second broker",
+            )
+            late = c.submit_order("ST-SD", "ST-D1")
+            await until(
+                lambda: all(c.orders[o.id].state is OrderState.FINISHED for o in [*orders, late]),
+                40,
+                "every order to finish on the second broker",
+            )
+            assert plant.sim.oracle.collisions == []
+    finally:
+        second.stop()
+    with pytest.raises(ValidationError, match="url"):
+        MqttSettings(url=f"{second.url},tcp://nowhere")
 
 
 async def test_rogue_messages_are_dropped_and_change_nothing(plant: Plant, mosquitto: Broker) -> None:
