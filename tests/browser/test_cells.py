@@ -1,5 +1,6 @@
 """A robot cell's failed transfer in the control room: the alarm row offers retry and abort; retry
-asks the cell again (it fails again: this demo's cell always fails), abort fails the order with
+asks the cell again (it fails again: this demo's cell always fails, and the one alarm counts
+two), abort fails the order with
 the load left where it is. Its own demo (`fleet-sim demo --cells ... --cell-failure-rate 1`), so the
 other browser tests' plant has no failing cell."""
 
@@ -44,12 +45,13 @@ def test_a_failed_transfer_is_retried_and_aborted_from_the_page(browser: Browser
     page.wait_for_function(
         f"fetch('/api/v1/stations/{CELL}').then(r => r.json()).then(s => !s.cell.waiting_for_operator)", timeout=10000
     )
-    page.wait_for_function(  # the cell fails again: a second alarm, buttons again
-        "document.querySelectorAll(\"#alarms tr.transfer-failed button[data-alarm-action='abort']\").length >= 1"
-        " && document.querySelectorAll('#alarms tr.transfer-failed').length >= 2",
+    page.wait_for_function(  # the cell fails again: the same alarm, raised twice, buttons again
+        "document.querySelectorAll(\"#alarms tr.transfer-failed button[data-alarm-action='abort']\").length === 1"
+        " && document.querySelector('#alarms tr.transfer-failed td.what').textContent.includes('\u00d72')",
         timeout=60000,
     )
-    assert len(_transfer_alarms(cell_demo)) >= 2
+    alarms = _transfer_alarms(cell_demo)
+    assert len(alarms) == 1 and alarms[0]["count"] == 2, "one alarm per condition, counted"
     page.click("#alarms tr.transfer-failed button[data-alarm-action='abort']")
     for _ in range(100):
         failed = get(cell_demo, f"/api/v1/orders/{order['id']}")

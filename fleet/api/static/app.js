@@ -36,7 +36,31 @@ let view = null;
 // whole plant again. A drag of more than a few pixels is a pan, not a click on a lane or zone.
 function setView(v) {
   view = v;
-  document.getElementById("map").setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
+  const svg = document.getElementById("map");
+  svg.setAttribute("viewBox", `${v.x} ${v.y} ${v.w} ${v.h}`);
+  const box = svg.getBoundingClientRect();
+  pxScale = box.width ? Math.max(v.w / box.width, v.h / box.height) : 0.1; // world units per pixel
+  placeLabels();
+  if (lastVehicles) drawVehicles(lastVehicles);
+}
+
+// Labels keep their size on screen at every zoom; station labels that would overlap one placed
+// before them are hidden until the operator zooms in far enough to read them apart.
+let pxScale = 0.1;
+function placeLabels() {
+  const size = 11 * pxScale;
+  const labels = document.getElementById("station-labels");
+  if (!labels) return;
+  labels.setAttribute("font-size", size);
+  document.getElementById("vehicle-labels").setAttribute("font-size", size);
+  const placed = [];
+  for (const label of labels.children) {
+    const w = (label.textContent.length * 0.66 + 0.5) * size, h = size; // a little wider than the glyphs
+    const x = Number(label.getAttribute("x")), y = Number(label.getAttribute("y")) - h;
+    const clash = placed.some((p) => x < p.x + p.w && p.x < x + w && y < p.y + p.h && p.y < y + h);
+    label.classList.toggle("thinned", clash);
+    if (!clash) placed.push({ x, y, w, h });
+  }
 }
 
 function zoomAt(factor, cx, cy) {
@@ -78,6 +102,7 @@ function setupPanZoom() {
   document.getElementById("zoom-in").addEventListener("click", () => zoomAt(1 / 1.5, ...centre()));
   document.getElementById("zoom-out").addEventListener("click", () => zoomAt(1.5, ...centre()));
   document.getElementById("zoom-fit").addEventListener("click", () => setView(fullView));
+  window.addEventListener("resize", () => setView(view)); // labels and marks keep their size
 }
 
 function drawMap(map, closed) {
@@ -105,15 +130,21 @@ function drawMap(map, closed) {
     line.addEventListener("click", () => toggleClosure("lanes", lane.id, line));
   }
   showClosures(closed, map.closed_zones ?? []);
+  const stationLabels = el("g", { id: "station-labels" }, svg);
   for (const [kind, items] of [["station", map.stations], ["charger", map.chargers], ["parking", map.parking]]) {
     for (const item of items) {
       const n = nodes[item.node];
       el("rect", { x: n.x - 0.8, y: n.y - 0.8, width: 1.6, height: 1.6, class: kind }, world);
-      if (kind === "station") el("text", { x: n.x + 1.2, y: -n.y + 0.5, class: "label" }, svg).textContent = item.id;
+      if (kind === "station") {
+        el("text", { x: n.x + 1.2, y: -n.y + 0.5, class: "label", "data-station": item.id }, stationLabels).textContent = item.id;
+      }
     }
   }
   el("g", { id: "paths" }, world);
   el("g", { id: "vehicles" }, world);
+  el("g", { id: "vehicle-marks" }, world);
+  el("g", { id: "vehicle-labels" }, svg);
+  placeLabels();
 }
 
 // Each vehicle's released path (base, solid) and planned path beyond it (horizon, dashed).
@@ -125,13 +156,33 @@ function drawPaths(vehicles) {
   for (const v of vehicles) {
     if (!v.base.length && !v.horizon.length) continue;
     const base = [{ x: v.x, y: v.y }, ...v.base.map(at)];
-    if (v.base.length) el("polyline", { points: points(base), class: "path base", "data-base": v.id }, layer);
-    if (v.horizon.length) el("polyline", { points: points([base.at(-1), ...v.horizon.map(at)]), class: "path horizon", "data-horizon": v.id }, layer);
+    const chosen = v.id === selected ? " selected" : "";
+    if (v.base.length) el("polyline", { points: points(base), class: `path base${chosen}`, "data-base": v.id }, layer);
+    if (v.horizon.length) el("polyline", { points: points([base.at(-1), ...v.horizon.map(at)]), class: `path horizon${chosen}`, "data-horizon": v.id }, layer);
   }
 }
 
+// Each vehicle: its footprint (true to scale), and around it a mark of fixed size on screen (a
+// ring in its state's colour with a heading tick, a dot when it carries a load) with its id
+// above, so every cart can be found and told apart at any zoom. A battery below 20 % is marked in
+// the label. Clicking a mark selects the vehicle: its route is highlighted and its detail shown.
+const LOW_BATTERY = 0.2;
+let lastVehicles = null;
+let selected = null;
+const vehicleMarks = new Map();
+
+function vehicleState(v) {
+  if (v.connection && v.connection !== "online") return "offline";
+  if (v.errors.length || v.safety_stop || !v.in_service) return "trouble";
+  if (v.paused) return "paused";
+  return v.activity;
+}
+
 function drawVehicles(vehicles) {
+  lastVehicles = vehicles;
   const layer = document.getElementById("vehicles");
+  const marks = document.getElementById("vehicle-marks");
+  const labels = document.getElementById("vehicle-labels");
   const type = plant.vehicle_types[0];
   for (const v of vehicles) {
     let shape = vehicleShapes.get(v.id);
@@ -139,12 +190,69 @@ function drawVehicles(vehicles) {
       shape = el("rect", { width: type.length, height: type.width, x: -type.length / 2, y: -type.width / 2, "data-vehicle": v.id }, layer);
       shape.appendChild(document.createElementNS(svgNS, "title"));
       vehicleShapes.set(v.id, shape);
+      const mark = el("g", { "data-mark": v.id }, marks);
+      el("circle", { r: 8, class: "ring" }, mark);
+      el("line", { x1: 0, y1: 0, x2: 12, y2: 0, class: "tick" }, mark);
+      el("circle", { r: 3, class: "load" }, mark);
+      mark.appendChild(document.createElementNS(svgNS, "title"));
+      mark.addEventListener("click", () => { if (!dragMoved) select(v.id); });
+      const label = el("text", { "text-anchor": "middle", class: "vlabel", "data-label": v.id }, labels);
+      vehicleMarks.set(v.id, [mark, label]);
     }
+    const [mark, label] = vehicleMarks.get(v.id);
+    const deg = (v.heading * 180) / Math.PI;
     // A CSS transform (user units as px) so the transition glides between two polls.
-    shape.style.transform = `translate(${v.x}px, ${v.y}px) rotate(${(v.heading * 180) / Math.PI}deg)`;
+    shape.style.transform = `translate(${v.x}px, ${v.y}px) rotate(${deg}deg)`;
+    mark.style.transform = `translate(${v.x}px, ${v.y}px) rotate(${deg}deg) scale(${pxScale})`;
+    label.style.transform = `translate(${v.x}px, ${-v.y - 11 * pxScale}px)`;
+    const state = vehicleState(v);
+    const low = v.battery < LOW_BATTERY;
     shape.setAttribute("class", `vehicle ${v.activity}${v.wait_reason ? " waiting" : ""}${v.paused ? " paused" : ""}`);
-    shape.firstChild.textContent = `${v.id}: ${v.activity}${v.wait_reason ? ` (${v.wait_reason})` : ""}`;
+    mark.setAttribute("class", `vmark ${state}${v.wait_reason ? " waiting" : ""}${v.loads.length ? " loaded" : ""}${v.id === selected ? " selected" : ""}`);
+    label.setAttribute("class", `vlabel ${state}${low ? " low-battery" : ""}`);
+    label.textContent = low ? `${v.id} \u26a0${Math.round(v.battery * 100)}%` : v.id;
+    const text = `${v.id}: ${state}${v.loads.length ? ", loaded" : ""}, battery ${Math.round(v.battery * 100)} %${v.wait_reason ? ` (${v.wait_reason})` : ""}`;
+    shape.firstChild.textContent = text;
+    mark.lastChild.textContent = text;
   }
+  if (selected) showDetail(vehicles.find((v) => v.id === selected));
+}
+
+// The selected vehicle's detail over the map: what it does, why it waits, what it reports.
+function select(id) {
+  selected = selected === id ? null : id;
+  document.getElementById("vehicle-detail").hidden = selected === null;
+  for (const row of document.querySelectorAll("#vehicles tbody tr")) row.classList.toggle("selected", row.dataset.vehicle === selected);
+  if (lastVehicles) {
+    drawPaths(lastVehicles);
+    drawVehicles(lastVehicles);
+  }
+}
+
+function showDetail(v) {
+  const box = document.getElementById("vehicle-detail");
+  if (!v) {
+    box.hidden = true;
+    return;
+  }
+  const rows = [
+    ["vehicle", `${v.id} (${v.type})`],
+    ["state", `${vehicleState(v)}${v.connection && v.connection !== "online" ? ` since ${clock(v.connection_since ?? 0)}` : ""}`],
+    ["battery", `${Math.round(v.battery * 100)} %`],
+    ["order", v.order_id ?? "none"],
+    ["carries", v.loads.join(", ") || "nothing"],
+    ["next stops", v.stops.join(", ") || "none"],
+    ["waits for", v.wait_reason ?? "nothing"],
+    ["errors", [...v.errors, ...(v.safety_stop ? [`safety: ${v.safety_stop}`] : [])].join("; ") || "none"],
+  ];
+  const list = document.createElement("dl");
+  for (const [term, value] of rows) {
+    list.appendChild(document.createElement("dt")).textContent = term;
+    const dd = list.appendChild(document.createElement("dd"));
+    dd.textContent = value;
+    dd.dataset.detail = term;
+  }
+  box.replaceChildren(list);
 }
 
 function fillVehicles(vehicles) {
@@ -152,6 +260,8 @@ function fillVehicles(vehicles) {
   body.replaceChildren(...vehicles.map((v) => {
     const row = document.createElement("tr");
     row.dataset.vehicle = v.id;
+    row.classList.toggle("selected", v.id === selected);
+    row.addEventListener("click", (event) => { if (event.target.tagName !== "BUTTON") select(v.id); });
     // A vehicle carrying several loads: the order it serves now, then what else is on board.
     const others = v.loads.filter((o) => o !== v.order_id);
     const work = `${v.order_id ?? ""}${others.length ? ` (carries ${others.join(", ")})` : ""}`;
