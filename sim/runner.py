@@ -73,6 +73,7 @@ def simulation_controller_config(cfg: SimConfig) -> ControllerConfig:
         ),
         offline_grace_s=cfg.offline_grace_s,
         planned_traffic=cfg.planned_traffic,
+        keep_ended_s=None,  # the shift report counts every order
     )
 
 

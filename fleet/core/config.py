@@ -25,6 +25,12 @@ class ControllerConfig:
     replan_late_s: float = 30.0  # a vehicle this late for its next planned turn is planned again
     idle_stay_s: float = 30.0  # how long plans expect a vehicle with no route onward to stand on a through node
     replan_every_s: float = 10.0  # at most this often per vehicle (late, or driving without a plan)
+    # Ended orders (finished, failed, cancelled) leave memory this long after they ended (storage
+    # keeps them); None keeps every one (a simulation's report reads them all).
+    keep_ended_s: float | None = 86_400.0
+
+
+RETIRE_EVERY_S = 60.0  # how often ended orders past their window leave memory
 
 
 class OrderRejected(ValueError):

@@ -16,7 +16,7 @@ import math
 from dataclasses import replace
 
 from fleet import unjam
-from fleet.core.config import OrderRejected
+from fleet.core.config import RETIRE_EVERY_S, OrderRejected
 from fleet.core.intake import Intake
 from fleet.dispatcher import working
 from fleet.events import (
@@ -289,6 +289,9 @@ class Controller(Intake):
         if now - self._last_deadlock_check >= self.config.deadlock_check_s:
             self._last_deadlock_check = now
             self._unjam()
+        if now - self._last_retired >= RETIRE_EVERY_S:
+            self._last_retired = now
+            self._retire_ended(now)
 
     def _unjam(self) -> None:
         """The deadlock checks, contained: one that raises is reported (an alarm, `unjam_problem`

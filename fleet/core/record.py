@@ -61,6 +61,7 @@ class Record:
         self._dispatch_wanted = False
         self._last_dispatch = -math.inf
         self._last_deadlock_check = -math.inf
+        self._last_retired = -math.inf
         self._known_cycles: set[frozenset[str]] = set()
         self._unservable: set[str] = set()  # open orders no vehicle in the fleet can carry (stated once)
         self.quarantined: dict[str, str] = {}  # open orders the dispatcher fails on -> why (held out)
@@ -108,6 +109,18 @@ class Record:
         """The task of a vehicle standing on `node`: parked there, if `node` is a parking spot."""
         spot = next((p for p in self.map.parking if p.node == node), None)
         return Task(TaskKind.PARK, node, TaskPhase.ACTION, place_id=spot.id) if spot else None
+
+    def _retire_ended(self, now: float) -> None:
+        """Orders that ended more than `keep_ended_s` ago leave memory (storage has them), so a
+        controller running for months holds a bounded window of history."""
+        keep = self.config.keep_ended_s
+        if keep is None:
+            return
+        for order_id in [
+            oid for oid, o in self.orders.items() if o.state.terminal and o.history and o.history[-1].at < now - keep
+        ]:
+            del self.orders[order_id]
+            self._unservable.discard(order_id)
 
     def open_orders(self) -> list[TransportOrder]:
         return [o for o in self.orders.values() if not o.state.terminal]

@@ -233,3 +233,30 @@ def test_no_path_is_released_while_vehicles_report_in(small_map: FacilityMap) ->
     assert not [c for c in held if isinstance(c, DriveNodes)]
     clock.advance(1.0)
     assert [c for c in controller.handle(Tick()) if isinstance(c, DriveNodes)], "released after the hold"
+
+
+def test_ended_orders_leave_memory_after_their_window(small_map: FacilityMap) -> None:
+    """An order cancelled (ended) leaves the controller's memory once `keep_ended_s` has passed
+    since it ended; an open order as old stays; with no window (simulations) every order stays."""
+    from dataclasses import replace
+
+    from fleet.core import ControllerConfig
+
+    clock = SimClock()
+    controller = Controller(small_map, clock, ControllerConfig(keep_ended_s=600.0))
+    ended = controller.submit_order("ST-A", "ST-B")
+    still_open = controller.submit_order("ST-C", "ST-B")
+    controller.cancel_order(ended.id, "not needed")
+    clock.advance(599)
+    controller.handle(Tick())
+    assert set(controller.orders) == {ended.id, still_open.id}, "inside the window"
+    clock.advance(61)
+    controller.handle(Tick())
+    assert set(controller.orders) == {still_open.id}, "past the window: the open one stays"
+
+    keeping = Controller(small_map, SimClock(), replace(ControllerConfig(), keep_ended_s=None))
+    order = keeping.submit_order("ST-A", "ST-B")
+    keeping.cancel_order(order.id, "not needed")
+    keeping.clock.advance(10**6)  # type: ignore[attr-defined]
+    keeping.handle(Tick())
+    assert order.id in keeping.orders
