@@ -429,6 +429,15 @@ function fillAlarms(alarms, held = {}) {
     }
     return row;
   }));
+  if (!alarms.length) nothingYet(body, "no open alarm", 4);
+}
+
+// An empty table says so, rather than showing its header alone.
+function nothingYet(body, text, columns) {
+  const cell = body.appendChild(document.createElement("tr")).appendChild(document.createElement("td"));
+  cell.colSpan = columns;
+  cell.className = "none";
+  cell.textContent = text;
 }
 
 // The journal: what happened that needs nobody to act (lanes opened, limits changed,
@@ -442,6 +451,7 @@ function fillJournal(entries) {
     row.appendChild(document.createElement("td")).textContent = e.message;
     return row;
   }));
+  if (!entries.length) nothingYet(document.querySelector("#journal tbody"), "nothing yet", 2);
 }
 
 // The header strip: what needs attention, at a glance; each count names what it counts.
