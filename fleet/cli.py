@@ -11,6 +11,7 @@ import secrets
 import socket
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
@@ -242,6 +243,43 @@ def step_down(why: str) -> None:
     console.print(f"[red]{why}: stepping down[/red]")
     sys.stdout.flush()
     os._exit(EXIT_LEASE_LOST)
+
+
+@app.command()
+def report(
+    db: Annotated[
+        str, typer.Option(envvar="FLEET_DATABASE_URL", help="SQLite file or database URL (postgresql://...)")
+    ] = "var/fleet.db",
+    hours: Annotated[float, typer.Option(min=0.01, max=24 * 366, help="the period's length")] = 8.0,
+    end: Annotated[
+        str | None,
+        typer.Option(help="the period's end: ISO date-time (UTC if no zone) or Unix seconds; default now"),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="folder for report.html, report.pdf, orders.csv, kpis.csv")] = Path(
+        "report"
+    ),
+    title: str = "Shift report",
+) -> None:
+    """A shift (or any period) from storage: an HTML page and a PDF with plots, and CSV exports."""
+    from datetime import datetime
+
+    from fleet.report import shift_report, write_report
+
+    try:
+        until = time.time() if end is None else float(end) if end.replace(".", "", 1).isdigit() else None
+        if until is None:
+            parsed = datetime.fromisoformat(end or "")
+            until = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    except ValueError:
+        console.print(f"[red]--end: not a date-time or Unix seconds: {end!r}[/red]")
+        raise typer.Exit(2) from None
+    start = until - hours * 3600
+    store = OrderStore(db)
+    made = shift_report(store.orders_touched_since(start), start, until, title)
+    for path in write_report(made, out):
+        console.print(f"written {path}")
+    kpis = made.kpis()
+    console.print(f"{kpis['finished']} finished ({kpis['finished_per_hour']} / h), {kpis['late']} late")
 
 
 @app.command("validate-map")

@@ -246,6 +246,12 @@ class OrderStore:
             row = conn.execute(select(ORDERS.c.body).where(ORDERS.c.id == order_id)).first()
         return order_from_row(json.loads(row[0])) if row else None
 
+    def orders_touched_since(self, since: float) -> list[TransportOrder]:
+        """Every order written at or after `since` (created, moved on or ended then or later)."""
+        query = select(ORDERS.c.body).where(ORDERS.c.updated_at >= since).order_by(ORDERS.c.number)
+        with self._engine.connect() as conn:
+            return [order_from_row(json.loads(row[0])) for row in conn.execute(query).all()]
+
     def load_open(self) -> list[TransportOrder]:
         terminal = [s.value for s in OrderState if s.terminal]
         query = select(ORDERS.c.body).where(ORDERS.c.state.not_in(terminal)).order_by(ORDERS.c.number)

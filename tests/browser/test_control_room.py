@@ -401,6 +401,13 @@ def test_shift_kpis_are_shown_as_the_api_has_them(page: Page, demo: str) -> None
     assert int(shown.split(" ")[0]) >= kpis["orders_finished"] - 2  # the page polls every 10 s
     assert page.locator("#kpi-chart rect.bar").count() == len(kpis["finished_by_bin"]) == 16
     assert page.text_content("#kpis dd[data-kpi='utilisation']", timeout=2000).endswith("%")  # type: ignore[union-attr]
+    with page.expect_popup() as opened:
+        page.click("#report")
+    report = opened.value
+    report.wait_for_selector("h2", timeout=20000)
+    assert "KPIs" in report.content() and "finished per hour" in report.content()
+    assert "key=" not in report.url
+    report.close()
 
 
 def test_orders_are_reprioritised_and_cancelled_from_the_page(browser: Browser, demo: str) -> None:

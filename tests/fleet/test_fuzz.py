@@ -18,7 +18,7 @@ from fleet.storage import OrderStore
 from maps import FacilityMap
 from sim.runner import SimConfig, Simulation
 
-PER_OPERATION_AND_MODE = 30
+PER_OPERATION_AND_MODE = 20
 STREAMS = ("/api/v1/events", "/api/v1/ws")
 
 

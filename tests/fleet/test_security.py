@@ -168,6 +168,7 @@ ACCESS = {
     "GET /api/v1/alarms/summary": "viewer",
     "GET /api/v1/journal": "viewer",
     "GET /api/v1/overview": "viewer",
+    "GET /api/v1/report": "viewer",
     "GET /api/v1/audit": "operator",
     "POST /api/v1/fleet/pause": "operator",
     "POST /api/v1/fleet/resume": "operator",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated
 
@@ -11,7 +13,9 @@ from fastapi import (
     Path,
     Query,
 )
+from fastapi.responses import HTMLResponse
 
+from fleet.alarms import RaisedAlarm
 from fleet.api.deps import (
     OPERATOR,
     VIEWER,
@@ -28,6 +32,7 @@ from fleet.api.schemas import (
     Overview,
     ShelveIn,
 )
+from fleet.report import render_html, shift_report
 
 router = APIRouter(prefix="/api/v1", dependencies=VIEWER, tags=["monitoring"])
 AlarmId = Annotated[int, Path(ge=1, le=2**63 - 1, description="the alarm's number")]
@@ -70,10 +75,7 @@ async def alarm_summary(service: ServiceDep) -> AlarmSummary:
 )
 async def acknowledge_alarm(alarm_id: AlarmId, service: ServiceDep, principal: Operator) -> AlarmOut:
     """Mark an alarm seen: a latched one closes, a condition stays listed until it clears."""
-    try:
-        return AlarmOut.of(service.acknowledge_alarm(alarm_id, principal.who))
-    except KeyError:
-        raise HTTPException(status_code=404, detail=f"no alarm {alarm_id}") from None
+    return _changed(alarm_id, lambda: service.acknowledge_alarm(alarm_id, principal.who))
 
 
 @router.post(
@@ -83,10 +85,7 @@ async def acknowledge_alarm(alarm_id: AlarmId, service: ServiceDep, principal: O
 )
 async def shelve_alarm(alarm_id: AlarmId, body: ShelveIn, service: ServiceDep, principal: Operator) -> AlarmOut:
     """Take an alarm off the open list for a while (a known fault being fixed); it comes back then."""
-    try:
-        return AlarmOut.of(service.shelve_alarm(alarm_id, principal.who, body.minutes))
-    except KeyError:
-        raise HTTPException(status_code=404, detail=f"no alarm {alarm_id}") from None
+    return _changed(alarm_id, lambda: service.shelve_alarm(alarm_id, principal.who, body.minutes))
 
 
 @router.post(
@@ -96,8 +95,13 @@ async def shelve_alarm(alarm_id: AlarmId, body: ShelveIn, service: ServiceDep, p
 )
 async def unshelve_alarm(alarm_id: AlarmId, service: ServiceDep, principal: Operator) -> AlarmOut:
     """Put a shelved alarm back on the open list now."""
+    return _changed(alarm_id, lambda: service.shelve_alarm(alarm_id, principal.who, None))
+
+
+def _changed(alarm_id: int, change: Callable[[], RaisedAlarm]) -> AlarmOut:
+    """The alarm as `change` left it; 404 when there is no such alarm."""
     try:
-        return AlarmOut.of(service.shelve_alarm(alarm_id, principal.who, None))
+        return AlarmOut.of(change())
     except KeyError:
         raise HTTPException(status_code=404, detail=f"no alarm {alarm_id}") from None
 
@@ -121,6 +125,23 @@ async def overview(service: ServiceDep) -> Overview:
         vehicles_in_trouble=sorted(trouble),
         alarms=AlarmSummary(**service.alarms.summary(now)),
     )
+
+
+@router.get("/report", response_class=HTMLResponse)
+async def shift_report_page(
+    service: ServiceDep,
+    hours: Annotated[float, Query(gt=0, le=24 * 31, allow_inf_nan=False, description="the period up to now")] = 8.0,
+) -> HTMLResponse:
+    """The shift report of the last `hours` from storage, as one self-contained HTML page (the
+    same as `fleet report` writes)."""
+    end = service.controller.clock.now()
+    start = end - hours * 3600
+
+    def render() -> str:
+        made = shift_report(service.store.orders_touched_since(start), start, end, f"{service.controller.map.name}")
+        return render_html(made)
+
+    return HTMLResponse(await asyncio.to_thread(render))
 
 
 @router.get("/journal", response_model=list[JournalEntryOut])
