@@ -124,7 +124,7 @@ def test_the_standby_takes_over_a_killed_and_a_frozen_active(pair: tuple[Plant, 
     controllers.start("b")
     wait_until(lambda: controllers.says("b", "standby for site"), 60, "the second waits as the standby")
     assert not controllers.ready("b"), "a standby serves nothing"
-    accepted = _submit(controllers.base("a"), 24, 0)
+    accepted = _submit(controllers.base("a"), 16, 0)
     wait_until(lambda: _finished(url) >= 4, 300, "a few orders finish")
 
     killed_at = time.monotonic()
@@ -132,10 +132,10 @@ def test_the_standby_takes_over_a_killed_and_a_frozen_active(pair: tuple[Plant, 
     controllers.processes["a"].wait(timeout=10)
     wait_until(lambda: controllers.ready("b"), 60, "the standby takes over")
     after_kill_s = time.monotonic() - killed_at
-    accepted += _submit(controllers.base("b"), 12, 24)
+    accepted += _submit(controllers.base("b"), 8, 16)
     controllers.start("a")
     wait_until(lambda: controllers.says("a", "standby for site"), 60, "the killed one is the standby now")
-    wait_until(lambda: _finished(url) >= 12, 300, "more orders finish")
+    wait_until(lambda: _finished(url) >= 9, 300, "more orders finish")
 
     frozen = controllers.processes["b"]
     frozen.send_signal(signal.SIGSTOP)
