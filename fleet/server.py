@@ -78,7 +78,12 @@ class Server:
         controller = self.service.controller
         for adapter in self.adapters:
             adapter.on_events = self._wake.set
-        keeping = asyncio.create_task(self._keep_lease()) if self.lease is not None else None
+        keeping = None
+        if self.lease is not None:
+            # Start-up (restoring orders, the solver process, the port) took part of the ttl:
+            # renewed now, or taken again with the next token if it ran out and nobody took it.
+            await asyncio.to_thread(self.lease.renew)
+            keeping = asyncio.create_task(self._keep_lease())
         try:
             await self._loop(controller)
         finally:

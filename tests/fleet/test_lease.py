@@ -72,3 +72,12 @@ def test_a_standby_waits_until_the_lease_is_free(store: OrderStore) -> None:
     wait_until_held(standby, lambda state: seen.append(state.holder if state else None), nap)
     assert standby.token == 2 and seen == ["a"], "told once who holds it"
     assert naps == [0.25, 0.25, 0.25]
+
+
+def test_a_lease_run_out_while_nobody_took_it_is_taken_again_with_the_next_token(store: OrderStore) -> None:
+    """A controller whose start-up outlasted the ttl renews by taking the lease again: the token
+    moves on, so anything it wrote under the old one would be fenced."""
+    lease = Lease(store.engine, "plant-1", "a", ttl_s=1.0)
+    assert lease.acquire() and lease.token == 1
+    time.sleep(1.1)
+    assert lease.renew() and lease.token == 2 and lease.valid
