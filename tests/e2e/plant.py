@@ -21,7 +21,7 @@ import pytest
 from tests.broker import Broker, free_port
 
 SPEED = 50.0
-ORDERS, CALLS = 75, 25
+ORDERS, CALLS = 45, 15
 KEY = "e2e-operator"
 ROUTES = [("ST-A", "ST-B"), ("ST-A", "ST-C"), ("ST-C", "ST-B"), ("ST-SD", "ST-D1"), ("ST-SD", "ST-C")]
 CALL_STATIONS = [("ST-B", "material"), ("ST-D1", "material"), ("ST-A", "removal")]

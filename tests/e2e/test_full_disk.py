@@ -102,7 +102,7 @@ def test_a_full_disk_loses_and_doubles_nothing(tmp_path: Path, mosquitto: Broker
             o["id"]
             for o in request(plant.base, "GET", "/api/v1/orders?state=finished&limit=1000")  # type: ignore[union-attr,index]
         }
-        time.sleep(10)  # vehicles go on finishing orders meanwhile; storage holds none of it yet
+        time.sleep(6)  # vehicles go on finishing orders meanwhile (300 simulated s); storage holds none of it yet
 
         filler.unlink()
         wait_until(lambda: _ready(plant)[0], 60, "/ready again once the disk has room")

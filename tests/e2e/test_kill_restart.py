@@ -1,8 +1,8 @@
 """The controller process SIGKILLed in the middle of a run and started again: every order it
 accepted before the kill finishes exactly once.
 
-Three real processes, as in a plant (`tests.e2e.plant`). 100 transports are accepted through the HTTP API
-(75 orders and 25 PLC calls with idempotency keys); when a quarter have finished the controller
+Three real processes, as in a plant (`tests.e2e.plant`). 60 transports are accepted through the HTTP API
+(45 orders and 15 PLC calls with idempotency keys); when a quarter have finished the controller
 is killed with SIGKILL, started again on the same database, and must take every open order and
 every vehicle back (vehicles mid-base included). Both processes run a clock 50 times faster than
 real time on one shared anchor.
