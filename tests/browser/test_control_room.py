@@ -212,7 +212,7 @@ def test_a_viewer_key_hides_every_action(browser: Browser, keyed_demo: str) -> N
     assert not page.is_visible("#estop") and not page.is_visible("#map") and page.locator("button:visible").count() == 1
     page.fill("#signin-key", "wrong-key")
     page.click("#signin button")
-    page.wait_for_function("document.getElementById('signin-why').textContent.includes('not accepted')")
+    page.wait_for_function("document.getElementById('signin-why')?.textContent.includes('not accepted')")
     page.fill("#signin-key", "view-key")
     page.click("#signin button")
     page.wait_for_selector("rect[data-vehicle]")
