@@ -139,7 +139,7 @@ class JournalEntry:
 Key = tuple[str, str | None, str | None, str | None]
 
 
-def _key(code: str, alarm: Alarm) -> Key:
+def _key(code: str, alarm: Alarm | RaisedAlarm) -> Key:
     return (code, alarm.vehicle_id, alarm.order_id, alarm.message if kind_of(code).per_message else None)
 
 
@@ -197,7 +197,7 @@ class AlarmBoard:
             alarm = replace(alarm, acknowledged_by=by, acknowledged_at=now, cleared_at=cleared_at)
             self._alarms[alarm_id] = alarm
             if not alarm.open:
-                self._open = {k: i for k, i in self._open.items() if i != alarm_id}
+                self._forget(alarm)
         return alarm
 
     def shelve(self, alarm_id: int, by: str, until: float | None) -> RaisedAlarm:
@@ -206,9 +206,6 @@ class AlarmBoard:
             self._alarms[alarm_id], shelved_until=until, shelved_by=by if until is not None else None
         )
         return alarm
-
-    def get(self, alarm_id: int) -> RaisedAlarm:
-        return self._alarms[alarm_id]
 
     def newest_first(self, open_only: bool = False, now: float | None = None) -> list[RaisedAlarm]:
         """Every alarm held, or (`open_only`) those open and not shelved at `now`."""
@@ -237,5 +234,11 @@ class AlarmBoard:
         while len(self._alarms) > self._capacity:
             closed = next((i for i, a in self._alarms.items() if not a.open), None)
             victim = closed if closed is not None else next(iter(self._alarms))
-            del self._alarms[victim]
-            self._open = {k: i for k, i in self._open.items() if i != victim}
+            self._forget(self._alarms.pop(victim))
+
+    def _forget(self, alarm: RaisedAlarm) -> None:
+        """Its condition has no open alarm any more (the key is the alarm's own: a per-message
+        code's message never changes while it is open)."""
+        key = _key(alarm.code, alarm)
+        if self._open.get(key) == alarm.id:
+            del self._open[key]
