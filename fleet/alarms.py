@@ -48,7 +48,7 @@ CATALOGUE: dict[str, Kind] = {
     "order-quarantined": Kind("high"),
     "transfer-failed": Kind("high"),
     "action-failed": Kind("high"),
-    "load-mismatch": Kind("high"),
+    "load-mismatch": Kind("high", until_cleared=True),
     "blocked-by-closure": Kind("medium", until_cleared=True),
     "order-lost": Kind("medium"),
     "command-refused": Kind("medium"),
@@ -64,6 +64,7 @@ CATALOGUE: dict[str, Kind] = {
     "dispatch-recovered": Kind(None, clears="dispatch-failed"),
     "unjam-recovered": Kind(None, clears="unjam-failed"),
     "blocked-by-closure-cleared": Kind(None, clears="blocked-by-closure"),
+    "load-mismatch-resolved": Kind(None, clears="load-mismatch"),
     **{
         code: Kind(None)
         for code in (

@@ -223,6 +223,9 @@ class Vehicle:
     safety_stop: str | None = None  # what its safety system stops it for (e-stop, field violation)
     placed: bool = True  # False: pre-registered, not yet reported, so not on the map
     lacks: tuple[str, ...] = ()  # actions the controller needs that its factsheet does not list
+    # Its load sensing disagrees with the record: what it reports against what it should carry.
+    # It gets no new work and starts no pick or drop until an operator decides (or they agree again).
+    load_mismatch: str | None = None
 
     @property
     def queue(self) -> tuple[str, ...]:
@@ -240,6 +243,7 @@ class Vehicle:
             (self.placed and self.in_service and self.online and self.automatic and not fatal and not self.stopping)
             and able
             and not e_stopped
+            and self.load_mismatch is None
         )
 
     def __post_init__(self) -> None:

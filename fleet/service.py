@@ -348,6 +348,11 @@ class FleetService:
         self._flush_changes()
         return vehicle
 
+    def decide_load(self, vehicle_id: str, trust: str) -> Vehicle:
+        vehicle = self.controller.decide_load(vehicle_id, trust)
+        self._flush_changes()
+        return vehicle
+
     def send_to(self, vehicle_id: str, kind: TaskKind, place_id: str | None) -> Vehicle:
         vehicle = self.controller.send_to(vehicle_id, kind, place_id)
         self._flush_changes()

@@ -21,6 +21,7 @@ from fleet.api.security import ApiKeys
 from fleet.cli import console, load_or_exit, mqtt_or_exit
 from sim.kpi import KpiReport
 from sim.runner import SimConfig, run_simulation
+from sim.vda_vehicle import BEHAVIOURS
 
 app = typer.Typer(
     help="The plant simulator: shifts faster than real time, the demo, simulated vehicles.", no_args_is_help=True
@@ -38,6 +39,13 @@ def shift(
     plot: Annotated[Path | None, typer.Option(help="write a PNG of throughput and lead times here")] = None,
     faults: Annotated[float, typer.Option(help="random slow-downs, pauses, stops per vehicle-hour")] = 0.0,
     protocol: Annotated[str, typer.Option(help="direct, or vda5050 (every command as a VDA 5050 message)")] = "direct",
+    vda_vehicles: Annotated[
+        str,
+        typer.Option(
+            help="spec, or vendor: VDA 5050 vehicles that stop at once on a cancel, report every 30 s, refuse "
+            "state and factsheet requests, and (with --faults) restart and have calls withdrawn"
+        ),
+    ] = "spec",
     claims_only: Annotated[bool, typer.Option(help="traffic without planned turns (vehicles only claim)")] = False,
     opportunity_charging: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="idle vehicles below this battery charge in idle time (0: off)")
@@ -47,6 +55,11 @@ def shift(
     ] = None,
 ) -> None:
     """Simulate a shift faster than real time and print its KPIs."""
+    if protocol not in ("direct", "vda5050"):
+        raise typer.BadParameter(f"'{protocol}': direct or vda5050", param_hint="--protocol")
+    if vda_vehicles not in BEHAVIOURS or (vda_vehicles != "spec" and protocol != "vda5050"):
+        hint = "--vda-vehicles"
+        raise typer.BadParameter(f"'{vda_vehicles}': spec, or vendor with --protocol vda5050", param_hint=hint)
     fmap = load_or_exit(map_name)
     config = SimConfig(
         vehicles=vehicles,
@@ -55,6 +68,7 @@ def shift(
         orders_per_hour=orders_per_hour,
         faults_per_vehicle_hour=faults,
         protocol=protocol,
+        vda_vehicles=vda_vehicles,
         planned_traffic=not claims_only,
         opportunity_below=opportunity_charging,
         max_working_vehicles=max_working,

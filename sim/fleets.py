@@ -35,7 +35,7 @@ from fleet.vda5050.master import MasterControl
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
 from sim.bus import InProcessBus
-from sim.vda_vehicle import VdaSimVehicle
+from sim.vda_vehicle import VdaBehaviour, VdaSimVehicle
 from sim.vehicle import SimVehicle, lane_geometry_for
 
 MANUFACTURER = "fleetsim"
@@ -139,11 +139,12 @@ class VdaFleet:
         master: MasterControl | None = None,
         bus: Bus | None = None,
         version: str = "2.0.0",
+        behaviour: VdaBehaviour | None = None,
     ) -> None:
         self.bus: Bus = bus or InProcessBus()
         self.gateway = VdaGateway(controller, master or MasterControl(fmap), self.bus)
         self.master = self.gateway.master
-        self.vehicles = simulated_vda_vehicles(fmap, count, seed, version)
+        self.vehicles = simulated_vda_vehicles(fmap, count, seed, version, behaviour)
         self.bodies = [v.body for v in self.vehicles]
         self._now = 0.0
 
@@ -156,6 +157,15 @@ class VdaFleet:
 
     def connect_vehicle(self, v: VdaSimVehicle, now: float) -> None:
         connect_vda_vehicle(self.bus, v, lambda: self._now)
+
+    def restart_vehicle(self, vehicle_id: str, now: float) -> bool:
+        """Its software restarts (it loses its order); False if it is on a lane (it restarts
+        only standing at a node)."""
+        v = next(v for v in self.vehicles if v.key.serial_number == vehicle_id)
+        if v.body.on_lane:
+            return False
+        v.restart(now)
+        return True
 
     def drop_vehicle(self, v: VdaSimVehicle) -> None:
         """The vehicle's client dies without a goodbye: the bus publishes its last will."""
@@ -173,12 +183,16 @@ class VdaFleet:
         self.gateway.apply(commands)
 
 
-def simulated_vda_vehicles(fmap: FacilityMap, count: int, seed: int, version: str = "2.0.0") -> list[VdaSimVehicle]:
+def simulated_vda_vehicles(
+    fmap: FacilityMap, count: int, seed: int, version: str = "2.0.0", behaviour: VdaBehaviour | None = None
+) -> list[VdaSimVehicle]:
     """`count` simulated VDA 5050 vehicles of the map's first type, at their start places."""
     vtype = fmap.vehicle_types[0]
     geometry = lane_geometry_for(fmap, vtype.max_speed)
     return [
-        VdaSimVehicle(VehicleKey(MANUFACTURER, f"AGV-{k:02d}"), fmap, vtype, geometry, node, battery, version)
+        VdaSimVehicle(
+            VehicleKey(MANUFACTURER, f"AGV-{k:02d}"), fmap, vtype, geometry, node, battery, version, behaviour=behaviour
+        )
         for k, (node, battery) in enumerate(
             zip(start_nodes(fmap, count), initial_batteries(count, seed), strict=True), start=1
         )

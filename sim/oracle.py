@@ -5,7 +5,7 @@ Two checks:
   from a k-d tree and a circle test, exact overlap from shapely;
 - claims: a vehicle driving from node A to node B holds lane A-B and node B in the controller's
   traffic manager (read through its public `holder`), so no two vehicles ever drive into the same
-  node or lane.
+  node or lane; one halted on a lane holds the same, or the node it stands within reach of.
 An overlap episode between the same pair counts once, however many steps it lasts.
 """
 
@@ -69,7 +69,9 @@ class CollisionOracle:
             if v.segment is None:
                 continue
             a, b = v.segment
-            for resource in (lane_resource(a, b), node_resource(b)):
+            near = v.standing_on  # halted on a lane within a node's reach: it stands on that node
+            needed = (node_resource(near),) if near is not None else (lane_resource(a, b), node_resource(b))
+            for resource in needed:
                 holder = traffic.holder(resource)
                 if holder != v.id:
                     self.claim_violations.append(

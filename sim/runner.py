@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from fleet.clock import SimClock
@@ -24,10 +24,11 @@ from fleet.vda5050.master import MasterConfig, MasterControl
 from maps import FacilityMap
 from sim.cells import CellBehaviour, SimulatedCells
 from sim.demand import DemandGenerator
-from sim.faults import FaultInjector
+from sim.faults import DELAYS, Fault, FaultInjector, FaultKind
 from sim.fleets import DirectFleet, SimFleet, VdaFleet
 from sim.kpi import KpiReport
 from sim.oracle import CollisionOracle
+from sim.vda_vehicle import BEHAVIOURS
 from sim.vehicle import SimVehicle
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class SimConfig:
     solution_limit: int = 200  # bounds solver work per dispatch so runs are reproducible
     solver_time_budget_s: float = 5.0
     protocol: str = "direct"  # "direct": commands straight to the vehicles; "vda5050": through VDA 5050 messages
+    vda_vehicles: str = "spec"  # VDA 5050 vehicles as the specification reads, or "vendor": as a vendor's behaved
     offline_grace_s: float = 30.0
     faults_per_vehicle_hour: float = 0.0  # random slow-downs, pauses and stops (sim/faults.py)
     planned_traffic: bool = True  # False: vehicles only claim (ControllerConfig.planned_traffic)
@@ -103,7 +105,9 @@ class Simulation:
         self.demand = DemandGenerator(self.fmap, self.config.demand_rate, self.config.seed + 1, self.start_time)
         self.fleet = self._make_fleet()
         self.oracle = CollisionOracle()
-        self.faults = FaultInjector(self.config.faults_per_vehicle_hour, self.config.seed + 2, self.start_time)
+        # Vendor-like vehicles also restart and have calls withdrawn as they drive (sim/faults.py).
+        kinds = (*DELAYS, FaultKind.RESTART, FaultKind.WITHDRAW) if self.config.vda_vehicles == "vendor" else DELAYS
+        self.faults = FaultInjector(self.config.faults_per_vehicle_hour, self.config.seed + 2, self.start_time, kinds)
         self.rejected = 0
         self.busy_vehicle_seconds = 0.0
         self.waiting_seconds: dict[str, float] = {}  # vehicle-seconds stopped, by what was in the way
@@ -119,11 +123,16 @@ class Simulation:
 
     def _make_fleet(self) -> SimFleet:
         n, seed = self.config.vehicles, self.config.seed
-        if self.config.protocol == "direct":
-            return DirectFleet(self.fmap, self.controller, n, seed, self.config.state_report_s)
+        behaviour = BEHAVIOURS.get(self.config.vda_vehicles)
+        if behaviour is None:
+            raise ValueError(f"unknown VDA 5050 vehicles '{self.config.vda_vehicles}' ({', '.join(BEHAVIOURS)})")
         if self.config.protocol == "vda5050":
             master = MasterControl(self.fmap, self.master_config)
-            return VdaFleet(self.fmap, self.controller, n, seed, master=master, bus=self.bus)
+            return VdaFleet(self.fmap, self.controller, n, seed, master=master, bus=self.bus, behaviour=behaviour)
+        if self.config.vda_vehicles != "spec":
+            raise ValueError(f"'{self.config.vda_vehicles}' vehicles speak VDA 5050: use the vda5050 protocol")
+        if self.config.protocol == "direct":
+            return DirectFleet(self.fmap, self.controller, n, seed, self.config.state_report_s)
         raise ValueError(f"unknown protocol '{self.config.protocol}' (direct or vda5050)")
 
     def use_map(self, fmap: FacilityMap) -> None:
@@ -161,7 +170,8 @@ class Simulation:
                     self.controller.submit_order(call.pickup, call.dropoff, call.load_type, call.priority)
                 except OrderRejected:
                     self.rejected += 1
-        self.faults.step(now, self.fleet.bodies)
+        for fault in self.faults.step(now, self.fleet.bodies):
+            self._instant_fault(fault, now)
         self._feed(self.fleet.step(dt, now))
         if self.cells is not None:
             self._feed(self.cells.step(now))
@@ -171,6 +181,25 @@ class Simulation:
         self.busy_vehicle_seconds += busy * dt
         for cause in self.controller.wait_causes().values():
             self.waiting_seconds[cause] = self.waiting_seconds.get(cause, 0.0) + dt
+
+    def _instant_fault(self, fault: Fault, now: float) -> None:
+        """A restart of the vehicle (skipped on a lane: it restarts standing at a node), or a
+        call withdrawn: the order of the first vehicle from this one on, in fleet order, that
+        drives to its pick-up (skipped if none does)."""
+        if fault.kind is FaultKind.RESTART:
+            if isinstance(self.fleet, VdaFleet) and self.fleet.restart_vehicle(fault.vehicle_id, now):
+                self.faults.carried_out(fault)
+            return
+        ids = sorted(self.controller.vehicles)
+        start = ids.index(fault.vehicle_id)
+        for vid in ids[start:] + ids[:start]:
+            task = self.controller.vehicles[vid].task
+            order = self.controller.orders.get(task.order_id) if task and task.order_id else None
+            if order is not None and order.state is OrderState.TO_PICKUP:
+                # Its commands leave with those of the next events.
+                self.controller.cancel_order(order.id, "withdrawn by the line")
+                self.faults.carried_out(replace(fault, vehicle_id=vid))
+                return
 
     def run_for(self, seconds: float, on_step: Callable[[float], None] | None = None) -> None:
         """Advance `seconds` of simulated time; `on_step` gets the elapsed time after each step."""

@@ -65,6 +65,8 @@ class VdaBehaviour:
       and as node actions with an orderError (a vendor's vehicle that cannot charge, say).
     - `state_every_s`: states only on events and this often (a vendor's 30 s), not each second.
     - `max_order_nodes`: the most nodes an order may have, stated in its factsheet.
+    - `stop_at_once`: a cancel stops it where it is, on a lane if need be (the specification
+      allows this beside stopping at the next node; a vendor's vehicle did so).
     Its factsheet lists the actions it supports (protocolFeatures.agvActions).
     Restarting its software (`VdaSimVehicle.restart`) loses the order it drove, as vehicles do.
     """
@@ -72,6 +74,16 @@ class VdaBehaviour:
     supported: frozenset[str] | None = None
     state_every_s: float | None = None
     max_order_nodes: int | None = None  # the factsheet's protocolLimits (None: no limit stated)
+    stop_at_once: bool = False
+
+
+# A vendor's vehicle as a third-party implementation behaved against this controller: it stops
+# at once on a cancel, reports on events and only every 30 s besides, and refuses the state and
+# factsheet requests (vda-5050-lib 1.4.0's virtual AGV did all of these).
+VENDOR = VdaBehaviour(
+    supported=KNOWN_ACTIONS - {"stateRequest", "factsheetRequest"}, state_every_s=30.0, stop_at_once=True
+)
+BEHAVIOURS = {"spec": VdaBehaviour(), "vendor": VENDOR}
 
 
 class VdaSimVehicle:
@@ -111,6 +123,7 @@ class VdaSimVehicle:
         self.operating_mode = "AUTOMATIC"  # tests switch it as an operator on the vehicle would
         self.hardware_errors: list[dict[str, Any]] = []  # faults reported besides order rejections
         self.loads: list[dict[str, Any]] = []  # what the load sensor sees
+        self.stops_on_lanes = 0  # cancels that stopped it between two nodes (`stop_at_once`)
         self._errors: list[dict[str, Any]] = []
         self._headers: dict[str, int] = {}
         self._outbox: list[Outgoing] = []
@@ -214,8 +227,12 @@ class VdaSimVehicle:
         elif kind == "cancelOrder":
             # Stop at the next node: drop everything released beyond it (sec. 6.8.2); the action
             # stays RUNNING until the vehicle stands still.
-            keep = 1 if self.body.moving else 0
-            self.body.cancel()
+            keep = 1 if self.body.moving and not self.behaviour.stop_at_once else 0
+            if self.behaviour.stop_at_once:
+                self.body.halt()
+                self.stops_on_lanes += self.body.on_lane
+            else:
+                self.body.cancel()
             for r in self._actions.values():
                 if r.node_seq is not None and r.status in ("WAITING", "RUNNING"):
                     r.status, r.result = "FAILED", "order cancelled"
@@ -269,10 +286,10 @@ class VdaSimVehicle:
         self._outbox.append(self._factsheet(now))
 
     def restart(self, now: float) -> None:
-        """Its software restarts while it stands (the simulated body cannot stop mid-lane): the
-        order it drove, its actions and its message counters are gone (what it carries stays on
-        board); it comes online again and reports an empty orderId."""
-        if self.body.segment is not None:
+        """Its software restarts while it stands at a node: the order it drove, its actions and
+        its message counters are gone (what it carries stays on board); it comes online again
+        and reports an empty orderId."""
+        if self.body.on_lane:
             raise ValueError(f"{self.key.serial_number} restarts only standing at a node")
         self.body.path.clear()
         if self._running is not None:

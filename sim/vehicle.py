@@ -13,11 +13,13 @@ from collections import deque
 from dataclasses import dataclass
 
 from fleet.events import ActionFinished, ActionKind, Event, NodeReached
+from fleet.vda5050.standing import reach
 from maps import FacilityMap, VehicleType
 from planners.graph import lane_speeds
 
 _CREEP = 0.05  # m/s floor of the braking profile so a vehicle really arrives in finite steps
 _STRAIGHT_RAD = math.radians(1.0)  # a change of direction below this needs no turn on the spot
+_BACK_SPEED = 0.3  # m/s: a vehicle halted on a lane goes back to the node it came from this slowly
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,7 @@ class SimVehicle:
         self._turn_rate = None if rate is None else math.radians(rate)  # rad/s on the spot; None: turns while driving
         self.turning_s = 0.0  # time spent turning on the spot
         self._action: tuple[ActionKind, float, float | None, float] | None = None  # kind, seconds left, until, power
+        self._back: tuple[tuple[str, str], LaneGeometry] | None = None  # driving back along a lane after `halt`
 
     def use_map(self, fmap: FacilityMap) -> None:
         """The plant's map changed while the vehicle stood still: drive on the new one."""
@@ -84,13 +87,40 @@ class SimVehicle:
 
     @property
     def moving(self) -> bool:
+        return self.segment is not None and bool(self.path)
+
+    @property
+    def on_lane(self) -> bool:
+        """Standing (or driving) between two nodes: after `halt`, it may stand still on a lane."""
         return self.segment is not None
 
     @property
     def busy(self) -> bool:
         return self.segment is not None or bool(self.path) or self._action is not None
 
+    @property
+    def standing_on(self) -> str | None:
+        """On a lane, halted or going back: the node within whose reach it is (it stands on that
+        node, as a VDA 5050 vehicle reports itself), else None. A vehicle driving on is never on one."""
+        if self.segment is None or (self.moving and self._back is None):
+            return None
+        a, b = self.segment
+        if self.progress <= reach(self._map.node_by_id[a]):
+            return a
+        if self._lane(self.segment).length - self.progress <= reach(self._map.node_by_id[b]):
+            return b
+        return None
+
     def drive(self, nodes: tuple[str, ...]) -> None:
+        """Drive on to `nodes`. A vehicle halted on a lane drives on to the lane's end if the
+        path goes there, else first back to the node it came from (as a vehicle within a node's
+        deviation drives onto that node first)."""
+        if self.segment is not None and not self.path and nodes and nodes[0] != self.segment[1]:
+            a, b = self.segment
+            geo = self._lane(self.segment)
+            self._back = ((b, a), LaneGeometry(geo.bx, geo.by, geo.ax, geo.ay, geo.length, min(geo.speed, _BACK_SPEED)))
+            self.segment, self.progress = (b, a), geo.length - self.progress
+            self.path.append(a)
         self.path.extend(nodes)
 
     def start_action(self, kind: ActionKind, place_id: str, until_battery: float | None) -> None:
@@ -105,8 +135,16 @@ class SimVehicle:
         """Stand at `node` (a standing vehicle told where it is, or moved by hand)."""
         n = self._map.node_by_id[node]
         self.x, self.y, self.node = n.x, n.y, node
-        self.segment, self.speed = None, 0.0
+        self.segment, self.speed, self._back = None, 0.0, None
         self.path.clear()
+
+    def halt(self) -> None:
+        """Stop at once where it is, on a lane if it is on one (VDA 5050 lets a vehicle stop
+        immediately on a cancel); the rest of its path is dropped."""
+        self.path.clear()
+        self.speed = 0.0
+        if self.segment is not None and self.progress <= 1e-9:
+            self.segment = None  # it had not left the node yet
 
     def cancel(self) -> None:
         """Stop at the next node: keep only the node ahead when on a lane, drop the rest."""
@@ -131,7 +169,8 @@ class SimVehicle:
             return []
         if self._action is not None:
             return self._act(dt)
-        if self.segment is None and not self.path:
+        if not self.path:  # standing: at a node, or halted on a lane
+            self.speed = 0.0
             return []
         return self._move(dt)
 
@@ -163,7 +202,7 @@ class SimVehicle:
                     break
                 self.segment = (self.node, self.path[0])
                 self.progress = 0.0
-            geo = self._geometry[self.segment]
+            geo = self._lane(self.segment)
             if self.progress == 0.0 and self._turn_rate is not None:
                 budget = self._turn(geo.heading, budget)
                 if budget <= 1e-12:
@@ -182,13 +221,18 @@ class SimVehicle:
                 self._advance(geo, remaining)
                 budget -= remaining / self.speed if self.speed > 0 else budget
                 reached = self.path.popleft()
-                self.node, self.segment, self.progress = reached, None, 0.0
+                self.node, self.segment, self.progress, self._back = reached, None, 0.0, None
                 self.x, self.y = geo.bx, geo.by
                 events.append(NodeReached(self.id, reached))
                 if not self.path:
                     self.speed = 0.0
                     break
         return events
+
+    def _lane(self, segment: tuple[str, str]) -> LaneGeometry:
+        if self._back is not None and self._back[0] == segment:
+            return self._back[1]
+        return self._geometry[segment]
 
     def _turn(self, heading: float, budget: float) -> float:
         """Turn on the spot towards `heading` for at most `budget` seconds; the time left."""
@@ -211,7 +255,7 @@ class SimVehicle:
         """Metres beyond the current lane to where the vehicle must stand still: the end of its
         path, or, if it turns on the spot, the first node where its direction changes."""
         assert self.segment is not None
-        length, heading, at = 0.0, self._geometry[self.segment].heading, self.segment[1]
+        length, heading, at = 0.0, self._lane(self.segment).heading, self.segment[1]
         for nxt in itertools.islice(self.path, 1, None):
             geo = self._geometry[(at, nxt)]
             if self._turn_rate is not None and abs(math.remainder(geo.heading - heading, 2 * math.pi)) >= _STRAIGHT_RAD:

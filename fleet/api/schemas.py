@@ -160,6 +160,9 @@ class VehicleOut(BaseModel):
     errors: list[str] = Field(description="'LEVEL type: description (hint: ...)', as the vehicle reports them")
     safety_stop: str | None = Field(description="what its safety system stops it for: e-stop (kind), field violation")
     lacks: list[str] = Field(description="actions the controller needs that its factsheet does not list")
+    load_mismatch: str | None = Field(
+        description="its load sensing disagrees with the record; it waits for a load decision (POST .../load-decision)"
+    )
     order_id: str | None
     queue: list[str] = Field(description="orders it is to pick up, in sequence")
     loads: list[str] = Field(description="orders whose loads it carries")
@@ -195,6 +198,7 @@ class VehicleOut(BaseModel):
             errors=list(vehicle.errors),
             safety_stop=vehicle.safety_stop,
             lacks=list(vehicle.lacks),
+            load_mismatch=vehicle.load_mismatch,
             order_id=task.order_id if task else None,
             queue=list(vehicle.queue),
             loads=list(vehicle.loads),
@@ -209,6 +213,15 @@ class InitPositionIn(BaseModel):
     model_config = _IN
 
     node: str = Field(min_length=1, max_length=ID_MAX, description="map node where the vehicle stands")
+
+
+class LoadDecisionIn(BaseModel):
+    model_config = _IN
+
+    trust: Literal["record", "vehicle"] = Field(
+        description="record: the controller's record is right, work goes on; vehicle: its report is right, "
+        "the orders of loads it does not carry fail (a load nobody ordered: it waits until it is taken off)"
+    )
 
 
 class SendTo(BaseModel):

@@ -10,6 +10,7 @@ from fleet.events import (
     ActionFinished,
     ActionKind,
     DriveCancelled,
+    DriveNodes,
     NodeReached,
     OrderLost,
     StartAction,
@@ -93,6 +94,10 @@ class Execution(Scheduling):
         v = self.vehicles[vehicle_id]
         task = v.task
         if task is None or task.phase is not TaskPhase.TRAVEL or v.node != task.goal:
+            return
+        if v.load_mismatch is not None and task.kind is TaskKind.ORDER:
+            self._held_for_decision.add(v.id)  # no pick or drop before the operator's decision on its load
+            self._put_vehicle(v)  # its wait reason changed
             return
         acting = replace(task, phase=TaskPhase.ACTION)
         self._put_vehicle(replace(v, task=acting))
@@ -197,6 +202,9 @@ class Execution(Scheduling):
         self.traffic.stop_at(v.id, event.node, event.ahead)
         if event.ahead:
             self._put_vehicle(replace(v, stopping=False, node=event.node))  # its position is as reported
+            # Sent on at once to the node ahead (what it holds, already released): standing on a
+            # lane it blocks it, and an idle vehicle with nowhere to park would stay there.
+            self._outbox.append(DriveNodes(v.id, ()))
         else:
             pos = self.map.node_by_id[event.node]
             self._put_vehicle(replace(v, stopping=False, node=event.node, x=pos.x, y=pos.y))

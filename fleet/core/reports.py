@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from fleet.core.config import OrderRejected
 from fleet.core.execution import Execution
 from fleet.events import (
     AbilitiesReported,
@@ -17,7 +18,7 @@ from fleet.events import (
     VehicleMoved,
     VehicleStatus,
 )
-from fleet.model import OrderState, TaskKind, TaskPhase
+from fleet.model import OrderState, TaskKind, TaskPhase, Vehicle
 
 
 class VehicleReports(Execution):
@@ -56,15 +57,61 @@ class VehicleReports(Execution):
         self._put_vehicle(v)
 
     def _on_load(self, event: LoadReported) -> None:
-        """The vehicle's own load sensing against what the pick and drop actions said: a mismatch
-        outside a load action is raised for the operator (the controller keeps its own record)."""
+        """The vehicle's own load sensing against what the pick and drop actions said. A mismatch
+        outside a load action is raised for the operator, and the vehicle waits for a decision
+        (`decide_load`): it gets no new work and starts no pick or drop. Sensing that agrees with
+        the record again ends the wait by itself."""
         v = self.vehicles[event.vehicle_id]
         acting = v.task is not None and v.task.phase is TaskPhase.ACTION and v.task.kind is TaskKind.ORDER
-        if not acting and event.loaded != bool(v.loads):
+        if acting:
+            return
+        if event.loaded == bool(v.loads):
+            if v.load_mismatch is not None:
+                self._end_load_wait(v, f"{v.id}: its load sensing agrees with the record again")
+            return
+        if v.load_mismatch is None:
             expected = f"carrying {', '.join(v.loads)}" if v.loads else "empty"
             found = "a load" if event.loaded else "no load"
-            carried = v.loads[0] if v.loads else None
-            self._alarm("load-mismatch", f"{v.id} reports {found} but should be {expected}", v.id, carried)
+            mismatch = f"{v.id} reports {found} but should be {expected}"
+            self._alarm("load-mismatch", f"{mismatch}: it waits for an operator's decision", v.id)
+            self._put_vehicle(replace(v, load_mismatch=mismatch))
+
+    def decide_load(self, vehicle_id: str, trust: str) -> Vehicle:
+        """An operator's decision on a load mismatch. `trust="record"`: the controller's record
+        is right (the sensing erred, or the load was put right by hand): the vehicle goes on with
+        its work. `trust="vehicle"`: its report is right: the orders whose loads it should carry
+        fail (the load is not where the record says: somebody must find it); a load nobody
+        ordered keeps it waiting until its sensing reports the load taken off."""
+        v = self._vehicle(vehicle_id)
+        if v.load_mismatch is None:
+            raise OrderRejected("vehicle_id", f"{vehicle_id} has no load mismatch to decide")
+        if trust == "record":
+            self._end_load_wait(v, f"{v.id}: the record kept by operator decision ({v.load_mismatch})")
+        elif trust == "vehicle" and v.loads:
+            for oid in v.loads:
+                reason = f"the load is not on {v.id} (operator decision on its load sensing)"
+                self._move(self.orders[oid], OrderState.FAILED, reason=reason)
+            lost = set(v.loads)
+            task = None if v.task is not None and v.task.order_id in lost else v.task
+            stops = tuple(s for s in v.stops if s.order_id not in lost)
+            v = replace(v, loads=(), task=task, stops=stops)
+            self._put_vehicle(v)
+            self._end_load_wait(v, f"{v.id}: its report kept by operator decision; {', '.join(sorted(lost))} failed")
+            if task is None:
+                self._next_task(v.id)
+        elif trust == "vehicle":
+            self._put_vehicle(replace(v, load_mismatch=f"{v.id} carries a load nobody ordered: take it off"))
+        else:
+            raise OrderRejected("trust", f"'{trust}': record or vehicle")
+        return self.vehicles[vehicle_id]
+
+    def _end_load_wait(self, v: Vehicle, why: str) -> None:
+        self._alarm("load-mismatch-resolved", why, v.id)
+        self._put_vehicle(replace(v, load_mismatch=None))
+        self._dispatch_wanted = True
+        if v.id in self._held_for_decision:
+            self._held_for_decision.discard(v.id)
+            self._arrived(v.id)
 
     def _on_connection(self, event: ConnectionChanged) -> None:
         v = self.vehicles[event.vehicle_id]

@@ -234,6 +234,8 @@ class Scheduling(Record):
             return f"stopped by its safety system: {v.safety_stop}"
         if vehicle_id in self._held_by_cell:
             return self._held_by_cell[vehicle_id]
+        if vehicle_id in self._held_for_decision and v is not None:
+            return f"waits for an operator's decision: {v.load_mismatch}"
         if (oid := self._awaiting_load.get(vehicle_id)) is not None:
             order = self.orders[oid]
             left = (order.ready_at or 0.0) - self.clock.now()
@@ -244,7 +246,8 @@ class Scheduling(Record):
     def waits(self) -> dict[str, tuple[str, str]]:
         """Every vehicle standing still for a reason: (cause, the reason in words). Causes: what
         traffic has in the way (node, lane, zone, turn), a load not ready at the pick-up (load),
-        a robot cell's transfer that holds the vehicle (cell), its safety system (safety)."""
+        a robot cell's transfer that holds the vehicle (cell), its safety system (safety), an
+        operator's decision on its load (decision)."""
         out = {vid: (w.cause, w.describe()) for vid, w in self.traffic.stopped_waits().items()}
         for vid in self._awaiting_load:
             out[vid] = ("load", self.wait_reason(vid) or "")
@@ -252,6 +255,8 @@ class Scheduling(Record):
             out[vid] = ("cell", why)
         for vid in self._safety_stopped():
             out[vid] = ("safety", self.wait_reason(vid) or "")
+        for vid in self._held_for_decision:
+            out[vid] = ("decision", self.wait_reason(vid) or "")
         return out
 
     def _safety_stopped(self) -> list[str]:
@@ -263,6 +268,7 @@ class Scheduling(Record):
         out.update(dict.fromkeys(self._awaiting_load, "load"))
         out.update(dict.fromkeys(self._held_by_cell, "cell"))
         out.update(dict.fromkeys(self._safety_stopped(), "safety"))
+        out.update(dict.fromkeys(self._held_for_decision, "decision"))
         return out
 
     def path_ahead(self, vehicle_id: str) -> tuple[list[str], list[str]]:

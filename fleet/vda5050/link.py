@@ -59,7 +59,7 @@ from fleet.vda5050.messages import (
 )
 from fleet.vda5050.order_parts import ON_NODE_M, map_edge, map_node
 from fleet.vda5050.profiles import VehicleProfile
-from fleet.vda5050.standing import node_at, off_last_node
+from fleet.vda5050.standing import node_at, off_last_node, reach
 from fleet.vda5050.topics import VehicleKey
 from maps import FacilityMap
 
@@ -400,7 +400,8 @@ class VehicleLink:
         first: the lane it stands on (`_resume`)."""
         off = off_last_node(self.fmap, state)
         nxt = [(n, q) for n, q in self._base if q > state.last_node_sequence_id]
-        if off <= ON_NODE_M or not nxt:
+        last = self.fmap.node_by_id.get(state.last_node_id)
+        if last is None or off <= reach(last) or not nxt:
             return ()
         self._resume = ([(state.last_node_id, 0), (nxt[0][0], 2)], off + ON_NODE_M)
         return (nxt[0][0],)
@@ -421,8 +422,8 @@ class VehicleLink:
             state.order_id == self.order_id and self._base and self._reported_seq >= self._base[-1][1]
         )
         here = node_at(self.fmap, state) if done and not state.driving and self._cancel_id is None else None
-        if here is None or here == self.node:
-            return None
+        if here is None or here == self.node or (self._resume and here in (n for n, _ in self._resume[0])):
+            return None  # where we have it (stopped short on a lane: within reach of either end)
         log.warning("%s reports standing at %s, not %s: re-placed", self.vehicle_id, here, self.node)
         self.node = here
         if self.order_id is not None:

@@ -253,9 +253,10 @@ def test_a_vehicle_restarted_mid_order_is_replanned_from_where_it_stands(tmp_pat
 
 def test_a_cancel_that_stops_the_vehicle_between_nodes(tmp_path: Path, mosquitto: Broker) -> None:
     """Cancelled mid-lane, the AGV stops at once, off any node (VDA 5050 allows it): the
-    controller keeps the lane it stands on and the node ahead as its own, and its next order
-    starts at its lastNodeId with a deviation that takes in where it stands, then drives that
-    lane: the vehicle accepts it (no noRouteError) and the next transport finishes."""
+    controller keeps the lane it stands on and the node ahead as its own and sends it on at once
+    with a new order that starts at its lastNodeId, with a deviation that takes in where it
+    stands, and drives that lane: the vehicle accepts it (no noRouteError), leaves the lane, and
+    the next transport finishes."""
     plant = _plant(tmp_path, mosquitto, time_lapse=2)  # about 3 s a lane: time to cancel mid-lane
     try:
         order = plant.api("POST", "/api/v1/orders", {"from": "ST-A", "to": "ST-B"})["id"]
@@ -270,36 +271,43 @@ def test_a_cancel_that_stops_the_vehicle_between_nodes(tmp_path: Path, mosquitto
             return bool(min(abs(p["x"] - x) + abs(p["y"] - y) for x, y in NODE_XY) > 1.5)
 
         plant.until("the vehicle mid-lane", mid_lane, 60)
+        sent = len(plant.recorder.of(serial, "order"))
         plant.api("POST", f"/api/v1/orders/{order}/cancel", {"reason": "line stopped"})
-        plant.until(
-            "the cancel done",
-            lambda: (
-                plant.recorder.of(serial, "state")
-                and not plant.recorder.of(serial, "state")[-1]["driving"]
-                and any(
-                    a["actionType"] == "cancelOrder" and a["actionStatus"] == "FINISHED"
-                    for a in plant.recorder.of(serial, "state")[-1]["actionStates"]
-                )
-            ),
-            30,
-        )
-        stopped = plant.recorder.of(serial, "state")[-1]
+
+        def cancel_done() -> dict[str, Any] | None:
+            return next(
+                (
+                    state
+                    for state in plant.recorder.of(serial, "state")
+                    if not state["driving"]
+                    and any(
+                        a["actionType"] == "cancelOrder" and a["actionStatus"] == "FINISHED"
+                        for a in state["actionStates"]
+                    )
+                ),
+                None,
+            )
+
+        plant.until("the cancel done", cancel_done, 30)
+        stopped = cancel_done()
+        assert stopped is not None
         p = stopped["agvPosition"]
         assert min(abs(p["x"] - x) + abs(p["y"] - y) for x, y in NODE_XY) > 0.5, "it stopped between nodes"
-        plant.until("the controller has it stopped", lambda: plant.vehicles()[serial]["activity"] != "order", 30)
-        vehicle = plant.vehicles()[serial]
-        assert vehicle["node"] == stopped["lastNodeId"] and vehicle["base"], vehicle
-        sent = len(plant.recorder.of(serial, "order"))
-        nxt = plant.api("POST", "/api/v1/orders", {"from": "ST-A", "to": "ST-B"})["id"]
-        plant.until(
-            "the vehicle given a new order",
-            lambda: len(plant.recorder.of(serial, "order")) > sent,
-            60,
+        cancelled = plant.recorder.of(serial, "order")[:sent]
+        ahead = next(
+            n["nodeId"]
+            for o in reversed(cancelled)
+            for n in o["nodes"]
+            if n["sequenceId"] == stopped["lastNodeSequenceId"] + 2
         )
+        plant.until("the vehicle sent on", lambda: len(plant.recorder.of(serial, "order")) > sent, 30)
         first = plant.recorder.of(serial, "order")[sent]
+        assert first["orderId"] != cancelled[-1]["orderId"], "a new order, not the cancelled one"
         assert first["nodes"][0]["nodeId"] == stopped["lastNodeId"]
         assert first["nodes"][0]["nodePosition"]["allowedDeviationXY"] > 0.5
-        assert first["nodes"][1]["nodeId"] == vehicle["base"][0], "it drives the lane it stands on first"
+        assert first["nodes"][1]["nodeId"] == ahead, "it drives the lane it stands on first"
+        plant.until("off the lane", lambda: plant.vehicles()[serial]["node"] != stopped["lastNodeId"], 60)
+        nxt = plant.api("POST", "/api/v1/orders", {"from": "ST-A", "to": "ST-B"})["id"]
         plant.until("the next transport", lambda: plant.api("GET", f"/api/v1/orders/{nxt}")["state"] == "finished", 180)
         refused = [e for e in _errors(plant.recorder.of(serial, "state")) if "noRoute" in e or "order" in e.lower()]
         assert not refused, refused

@@ -276,6 +276,30 @@ async def test_service_and_send_to_charger_or_parking(
     assert (await client.post("/api/v1/vehicles/AGV-01/in-service")).json()["available"] is True
 
 
+async def test_a_load_mismatch_is_shown_and_decided_through_the_api(
+    client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
+) -> None:
+    """A vehicle whose sensing reports a load it should not have shows the mismatch and is not
+    available; a decision without a mismatch is 409, a wrong one 422 naming `trust`; trusting the
+    vehicle keeps it waiting until its sensing agrees again."""
+    from fleet.events import LoadReported
+
+    sim, _ = plant
+    url = "/api/v1/vehicles/AGV-01/load-decision"
+    none = await client.post(url, json={"trust": "record"})
+    assert none.status_code == 409 and "no load mismatch" in none.json()["detail"]
+    sim.controller.handle(LoadReported("AGV-01", True))
+    shown = (await client.get("/api/v1/vehicles/AGV-01")).json()
+    assert shown["load_mismatch"] == "AGV-01 reports a load but should be empty" and shown["available"] is False
+    bad = await client.post(url, json={"trust": "maybe"})
+    assert bad.status_code == 422 and bad.json()["field"] == "trust"
+    kept = await client.post(url, json={"trust": "vehicle"})
+    assert kept.status_code == 200 and "nobody ordered" in kept.json()["load_mismatch"]
+    sim.controller.handle(LoadReported("AGV-01", False))
+    back = (await client.get("/api/v1/vehicles/AGV-01")).json()
+    assert back["load_mismatch"] is None and back["available"] is True
+
+
 async def test_order_listing_filters_and_pages(
     client: httpx.AsyncClient, plant: tuple[Simulation, FleetService]
 ) -> None:

@@ -154,6 +154,7 @@ ACCESS = {
     "POST /api/v1/vehicles/{vehicle_id}/park": "operator",
     "POST /api/v1/vehicles/{vehicle_id}/charge": "operator",
     "POST /api/v1/vehicles/{vehicle_id}/init-position": "operator",
+    "POST /api/v1/vehicles/{vehicle_id}/load-decision": "operator",
     "POST /api/v1/lanes/{lane_id}/close": "operator",
     "POST /api/v1/lanes/{lane_id}/open": "operator",
     "GET /api/v1/lanes/closed": "viewer",

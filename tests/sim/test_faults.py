@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from maps import FacilityMap, load_map
-from sim.faults import FaultKind
+from sim.faults import DELAYS
 from sim.runner import SimConfig, Simulation
 from tests.sim.conftest import DRAIN_S
 
@@ -26,7 +26,7 @@ def test_plant_with_random_delays(plant_map: FacilityMap, vehicles: int, hours: 
     sim = shift_then_drain(plant_map, SimConfig(vehicles=vehicles, hours=hours, seed=seed, faults_per_vehicle_hour=2.0))
     report = sim.report(0.0)
     assert len(sim.faults.history) >= vehicles * hours, "faults were really injected"
-    assert {f.kind for f in sim.faults.history} == set(FaultKind)
+    assert {f.kind for f in sim.faults.history} == set(DELAYS)
     assert report.collisions == 0 and report.claim_violations == 0
     assert report.deadlocks == 0
     assert report.orders_accepted > 5 * vehicles * hours
@@ -76,3 +76,42 @@ def test_dense_warehouse_with_random_delays(seed: int) -> None:
     assert report.waiting_s_by_cause.get("turn", 0) > 0, "vehicles took planned turns"
     assert report.orders_accepted > 120
     assert report.orders_open == 0 and report.orders_failed == 0
+
+
+@pytest.mark.parametrize(
+    ("map_name", "vehicles", "hours", "rate", "seed"), [("warehouse", 20, 0.5, 4.0, 1), ("small_test", 4, 2.0, 6.0, 3)]
+)
+def test_vendor_like_vda_vehicles_under_faults(
+    map_name: str, vehicles: int, hours: float, rate: float, seed: int
+) -> None:
+    """VDA 5050 vehicles that behave as a vendor's did (stop at once on a cancel, report on
+    events and every 30 s, refuse state and factsheet requests) under delays, software restarts
+    that lose their orders and calls withdrawn as their vehicle drives to them: no collision, no
+    claim broken, no circular wait, every order not withdrawn finished, no vehicle out of service,
+    and vehicles did stop between nodes."""
+    from fleet.model import OrderState
+    from sim.faults import FaultKind
+    from sim.fleets import VdaFleet
+
+    config = SimConfig(
+        vehicles=vehicles,
+        hours=hours,
+        seed=seed,
+        faults_per_vehicle_hour=rate,
+        protocol="vda5050",
+        vda_vehicles="vendor",
+    )
+    sim = shift_then_drain(load_map(map_name), config)
+    report = sim.report(0.0)
+    kinds = [f.kind for f in sim.faults.history]
+    assert kinds.count(FaultKind.RESTART) >= 3 and kinds.count(FaultKind.WITHDRAW) >= 3
+    assert isinstance(sim.fleet, VdaFleet)
+    assert sum(v.stops_on_lanes for v in sim.fleet.vehicles) >= 1, "a cancel stopped a vehicle on a lane"
+    assert report.collisions == 0 and report.claim_violations == 0 and report.deadlocks_unresolved == 0
+    assert report.orders_open == 0 and report.orders_failed == 0
+    cancelled = [o for o in sim.controller.orders.values() if o.state is OrderState.CANCELLED]
+    assert len(cancelled) == kinds.count(FaultKind.WITHDRAW)
+    assert report.orders_finished == report.orders_accepted - len(cancelled)
+    assert all(v.in_service for v in sim.controller.vehicles.values())
+    lost = [a for a in sim.controller.alarms if a.code == "order-lost"]
+    assert lost, "restarts lost orders, and the operator was told"

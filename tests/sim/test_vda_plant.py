@@ -194,28 +194,6 @@ def test_emergency_pause_reaches_every_vehicle_over_vda5050(small_map: FacilityM
     assert not any(v.body.paused for v in fleet.vehicles)
 
 
-def test_loads_reported_by_the_vehicle_are_checked(small_map: FacilityMap) -> None:
-    """Through a whole transport the vehicle's load sensing agrees with pick and drop; a load
-    appearing on an empty vehicle afterwards is raised as a mismatch, and errors clearing too."""
-    sim, fleet = vda_sim(small_map, vehicles=1)
-    sim.demand_enabled = False
-    c = sim.controller
-    sim.run_for(2)
-    order = c.submit_order("ST-A", "ST-B")
-    sim.run_for(300)
-    assert c.orders[order.id].state is OrderState.FINISHED
-    assert not [a for a in c.alarms if a.code == "load-mismatch"]
-    vehicle = fleet.vehicles[0]
-    vehicle.loads = [{"loadId": "stray", "loadType": "rack"}]
-    vehicle.hardware_errors.append({"errorType": "bumperHit", "errorLevel": "WARNING"})
-    sim.run_for(3)
-    raised = [a.code for a in c.alarms if a.code in ("load-mismatch", "vehicle-error")]
-    assert sorted(raised) == ["load-mismatch", "vehicle-error"]
-    vehicle.hardware_errors.clear()
-    sim.run_for(3)
-    assert any(a.code == "vehicle-error-cleared" and "bumperHit" in a.message for a in c.alarms)
-
-
 @pytest.mark.parametrize("protocol", ["direct", "vda5050"])
 def test_init_position_moves_an_idle_vehicle_and_work_starts_there(small_map: FacilityMap, protocol: str) -> None:
     """An operator tells an idle vehicle it stands at PA3 (VDA 5050 initPosition): its claims
@@ -357,3 +335,49 @@ def test_a_vehicle_whose_factsheet_lists_no_pick_gets_no_orders(small_map: Facil
     sim.run_for(600)
     assert all(sim.controller.orders[o.id].state is OrderState.FINISHED for o in orders)
     assert all(sim.controller.orders[o.id].vehicle_id != vid for o in orders)
+
+
+def test_a_vehicle_that_stops_at_once_on_cancel_keeps_its_lane_and_drives_on(small_map: FacilityMap) -> None:
+    """A vehicle that stops where it is on a cancel (as a vendor's did): it stands on the lane,
+    the controller keeps that lane and the node ahead its own, never places it on an assumed
+    node, and sends it on along the lane at once (a new order from its lastNodeId, accepted);
+    its next transport finishes."""
+    from fleet.traffic import lane_resource, node_resource
+    from sim.vda_vehicle import VdaBehaviour
+
+    sim, fleet = vda_sim(small_map, vehicles=2)
+    sim.demand_enabled = False
+    c = sim.controller
+    for v in fleet.vehicles:
+        v.behaviour = VdaBehaviour(stop_at_once=True)
+    sim.run_for(5)
+    order = c.submit_order("ST-C", "ST-B")
+    for _ in range(800):
+        sim.step()
+        vid = c.orders[order.id].vehicle_id
+        body = next((v.body for v in fleet.vehicles if v.key.serial_number == vid), None)
+        if body is not None and body.moving and body.segment is not None:
+            length = small_map.lane_between[body.segment].length
+            if 1.0 < body.progress < length - 1.0:
+                break
+    else:
+        pytest.fail("the vehicle never drove mid-lane")
+    assert vid is not None and body.segment is not None
+    behind, ahead = body.segment
+    c.cancel_order(order.id)
+    for _ in range(20):
+        sim.step()
+        if not c.vehicles[vid].stopping:
+            break  # the vehicle reported the cancel done
+    assert body.on_lane and body.speed == 0.0, "stopped on the lane"
+    vehicle = c.vehicles[vid]
+    assert vehicle.in_service and vehicle.node == behind
+    assert c.traffic.holder(lane_resource(behind, ahead)) == vid
+    assert c.traffic.holder(node_resource(ahead)) == vid
+    sim.run_for(20)
+    assert body.segment != (behind, ahead) and c.vehicles[vid].node != behind, "sent on, off the lane"
+    following = c.submit_order("ST-A", "ST-B")
+    sim.run_for(400)
+    assert c.orders[following.id].state is OrderState.FINISHED
+    assert not any(a.code in ("drive-rejected", "command-refused") for a in c.alarms), c.alarms
+    assert sim.oracle.claim_violations == [] and sim.oracle.collisions == []

@@ -81,3 +81,44 @@ def test_a_vehicle_that_turns_on_the_spot_stops_and_turns_at_a_corner(small_map:
     headings = [round(h, 3) for h, _ in at_corner]
     assert len(set(headings)) > 5, "the heading sweeps while it stands"
     assert len(at_corner) * 0.1 == pytest.approx(2.0, abs=0.3)
+
+
+def _drive_until(v: SimVehicle, progress: float) -> None:
+    for _ in range(1000):
+        v.step(0.05)
+        if v.progress >= progress:
+            return
+    raise AssertionError("never got that far")
+
+
+def test_halted_on_a_lane_it_stands_there_and_drives_on_along_it(small_map: FacilityMap) -> None:
+    """`halt` stops it where it is, on the lane; driving on to the lane's end continues from there."""
+    v = cart(small_map, "A1")
+    v.drive(("A2", "A3"))
+    _drive_until(v, 2.0)
+    x = v.x
+    v.halt()
+    assert v.step(1.0) == [] and v.x == x and v.on_lane and not v.moving
+    assert v.standing_on is None, "2 m from either node"
+    v.drive(("A2",))
+    events = []
+    for _ in range(200):
+        events += v.step(0.1)
+    assert events == [NodeReached("V", "A2")] and (v.x, v.y) == (6.0, 0.0)
+    assert v.odometer == pytest.approx(6.0)
+
+
+def test_halted_near_its_last_node_it_goes_back_to_it_for_another_way(small_map: FacilityMap) -> None:
+    """Halted within a node's reach, it stands on that node: a path that leaves the node another
+    way first takes it back the few centimetres to the node, slowly."""
+    v = cart(small_map, "A2")
+    v.drive(("A3",))
+    _drive_until(v, 0.3)
+    v.halt()
+    assert v.standing_on == "A2"
+    v.drive(("SD", "A3"))
+    events = []
+    for _ in range(400):
+        events += v.step(0.1)
+    assert events == [NodeReached("V", "A2"), NodeReached("V", "SD"), NodeReached("V", "A3")]
+    assert (v.x, v.y) == (12.0, 0.0)

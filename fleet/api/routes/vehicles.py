@@ -19,6 +19,7 @@ from fleet.api.deps import (
 from fleet.api.schemas import (
     ErrorOut,
     InitPositionIn,
+    LoadDecisionIn,
     PendingVehicleOut,
     SendTo,
     VehicleOut,
@@ -169,3 +170,15 @@ async def init_position(vehicle_id: str, body: InitPositionIn, service: ServiceD
     """Tell an idle vehicle where it really stands (VDA 5050 initPosition); 422 names the field at fault."""
     _vehicle_or_404(service, vehicle_id)
     return _vehicle_out(service, service.init_position(vehicle_id, body.node))
+
+
+@router.post(
+    "/vehicles/{vehicle_id}/load-decision",
+    response_model=VehicleOut,
+    responses={404: {"model": ErrorOut}, 409: {"model": ErrorOut}},
+    dependencies=OPERATOR,
+)
+async def decide_load(vehicle_id: str, body: LoadDecisionIn, service: ServiceDep) -> VehicleOut:
+    """Decide a load mismatch (its `load_mismatch`): trust the record or the vehicle's report;
+    409 when it has none to decide."""
+    return _vehicle_command(service, vehicle_id, lambda: service.decide_load(vehicle_id, body.trust))

@@ -173,7 +173,7 @@ const vehicleMarks = new Map();
 
 function vehicleState(v) {
   if (v.connection && v.connection !== "online") return "offline";
-  if (v.errors.length || v.safety_stop || !v.in_service) return "trouble";
+  if (v.errors.length || v.safety_stop || v.load_mismatch || !v.in_service) return "trouble";
   if (v.paused) return "paused";
   return v.activity;
 }
@@ -245,6 +245,7 @@ function showDetail(v) {
     ["waits for", v.wait_reason ?? "nothing"],
     ["errors", [...v.errors, ...(v.safety_stop ? [`safety: ${v.safety_stop}`] : [])].join("; ") || "none"],
   ];
+  if (v.load_mismatch) rows.push(["load check", v.load_mismatch]);
   const list = document.createElement("dl");
   for (const [term, value] of rows) {
     list.appendChild(document.createElement("dt")).textContent = term;
@@ -253,6 +254,32 @@ function showDetail(v) {
     dd.dataset.detail = term;
   }
   box.replaceChildren(list);
+  if (v.load_mismatch) box.appendChild(loadDecision(v));
+}
+
+// A load mismatch waits for the operator: keep the controller's record, or the vehicle's report.
+function loadDecision(v) {
+  const choices = document.createElement("p");
+  choices.className = "load-decision";
+  for (const [trust, label, question] of [
+    ["record", "keep the record", `${v.id}: the record is right, its sensing erred (or the load is back)?`],
+    ["vehicle", "trust the vehicle", `${v.id}: its report is right? Orders of loads it does not carry fail.`],
+  ]) {
+    const button = choices.appendChild(document.createElement("button"));
+    button.className = "action";
+    button.dataset.trust = trust;
+    button.textContent = label;
+    button.addEventListener("click", async () => {
+      if (!confirm(question)) return;
+      try {
+        await api(`/vehicles/${v.id}/load-decision`, { method: "POST", body: JSON.stringify({ trust }) });
+      } catch (error) {
+        alert(`${v.id}: ${error.message}`);
+      }
+      refresh();
+    });
+  }
+  return choices;
 }
 
 function fillVehicles(vehicles) {
