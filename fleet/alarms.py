@@ -55,6 +55,7 @@ CATALOGUE: dict[str, Kind] = {
     "drive-rejected": Kind("medium"),
     "unservable-order": Kind("medium"),
     "vehicle-lacks": Kind("medium"),
+    "vehicle-unfit": Kind("medium"),
     "dispatch-solver": Kind("low"),
     "unexpected-action": Kind("low"),
     "vehicle-error-cleared": Kind(None, clears="vehicle-error"),

@@ -82,10 +82,13 @@ class CommandRefused:
 class AbilitiesReported:
     """What the vehicle's factsheet says it cannot do that the controller needs of it (VDA 5050
     protocolFeatures.agvActions): e.g. "pick", "drop", "startCharging". Empty: nothing missing,
-    or the factsheet does not say."""
+    or the factsheet does not say. `unfit`: limits this plant's messages break (string lengths),
+    in words; `size`: its (width, length) in metres, when stated."""
 
     vehicle_id: str
     lacks: tuple[str, ...]
+    unfit: tuple[str, ...] = ()
+    size: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)

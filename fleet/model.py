@@ -223,6 +223,7 @@ class Vehicle:
     safety_stop: str | None = None  # what its safety system stops it for (e-stop, field violation)
     placed: bool = True  # False: pre-registered, not yet reported, so not on the map
     lacks: tuple[str, ...] = ()  # actions the controller needs that its factsheet does not list
+    unfit: tuple[str, ...] = ()  # what its factsheet states that this plant cannot meet (no orders), in words
     # Its load sensing disagrees with the record: what it reports against what it should carry.
     # It gets no new work and starts no pick or drop until an operator decides (or they agree again).
     load_mismatch: str | None = None
@@ -244,6 +245,7 @@ class Vehicle:
             and able
             and not e_stopped
             and self.load_mismatch is None
+            and not self.unfit
         )
 
     def __post_init__(self) -> None:

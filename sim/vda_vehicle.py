@@ -65,6 +65,8 @@ class VdaBehaviour:
       and as node actions with an orderError (a vendor's vehicle that cannot charge, say).
     - `state_every_s`: states only on events and this often (a vendor's 30 s), not each second.
     - `max_order_nodes`: the most nodes an order may have, stated in its factsheet.
+    - `id_len`, `size`: what its factsheet states of id lengths and its size (the controller
+      gives a vehicle no orders whose ids it could not read, or that is larger than its type).
     - `stop_at_once`: a cancel stops it where it is, on a lane if need be (the specification
       allows this beside stopping at the next node; a vendor's vehicle did so).
     Its factsheet lists the actions it supports (protocolFeatures.agvActions).
@@ -75,6 +77,8 @@ class VdaBehaviour:
     state_every_s: float | None = None
     max_order_nodes: int | None = None  # the factsheet's protocolLimits (None: no limit stated)
     stop_at_once: bool = False
+    id_len: int | None = None  # the factsheet's maxStringLens.idLen (None: not stated)
+    size: tuple[float, float] | None = None  # (width, length) its factsheet states (None: its type's)
 
 
 # A vendor's vehicle as a third-party implementation behaved against this controller: it stops
@@ -441,8 +445,8 @@ class VdaSimVehicle:
                 "decelerationMax": t.acceleration,
                 "heightMin": 0.3,
                 "heightMax": 0.5,
-                "width": t.width,
-                "length": t.length,
+                "width": self.behaviour.size[0] if self.behaviour.size else t.width,
+                "length": self.behaviour.size[1] if self.behaviour.size else t.length,
             },
         }
         supported = sorted(self.behaviour.supported if self.behaviour.supported is not None else KNOWN_ACTIONS)
@@ -452,8 +456,13 @@ class VdaSimVehicle:
                 {"actionType": a, "actionScopes": ["NODE"] if a in ("pick", "drop") else ["INSTANT"]} for a in supported
             ],
         }
+        limits: dict[str, Any] = {}
         if self.behaviour.max_order_nodes is not None:
-            body["protocolLimits"] = {"maxArrayLens": {"order.nodes": self.behaviour.max_order_nodes}}
+            limits["maxArrayLens"] = {"order.nodes": self.behaviour.max_order_nodes}
+        if self.behaviour.id_len is not None:
+            limits["maxStringLens"] = {"idLen": self.behaviour.id_len}
+        if limits:
+            body["protocolLimits"] = limits
         return self._message("factsheet", body, now, retain=True)
 
     def _message(self, topic: str, body: dict[str, Any], now: float, retain: bool = False) -> Outgoing:

@@ -160,6 +160,7 @@ class VehicleOut(BaseModel):
     errors: list[str] = Field(description="'LEVEL type: description (hint: ...)', as the vehicle reports them")
     safety_stop: str | None = Field(description="what its safety system stops it for: e-stop (kind), field violation")
     lacks: list[str] = Field(description="actions the controller needs that its factsheet does not list")
+    unfit: list[str] = Field(description="what its factsheet states that this plant cannot meet: it gets no orders")
     load_mismatch: str | None = Field(
         description="its load sensing disagrees with the record; it waits for a load decision (POST .../load-decision)"
     )
@@ -198,6 +199,7 @@ class VehicleOut(BaseModel):
             errors=list(vehicle.errors),
             safety_stop=vehicle.safety_stop,
             lacks=list(vehicle.lacks),
+            unfit=list(vehicle.unfit),
             load_mismatch=vehicle.load_mismatch,
             order_id=task.order_id if task else None,
             queue=list(vehicle.queue),

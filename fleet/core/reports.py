@@ -20,6 +20,8 @@ from fleet.events import (
 )
 from fleet.model import OrderState, TaskKind, TaskPhase, Vehicle
 
+SIZE_TOLERANCE_M = 0.01  # a factsheet's size this much over its map type's still fits
+
 
 class VehicleReports(Execution):
     """The vehicle reports that change what a vehicle may be given, not where its tour is."""
@@ -139,16 +141,29 @@ class VehicleReports(Execution):
             self._put_vehicle(replace(self._hand_back_unloaded(v, reason), offline_since=None))
 
     def _on_abilities(self, event: AbilitiesReported) -> None:
-        """The factsheet says what the vehicle cannot do: without pick or drop it gets no orders
-        (and hands back those it has not loaded), and the operator is told why."""
+        """The factsheet says what the vehicle cannot do: without pick or drop, with limits this
+        plant's orders break, or larger than the footprint its map type plans for, it gets no
+        orders (and hands back those it has not loaded), and the operator is told why."""
         v = self.vehicles[event.vehicle_id]
-        if event.lacks == v.lacks:
+        unfit = event.unfit
+        vtype = next((t for t in self.map.vehicle_types if t.id == v.type_id), None)
+        if event.size is not None and vtype is not None:
+            width, length = event.size
+            if width > vtype.width + SIZE_TOLERANCE_M or length > vtype.length + SIZE_TOLERANCE_M:
+                unfit += (
+                    f"{width:g} x {length:g} m, larger than the {vtype.width:g} x {vtype.length:g} m "
+                    f"traffic plans for its type {vtype.id}",
+                )
+        if (event.lacks, unfit) == (v.lacks, v.unfit):
             return
-        if event.lacks:
+        if event.lacks and event.lacks != v.lacks:
             self._alarm("vehicle-lacks", f"{v.id}: its factsheet lists no {', '.join(event.lacks)}", v.id)
-        v = replace(v, lacks=event.lacks)
+        if unfit and unfit != v.unfit:
+            self._alarm("vehicle-unfit", f"{v.id} gets no orders: its factsheet states {'; '.join(unfit)}", v.id)
+        v = replace(v, lacks=event.lacks, unfit=unfit)
         if not v.available:
-            v = self._hand_back_unloaded(v, f"{v.id} cannot {', '.join(event.lacks)} (factsheet)")
+            why = ", ".join([*(f"cannot {a}" for a in event.lacks), *unfit])
+            v = self._hand_back_unloaded(v, f"{v.id}: {why} (factsheet)")
         self._put_vehicle(v)
         self._dispatch_wanted = True
 

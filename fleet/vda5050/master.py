@@ -40,6 +40,7 @@ from fleet.events import (
 )
 from fleet.metrics import Sample
 from fleet.model import PendingVehicle
+from fleet.vda5050.limits import sent_ids, size_of, unmet_string_limits
 from fleet.vda5050.link import VehicleLink
 from fleet.vda5050.messages import (
     Connection,
@@ -205,20 +206,26 @@ class MasterControl:
 
     def _on_factsheet(self, key: VehicleKey, factsheet: Factsheet) -> list[Event | VehicleAppeared]:
         """Honour what a factsheet states (sec. 6.15): the actions the controller needs that it
-        does not list, and the most nodes an order may have. A factsheet that says nothing of
-        them (a header only, as some vendors send) limits nothing."""
+        does not list, the most nodes an order may have, the string lengths it reads and its
+        size (`fleet/vda5050/limits.py`). A factsheet that says nothing of them (a header only,
+        as some vendors send) limits nothing."""
         link = self.links.get(key.vehicle_id) or self._unplaced.get(key.vehicle_id)
         limits = factsheet.protocol_limits or {}
         lens = limits.get("maxArrayLens") if isinstance(limits, dict) else None
         max_nodes = lens.get("order.nodes") if isinstance(lens, dict) else None
         if link is not None:
             link.max_nodes = max_nodes if isinstance(max_nodes, int) and max_nodes >= 2 else None
+        unfit: tuple[str, ...] = ()
+        if link is not None:
+            ids = sent_ids(self.map, link.map_id, link.vehicle_id, link.order_prefix)
+            unfit = unmet_string_limits(factsheet, ids, link.profile)
         features = factsheet.protocol_features or {}
         listed = features.get("agvActions") if isinstance(features, dict) else None
-        if not isinstance(listed, list):
-            return [AbilitiesReported(key.vehicle_id, ())]
-        have = {a.get("actionType") for a in listed if isinstance(a, dict)}
-        return [AbilitiesReported(key.vehicle_id, tuple(sorted(NEEDED_ACTIONS - have)))]
+        lacks: tuple[str, ...] = ()
+        if isinstance(listed, list):
+            have = {a.get("actionType") for a in listed if isinstance(a, dict)}
+            lacks = tuple(sorted(NEEDED_ACTIONS - have))
+        return [AbilitiesReported(key.vehicle_id, lacks, unfit, size_of(factsheet))]
 
     def _refuse(self, key: VehicleKey, topic: str, now: float) -> tuple[str, str] | None:
         """(reason, detail) when a message must not reach a link: a vehicle not in the fleet

@@ -246,6 +246,7 @@ function showDetail(v) {
     ["errors", [...v.errors, ...(v.safety_stop ? [`safety: ${v.safety_stop}`] : [])].join("; ") || "none"],
   ];
   if (v.load_mismatch) rows.push(["load check", v.load_mismatch]);
+  if (v.unfit?.length || v.lacks?.length) rows.push(["no orders", [...v.lacks.map((a) => `cannot ${a}`), ...v.unfit].join("; ")]);
   const list = document.createElement("dl");
   for (const [term, value] of rows) {
     list.appendChild(document.createElement("dt")).textContent = term;
