@@ -212,9 +212,14 @@ class MasterControl:
         link = self.links.get(key.vehicle_id) or self._unplaced.get(key.vehicle_id)
         limits = factsheet.protocol_limits or {}
         lens = limits.get("maxArrayLens") if isinstance(limits, dict) else None
-        max_nodes = lens.get("order.nodes") if isinstance(lens, dict) else None
+        # An order of n nodes has n - 1 edges: the tighter of the two limits bounds its nodes.
+        bounds = [
+            bound + extra
+            for name, extra in (("order.nodes", 0), ("order.edges", 1))
+            if isinstance(lens, dict) and isinstance(bound := lens.get(name), int) and bound + extra >= 2
+        ]
         if link is not None:
-            link.max_nodes = max_nodes if isinstance(max_nodes, int) and max_nodes >= 2 else None
+            link.max_nodes = min(bounds) if bounds else None
         unfit: tuple[str, ...] = ()
         if link is not None:
             ids = sent_ids(self.map, link.map_id, link.vehicle_id, link.order_prefix)

@@ -48,3 +48,30 @@ def test_a_vehicle_the_plant_cannot_meet_gets_no_orders(
     assert vid not in served
     (alarm,) = [a for a in c.alarms if a.code == "vehicle-unfit"]
     assert alarm.vehicle_id == vid and why in alarm.message
+
+
+@pytest.mark.parametrize(
+    ("lens", "nodes"),
+    [({"order.nodes": 5}, 5), ({"order.edges": 2}, 3), ({"order.nodes": 6, "order.edges": 3}, 4), ({}, None)],
+)
+def test_the_tighter_of_the_node_and_edge_limits_bounds_an_order(
+    small_map: FacilityMap, lens: dict[str, int], nodes: int | None
+) -> None:
+    """maxArrayLens: n nodes take n - 1 edges, so an edge limit of 2 allows 3 nodes; the tighter
+    limit wins, and none stated leaves orders unbounded."""
+    import json
+
+    from fleet.vda5050.master import Outgoing
+
+    sim = Simulation(small_map, SimConfig(vehicles=1, seed=4, protocol="vda5050"), demand_enabled=False)
+    assert isinstance(sim.fleet, VdaFleet)
+    vehicle = sim.fleet.vehicles[0]
+    sim.run_for(2)
+    vehicle.publish_factsheet(sim.clock.now())
+    (message,) = [m for m in vehicle.take_outbox() if m.topic.endswith("/factsheet")]
+    sheet = json.loads(message.payload)
+    sheet["protocolLimits"] = {"maxArrayLens": lens}
+    topic = f"uagv/v2/{vehicle.key.manufacturer}/{vehicle.key.serial_number}/factsheet"
+    sim.fleet.bus.publish(Outgoing(topic, json.dumps(sheet).encode(), 1), vehicle.key.serial_number)
+    sim.run_for(1)
+    assert sim.fleet.master.links[vehicle.key.serial_number].max_nodes == nodes
