@@ -371,6 +371,32 @@ def test_every_vehicle_is_labelled_and_selectable_at_a_laptops_size(browser: Bro
     page.close()
 
 
+@pytest.mark.parametrize(("width", "height"), [(1920, 1080), (1366, 768)])
+def test_vehicle_labels_never_overlap_and_stay_on_the_map(browser: Browser, demo: str, width: int, height: int) -> None:
+    """Read from the DOM five times as the carts drive (parked rows bunch them up): no two vehicle
+    labels overlap, and every label lies inside the map."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(f"{demo}/")
+    page.add_style_tag(content="* { transition: none !important; }")  # labels where they are placed, not gliding
+    page.wait_for_function("document.querySelectorAll('text[data-label]').length === 12")
+    page.wait_for_timeout(1500)
+    for _ in range(5):
+        boxes, area = page.evaluate(
+            """() => [[...document.querySelectorAll('text[data-label]')].map(e => {
+                const r = e.getBoundingClientRect(); return [e.dataset.label, r.left, r.top, r.right, r.bottom]; }),
+              (() => { const r = document.getElementById('map').getBoundingClientRect();
+                return [r.left, r.top, r.right, r.bottom]; })()]"""
+        )
+        for vid, left, top, right, bottom in boxes:
+            assert area[0] <= left and right <= area[2] and area[1] <= top and bottom <= area[3], (vid, area)
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                apart = a[3] <= b[1] + 0.5 or b[3] <= a[1] + 0.5 or a[4] <= b[2] + 0.5 or b[4] <= a[2] + 0.5
+                assert apart, (a, b)
+        page.wait_for_timeout(700)
+    page.close()
+
+
 def view_box(page: Page) -> list[float]:
     return [float(v) for v in page.get_attribute("#map", "viewBox").split()]  # type: ignore[union-attr]
 

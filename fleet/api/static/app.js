@@ -184,6 +184,7 @@ function drawVehicles(vehicles) {
   const marks = document.getElementById("vehicle-marks");
   const labels = document.getElementById("vehicle-labels");
   const type = plant.vehicle_types[0];
+  const spots = labelSpots(vehicles);
   for (const v of vehicles) {
     let shape = vehicleShapes.get(v.id);
     if (!shape) {
@@ -204,18 +205,52 @@ function drawVehicles(vehicles) {
     // A CSS transform (user units as px) so the transition glides between two polls.
     shape.style.transform = `translate(${v.x}px, ${v.y}px) rotate(${deg}deg)`;
     mark.style.transform = `translate(${v.x}px, ${v.y}px) rotate(${deg}deg) scale(${pxScale})`;
-    label.style.transform = `translate(${v.x}px, ${-v.y - 11 * pxScale}px)`;
+    const [lx, ly] = spots.get(v.id);
+    label.style.transform = `translate(${lx}px, ${ly}px)`;
     const state = vehicleState(v);
     const low = v.battery < LOW_BATTERY;
     shape.setAttribute("class", `vehicle ${v.activity}${v.wait_reason ? " waiting" : ""}${v.paused ? " paused" : ""}`);
     mark.setAttribute("class", `vmark ${state}${v.wait_reason ? " waiting" : ""}${v.loads.length ? " loaded" : ""}${v.id === selected ? " selected" : ""}`);
     label.setAttribute("class", `vlabel ${state}${low ? " low-battery" : ""}`);
-    label.textContent = low ? `${v.id} \u26a0${Math.round(v.battery * 100)}%` : v.id;
+    label.textContent = labelText(v);
     const text = `${v.id}: ${state}${v.loads.length ? ", loaded" : ""}, battery ${Math.round(v.battery * 100)} %${v.wait_reason ? ` (${v.wait_reason})` : ""}`;
     shape.firstChild.textContent = text;
     mark.lastChild.textContent = text;
   }
   if (selected) showDetail(vehicles.find((v) => v.id === selected));
+}
+
+const labelText = (v) => (v.battery < LOW_BATTERY ? `${v.id} \u26a0${Math.round(v.battery * 100)}%` : v.id);
+
+// Where each vehicle's id label goes (its baseline centre, in map units with y down): above its
+// mark if that is free, else below, right or left, further out ring by ring, so that no two
+// labels overlap and each stays inside the view. The selected vehicle is placed first.
+function labelSpots(vehicles) {
+  const size = 11 * pxScale;
+  const placed = [];
+  const spots = new Map();
+  const first = (v) => (v.id === selected ? "" : v.id);
+  for (const v of [...vehicles].sort((a, b) => first(a).localeCompare(first(b)))) {
+    const w = (labelText(v).length * 0.7 + 0.8) * size, h = size * 1.25;
+    const cx = v.x, cy = -v.y;
+    const inView = (b) => b.x >= view.x && b.y >= view.y && b.x + b.w <= view.x + view.w && b.y + b.h <= view.y + view.h;
+    const seen = inView({ x: cx, y: cy, w: 0, h: 0 });
+    let spot = null;
+    for (let ring = 1; ring <= 8 && !spot; ring++) {
+      const d = size * ring;
+      for (const [dx, dy] of [[0, -d], [0, d + h], [d + w / 2, h / 3], [-d - w / 2, h / 3]]) {
+        const box = { x: cx + dx - w / 2, y: cy + dy - h * 0.85, w, h };
+        if ((!seen || inView(box)) && !placed.some((p) => box.x < p.x + p.w && p.x < box.x + box.w && box.y < p.y + p.h && p.y < box.y + box.h)) {
+          spot = [cx + dx, cy + dy, box];
+          break;
+        }
+      }
+    }
+    spot ??= [cx, cy - size, { x: cx - w / 2, y: cy - size - h * 0.85, w, h }]; // a crowd too dense at this zoom
+    placed.push(spot[2]);
+    spots.set(v.id, [spot[0], spot[1]]);
+  }
+  return spots;
 }
 
 // The selected vehicle's detail over the map: what it does, why it waits, what it reports.
