@@ -19,10 +19,10 @@ import bisect
 import heapq
 import itertools
 import random
-import time
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
+from planners.budget import NO_LIMIT, TimeBudget, as_budget
 from planners.mapf import Config, GridGraph, MapfResult
 
 Path = list[int]  # cell per time step, from the start until the goal is reached for good
@@ -173,15 +173,15 @@ def _plan(
     distance: Sequence[float],
     taken: _Reservations,
     horizon: int,
-    deadline: float = float("inf"),
+    deadline: TimeBudget = NO_LIMIT,
     max_expanded: int | None = None,
 ) -> Path | None:
     """Safe-interval path planning (Phillips and Likhachev, ICRA 2011) on the grid, one step per
     move, around the reservations: no vertex or swap conflict, not through a cell held for good,
     arriving when nobody will come by the goal any more. A state is a cell with one of its safe
     intervals, reached as early as possible, so waiting costs no extra states. None when no
-    such path arrives within `horizon` steps, after `max_expanded` states, or at `deadline`
-    (perf_counter)."""
+    such path arrives within `horizon` steps, after `max_expanded` states, or when `deadline`
+    is spent."""
     if goal in taken.parked:
         return None
     settle = taken.free_after(goal)
@@ -201,7 +201,7 @@ def _plan(
     arrival: dict[tuple[int, int], int] = {(start, 0): 0}
     parent: dict[tuple[int, int], tuple[int, int] | None] = {(start, 0): None}
     for expanded in itertools.count():
-        if not queue or expanded == max_expanded or (expanded % 512 == 0 and time.perf_counter() > deadline):
+        if not queue or expanded == max_expanded or (expanded % 512 == 0 and deadline.over()):
             return None
         _, _, _, _, t, v, i, last = heapq.heappop(queue)
         if t > arrival[(v, i)]:
@@ -266,7 +266,9 @@ def configurations(paths: Sequence[Path]) -> list[Config]:
     return [tuple(p[min(t, len(p) - 1)] for p in paths) for t in range(makespan)]
 
 
-def prioritised(graph: GridGraph, starts: Sequence[int], goals: Sequence[int], time_limit_s: float) -> MapfResult:
+def prioritised(
+    graph: GridGraph, starts: Sequence[int], goals: Sequence[int], time_limit_s: float | TimeBudget
+) -> MapfResult:
     """Prioritised planning (Silver, "Cooperative Pathfinding", AIIDE 2005) with SIPP: agents
     one by one, longest shortest path first, each around the paths of those before it. An agent
     that finds no path (its start is run over before it can leave, or it is walled in by agents
@@ -274,39 +276,38 @@ def prioritised(graph: GridGraph, starts: Sequence[int], goals: Sequence[int], t
     has a path or `time_limit_s` has passed (unsolved then). Where it succeeds its sum of costs
     is lower than LaCAM's first solution (1.13-1.46 against 1.27-1.76 of the lower bound on the
     nine benchmark instances it solves in 3 s), but it is incomplete: it fails on dense maps."""
-    began = time.perf_counter()
-    deadline = began + time_limit_s
+    clock = as_budget(time_limit_s)
     n = len(starts)
     distance = graph.distances_to(goals).tolist()
     individual = [distance[a][starts[a]] for a in range(n)]
     if _INF in individual:
-        return MapfResult([tuple(starts)], False, time.perf_counter() - began)  # a goal cut off
+        return MapfResult([tuple(starts)], False, clock.spent())  # a goal cut off
     order = sorted(range(n), key=lambda a: -individual[a])
     horizon = _horizon(individual)
     budget = _state_budget(graph)
-    while time.perf_counter() < deadline:
+    while not clock.over():
         taken = _Reservations()
         paths: list[Path] = [[] for _ in range(n)]
         failed: list[int] = []
         for a in order:
-            planned = _plan(graph, starts[a], goals[a], distance[a], taken, horizon, deadline, budget)
+            planned = _plan(graph, starts[a], goals[a], distance[a], taken, horizon, clock, budget)
             if planned is None:
                 failed.append(a)
                 continue
             paths[a] = planned
             taken.add(a, planned)
         if not failed:
-            return MapfResult(configurations(paths), True, time.perf_counter() - began)
+            return MapfResult(configurations(paths), True, clock.spent())
         first = set(failed)
         order = failed + [a for a in order if a not in first]
-    return MapfResult([tuple(starts)], False, time.perf_counter() - began)
+    return MapfResult([tuple(starts)], False, clock.spent())
 
 
 def refine(
     graph: GridGraph,
     goals: Sequence[int],
     first: MapfResult,
-    time_limit_s: float,
+    time_limit_s: float | TimeBudget,
     neighbourhood: int = 8,
     seed: int = 0,
     max_rounds: int | None = None,
@@ -314,7 +315,7 @@ def refine(
     """Lower the sum of costs of a solved `first` until `time_limit_s` has passed (counted from
     the call) or after `max_rounds` neighbourhoods (the same result on any machine: tests);
     returns the best valid solution found, `first` itself if none is better."""
-    began = time.perf_counter()
+    clock = as_budget(time_limit_s)
     if not first.solved or len(goals) < 2:
         return first
     rng = random.Random(seed)
@@ -329,7 +330,7 @@ def refine(
     crossings = [v for v, ns in enumerate(graph.neighbours) if len(ns) >= 3] or list(range(len(graph.neighbours)))
     budget = _state_budget(graph)
     for round_ in itertools.count():
-        if time.perf_counter() - began > time_limit_s or (max_rounds is not None and round_ >= max_rounds):
+        if clock.over() or (max_rounds is not None and round_ >= max_rounds):
             break
         chosen = (
             _delayed_neighbourhood(paths, distance, taken, size, rng)
@@ -351,7 +352,7 @@ def refine(
         for a in order:
             spare += least[a]
             bound = min(horizon, spare - 1)  # the path's last step, one less than its cost
-            planned = _plan(graph, paths[a][0], goals[a], distance[a], taken, bound, began + time_limit_s, budget)
+            planned = _plan(graph, paths[a][0], goals[a], distance[a], taken, bound, clock, budget)
             if planned is None:
                 break
             new[a] = planned
@@ -366,7 +367,7 @@ def refine(
         else:
             for a, path in new.items():
                 paths[a] = path
-    return MapfResult(configurations(paths), True, first.seconds + time.perf_counter() - began)
+    return MapfResult(configurations(paths), True, first.seconds + clock.spent())
 
 
 def _delayed_neighbourhood(

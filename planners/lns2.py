@@ -20,9 +20,9 @@ import bisect
 import heapq
 import itertools
 import random
-import time
 from collections.abc import Sequence
 
+from planners.budget import NO_LIMIT, TimeBudget, as_budget
 from planners.lns import _INF, Path, _horizon, _plan, _Reservations, _state_budget, _unfold, configurations
 from planners.mapf import GridGraph, MapfResult
 
@@ -43,11 +43,11 @@ def _plan_soft(
     taken: _Reservations,
     horizon: int,
     max_expanded: int | None = None,
-    deadline: float = _INF,
+    deadline: TimeBudget = NO_LIMIT,
 ) -> Path | None:
     """The path from `start` to `goal` (held from its arrival on) with the fewest collisions
     with the reservations, and among those the earliest arrival (up to the one shortcut noted
-    below); None after `max_expanded` states, at `deadline` (perf_counter), or when the goal
+    below); None after `max_expanded` states, when `deadline` is spent, or when the goal
     cannot be reached within `horizon` steps."""
     soft, cached = taken.soft_spans, taken.soft_cache  # the dictionary first: a method call per state costs
     goal_times = taken.times.get(goal, [])
@@ -66,7 +66,7 @@ def _plan_soft(
     parent: dict[tuple[int, int, int], tuple[int, int, int] | None] = {(start, 0, c0): None}
     labels: dict[tuple[int, int], list[tuple[int, int]]] = {(start, 0): [(c0, 0)]}  # (collisions, arrival)
     for expanded in itertools.count():
-        if not queue or expanded == max_expanded or (expanded % 512 == 0 and time.perf_counter() > deadline):
+        if not queue or expanded == max_expanded or (expanded % 512 == 0 and deadline.over()):
             return None
         _, _, _, _, _, t, v, i, c, final = heapq.heappop(queue)
         if final:
@@ -173,7 +173,7 @@ def repair(
     graph: GridGraph,
     starts: Sequence[int],
     goals: Sequence[int],
-    time_limit_s: float,
+    time_limit_s: float | TimeBudget,
     neighbourhood: int = 4,
     seed: int = 0,
 ) -> MapfResult:
@@ -181,29 +181,28 @@ def repair(
     shortest path first, or longest first where that fails for many, see `_DENSE_SHARE`), then
     neighbourhoods of colliding agents planned again until no pair collides; unsolved when
     `time_limit_s` has passed, or half of it before every agent has its first path."""
-    began = time.perf_counter()
-    deadline = began + time_limit_s
+    clock = as_budget(time_limit_s)
     n = len(starts)
     rng = random.Random(seed)
     distance = graph.distances_to(goals).tolist()
     individual = [distance[a][starts[a]] for a in range(n)]
     if _INF in individual:
-        return MapfResult([tuple(starts)], False, time.perf_counter() - began)  # a goal cut off
+        return MapfResult([tuple(starts)], False, clock.spent())  # a goal cut off
     horizon = _horizon(individual)
     budget = _state_budget(graph)
     nearest, farthest = _orders(individual)
     # The repair would have less time than the first paths took: give the time back.
-    half = began + time_limit_s / 2
+    half = clock.part(clock.seconds / 2)
     state = _first_pass(graph, starts, goals, distance, nearest, horizon, budget, half, int(_DENSE_SHARE * n))
     if state is None:
         state = _first_pass(graph, starts, goals, distance, farthest, horizon, budget, half)
     if state is None:
-        return MapfResult([tuple(starts)], False, time.perf_counter() - began)
+        return MapfResult([tuple(starts)], False, clock.spent())
     fewest, stalled = state.pairs(range(n)), 0
-    while time.perf_counter() < deadline:
+    while not clock.over():
         colliding = state.colliding()
         if not colliding:
-            return MapfResult(configurations(state.paths), True, time.perf_counter() - began)
+            return MapfResult(configurations(state.paths), True, clock.spent())
         size = min(neighbourhood << (stalled // _STALL_ROUNDS), _MAX_NEIGHBOURHOOD, n)
         chosen = _colliding_neighbourhood(graph, state, colliding, size, rng)
         before = state.pairs(chosen)
@@ -212,7 +211,7 @@ def repair(
         rng.shuffle(order)
         planned: list[int] = []
         for a in order:
-            path = _plan_soft(graph, starts[a], goals[a], distance[a], state.taken, horizon, budget, deadline)
+            path = _plan_soft(graph, starts[a], goals[a], distance[a], state.taken, horizon, budget, clock)
             if path is None:
                 break
             state.add(a, path)
@@ -226,7 +225,7 @@ def repair(
                 state.add(a, old[a])
         total = state.pairs(range(n))
         fewest, stalled = (total, 0) if total < fewest else (fewest, stalled + 1)
-    return MapfResult([tuple(starts)], False, time.perf_counter() - began)
+    return MapfResult([tuple(starts)], False, clock.spent())
 
 
 def _orders(individual: Sequence[float]) -> tuple[list[int], list[int]]:
@@ -243,7 +242,7 @@ def _first_pass(
     order: Sequence[int],
     horizon: int,
     budget: int,
-    deadline: float,
+    deadline: TimeBudget,
     max_failed: int | None = None,
 ) -> _Collisions | None:
     """Every agent's first path, in `order`, each with the fewest collisions with those before
@@ -258,7 +257,7 @@ def _first_pass(
 
     failed: list[int] = []
     for a in order:
-        if time.perf_counter() > deadline:
+        if deadline.over():
             return None
         # SIPP without collisions first: it is faster where it succeeds, which is mostly.
         path = _plan(graph, starts[a], goals[a], distance[a], state.taken, horizon, deadline, budget)

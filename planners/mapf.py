@@ -28,11 +28,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from planners.budget import TimeBudget, as_budget
 from planners.grid import Config, GridGraph, MapfResult, validate_solution
 
 __all__ = [
@@ -218,7 +218,7 @@ def pibt(
     starts: Sequence[int],
     goals: Sequence[int],
     max_steps: int = 10_000,
-    time_limit_s: float = 10.0,
+    time_limit_s: float | TimeBudget = 10.0,
     seed: int = 0,
     swap: bool = True,
     repair: bool = False,
@@ -227,7 +227,7 @@ def pibt(
     """One-shot PIBT: step until every agent stands on its goal, or the step or time limit.
     With `repair`, after `patience` steps without one more agent at its goal, the agents still
     off their goals are repaired locally (see the module docstring)."""
-    began = time.perf_counter()
+    clock = as_budget(time_limit_s)
     n = len(starts)
     planner = Pibt(graph, goals, seed, swap)
     size = max(1, len(graph.neighbours))
@@ -237,15 +237,15 @@ def pibt(
     target = tuple(goals)
     best, since = -1, 0
     while tuple(config) != target:
-        if len(solution) > max_steps or time.perf_counter() - began > time_limit_s:
-            return MapfResult(solution, False, time.perf_counter() - began)
+        if len(solution) > max_steps or clock.over():
+            return MapfResult(solution, False, clock.spent())
         if repair:
             arrived = sum(v == g for v, g in zip(config, goals, strict=True))
             best, since = (arrived, 0) if arrived > best else (best, since + 1)
         if since > patience:
             steps = _repair_stuck(graph, config, goals)
             if steps is None:
-                return MapfResult(solution, False, time.perf_counter() - began)
+                return MapfResult(solution, False, clock.spent())
             solution += steps
             config = list(solution[-1])
             priority = [p - int(p) for p in priority]
@@ -257,7 +257,7 @@ def pibt(
         config = step
         solution.append(tuple(config))
         priority = _next_priorities(priority, config, goals)
-    return MapfResult(solution, True, time.perf_counter() - began)
+    return MapfResult(solution, True, clock.spent())
 
 
 def _repair_stuck(graph: GridGraph, config: Sequence[int], goals: Sequence[int]) -> list[Config] | None:
@@ -385,13 +385,13 @@ def lacam(
     graph: GridGraph,
     starts: Sequence[int],
     goals: Sequence[int],
-    time_limit_s: float = 10.0,
+    time_limit_s: float | TimeBudget = 10.0,
     seed: int = 0,
     swap: bool = True,
 ) -> MapfResult:
     """LaCAM with PIBT (and its swap rule) as the configuration generator; complete: given time,
     it finds a solution when one exists and reports failure when none does."""
-    began = time.perf_counter()
+    clock = as_budget(time_limit_s)
     n = len(starts)
     planner = Pibt(graph, goals, seed, swap)
     rng = random.Random(seed)
@@ -407,8 +407,8 @@ def lacam(
     stack = [root]
     explored = {first: root}
     while stack:
-        if time.perf_counter() - began > time_limit_s:
-            return MapfResult([first], False, time.perf_counter() - began)
+        if clock.over():
+            return MapfResult([first], False, clock.spent())
         high = stack[-1]
         if high.config == target:
             path: list[Config] = []
@@ -417,7 +417,7 @@ def lacam(
                 path.append(walk.config)
                 walk = walk.parent
             path.reverse()
-            return MapfResult(path, True, time.perf_counter() - began)
+            return MapfResult(path, True, clock.spent())
         if not high.tree:
             stack.pop()
             continue
@@ -439,4 +439,4 @@ def lacam(
         successor = node(config, _next_priorities(high.priority, config, goals), high)
         explored[config] = successor
         stack.append(successor)
-    return MapfResult([first], False, time.perf_counter() - began)
+    return MapfResult([first], False, clock.spent())

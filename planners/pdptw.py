@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
+from planners.budget import TimeBudget
+
 SCALE = 100  # the solver's integers are hundredths of the instance's units
 
 
@@ -236,7 +238,7 @@ def solve_pdptw(instance: PdptwInstance, settings: SolveSettings | None = None) 
     OR-Tools' own local search was stuck there on long, tightly timed routes.
     """
     settings = settings or SolveSettings()
-    deadline = Deadline(settings.time_limit_s)
+    deadline = TimeBudget(settings.time_limit_s)
     first = settings.time_limit_s * (settings.first_share if settings.eliminate_routes else 1.0)
     best = _Model(instance, instance.vehicles, settings, optional=False).solve(settings, first)
     if best is None and deadline.left() > 0.05:  # a plan late beats no plan
@@ -257,7 +259,7 @@ def solve_pdptw(instance: PdptwInstance, settings: SolveSettings | None = None) 
 
 
 def eliminate_routes(
-    instance: PdptwInstance, routes: tuple[tuple[int, ...], ...], settings: SolveSettings, deadline: Deadline
+    instance: PdptwInstance, routes: tuple[tuple[int, ...], ...], settings: SolveSettings, deadline: TimeBudget
 ) -> tuple[tuple[int, ...], ...]:
     """Fewer routes if the solver finds a way, never more: drop the route with the fewest
     requests (the next smallest if that fails, up to `tries_per_route`), have the solver place
@@ -278,16 +280,3 @@ def eliminate_routes(
             break
         best = fewer
     return best
-
-
-class Deadline:
-    """Wall time left of a budget (the solver's own limits are wall time too)."""
-
-    def __init__(self, seconds: float) -> None:
-        import time
-
-        self._time = time.perf_counter
-        self._end = self._time() + seconds
-
-    def left(self) -> float:
-        return self._end - self._time()

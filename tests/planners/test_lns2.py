@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from maps.movingai import parse_grid_map
+from planners.budget import NO_LIMIT
 from planners.lns import _horizon, _plan, _state_budget
 from planners.lns2 import _DENSE_SHARE, _Collisions, _first_pass, _orders, _partners, _plan_soft, repair
 from planners.mapf import GridGraph, lacam, validate_solution
@@ -99,8 +100,8 @@ def _first_passes(
     alone = [distance[a][starts[a]] for a in range(agents)]
     horizon, budget = _horizon(alone), _state_budget(g)
     nearest, farthest = _orders(alone)
-    near = _first_pass(g, starts, goals, distance, nearest, horizon, budget, INF, int(_DENSE_SHARE * agents))
-    far = _first_pass(g, starts, goals, distance, farthest, horizon, budget, INF)
+    near = _first_pass(g, starts, goals, distance, nearest, horizon, budget, NO_LIMIT, int(_DENSE_SHARE * agents))
+    far = _first_pass(g, starts, goals, distance, farthest, horizon, budget, NO_LIMIT)
     return near, far
 
 

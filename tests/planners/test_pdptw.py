@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from planners.budget import TimeBudget
 from planners.pdptw import (
-    Deadline,
     PdptwInstance,
     SolveSettings,
     eliminate_routes,
@@ -49,7 +49,7 @@ def test_plans_are_valid_and_route_elimination_merges_a_needless_route(lr201: Pd
     split = (*(r for r in plain.routes if r is not longest), longest[:cut], longest[cut:])
     assert validate_pdptw(lr201, split) == [] and len(split) == plain.vehicles + 1
     settings = SolveSettings(time_limit_s=8.0)  # up to three tries of 2 s; it takes one, usually
-    merged = eliminate_routes(lr201, split, settings, Deadline(8.0))
+    merged = eliminate_routes(lr201, split, settings, TimeBudget(8.0))
     assert validate_pdptw(lr201, merged) == [] and len(merged) < len(split)
 
 
