@@ -79,7 +79,7 @@ def test_a_full_disk_loses_and_doubles_nothing(tmp_path: Path, mosquitto: Broker
         plant.start_controller()
         acknowledged: dict[str, str] = {}  # order id -> how it came
         keys: dict[str, str] = {}  # idempotency key -> order id
-        for k in range(12):
+        for k in range(8):
             if k % 2:
                 status, oid = _post(plant, "/api/v1/calls", CALL, f"before-{k}")
                 keys[f"before-{k}"] = oid or ""
@@ -96,7 +96,7 @@ def test_a_full_disk_loses_and_doubles_nothing(tmp_path: Path, mosquitto: Broker
         assert any("storage does not commit" in p for p in _ready(plant)[1]), _ready(plant)
         refused_orders = [_post(plant, "/api/v1/orders", {"from": "ST-A", "to": "ST-B"}) for _ in range(5)]
         assert all(status == 503 for status, _ in refused_orders), refused_orders
-        during = {f"during-{k}": _post(plant, "/api/v1/calls", CALL, f"during-{k}") for k in range(8)}
+        during = {f"during-{k}": _post(plant, "/api/v1/calls", CALL, f"during-{k}") for k in range(5)}
         assert all(status == 503 for status, _ in during.values()), during
         in_memory_finished = {
             o["id"]
