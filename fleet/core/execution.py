@@ -96,7 +96,7 @@ class Execution(Scheduling):
         if task is None or task.phase is not TaskPhase.TRAVEL or v.node != task.goal:
             return
         if v.load_mismatch is not None and task.kind is TaskKind.ORDER:
-            self._held_for_decision.add(v.id)  # no pick or drop before the operator's decision on its load
+            # No pick or drop before the operator's decision on its load (`_held_for_decision`).
             self._put_vehicle(v)  # its wait reason changed
             return
         acting = replace(task, phase=TaskPhase.ACTION)

@@ -69,7 +69,6 @@ class Record:
         self.unjam_problem: str | None = None  # why the deadlock checks fail (they are tried again)
         self._quarantining: set[str] = set()  # vehicles being taken out of service for an error
         self._held_by_cell: dict[str, str] = {}  # vehicle -> why its cell transfer holds it (for the operator)
-        self._held_for_decision: set[str] = set()  # at a station, no pick or drop until its load mismatch is decided
         self._awaiting_load: dict[str, str] = {}  # vehicle -> order whose load is not ready at the pick-up yet
         self._stopping_charge: set[str] = set()  # opportunity charges stopped for an order, until they end
         self.fleet_paused = False

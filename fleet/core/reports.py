@@ -111,9 +111,7 @@ class VehicleReports(Execution):
         self._alarm("load-mismatch-resolved", why, v.id)
         self._put_vehicle(replace(v, load_mismatch=None))
         self._dispatch_wanted = True
-        if v.id in self._held_for_decision:
-            self._held_for_decision.discard(v.id)
-            self._arrived(v.id)
+        self._arrived(v.id)  # held at its station: the pick or drop starts now (else nothing happens)
 
     def _on_connection(self, event: ConnectionChanged) -> None:
         v = self.vehicles[event.vehicle_id]
@@ -146,7 +144,7 @@ class VehicleReports(Execution):
         orders (and hands back those it has not loaded), and the operator is told why."""
         v = self.vehicles[event.vehicle_id]
         unfit = event.unfit
-        vtype = next((t for t in self.map.vehicle_types if t.id == v.type_id), None)
+        vtype = self.map.vehicle_type_by_id.get(v.type_id)
         if event.size is not None and vtype is not None:
             width, length = event.size
             if width > vtype.width + SIZE_TOLERANCE_M or length > vtype.length + SIZE_TOLERANCE_M:

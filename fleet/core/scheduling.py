@@ -9,7 +9,7 @@ from dataclasses import replace
 from fleet.core.config import OrderRejected
 from fleet.core.record import Record
 from fleet.events import DriveNodes, PauseVehicle
-from fleet.model import TaskKind, Vehicle
+from fleet.model import TaskKind, TaskPhase, Vehicle
 from fleet.traffic import lane_resource
 from planners.graph import NoPathError, compile_map
 from planners.precedence import Walk, project
@@ -234,7 +234,7 @@ class Scheduling(Record):
             return f"stopped by its safety system: {v.safety_stop}"
         if vehicle_id in self._held_by_cell:
             return self._held_by_cell[vehicle_id]
-        if vehicle_id in self._held_for_decision and v is not None:
+        if v is not None and self._waits_for_decision(v):
             return f"waits for an operator's decision: {v.load_mismatch}"
         if (oid := self._awaiting_load.get(vehicle_id)) is not None:
             order = self.orders[oid]
@@ -255,9 +255,24 @@ class Scheduling(Record):
             out[vid] = ("cell", why)
         for vid in self._safety_stopped():
             out[vid] = ("safety", self.wait_reason(vid) or "")
-        for vid in self._held_for_decision:
+        for vid in self._held_for_decision():
             out[vid] = ("decision", self.wait_reason(vid) or "")
         return out
+
+    @staticmethod
+    def _waits_for_decision(v: Vehicle) -> bool:
+        """At the station of its order with a load mismatch: no pick or drop until it is decided."""
+        task = v.task
+        return (
+            v.load_mismatch is not None
+            and task is not None
+            and task.kind is TaskKind.ORDER
+            and task.phase is TaskPhase.TRAVEL
+            and v.node == task.goal
+        )
+
+    def _held_for_decision(self) -> list[str]:
+        return [vid for vid, v in self.vehicles.items() if self._waits_for_decision(v)]
 
     def _safety_stopped(self) -> list[str]:
         return [vid for vid, v in self.vehicles.items() if v.safety_stop is not None]
@@ -268,7 +283,7 @@ class Scheduling(Record):
         out.update(dict.fromkeys(self._awaiting_load, "load"))
         out.update(dict.fromkeys(self._held_by_cell, "cell"))
         out.update(dict.fromkeys(self._safety_stopped(), "safety"))
-        out.update(dict.fromkeys(self._held_for_decision, "decision"))
+        out.update(dict.fromkeys(self._held_for_decision(), "decision"))
         return out
 
     def path_ahead(self, vehicle_id: str) -> tuple[list[str], list[str]]:

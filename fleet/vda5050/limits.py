@@ -14,33 +14,24 @@ from collections.abc import Iterable
 from typing import Any
 
 from fleet.vda5050.messages import Factsheet
+from fleet.vda5050.order_parts import instant_action_id, node_action_id, order_id
 from fleet.vda5050.profiles import VehicleProfile
 from maps import FacilityMap
 
-# What the controller may send: instant and node action types, and its own parameter keys.
-ACTION_TYPES = (
-    "pick",
-    "drop",
-    "cancelOrder",
-    "startPause",
-    "stopPause",
-    "startCharging",
-    "stopCharging",
-    "initPosition",
-    "stateRequest",
-    "factsheetRequest",
-)
+# The actions a vehicle must list to be given this plant's work; all the controller may send.
+NEEDED_ACTIONS = frozenset({"pick", "drop", "startCharging", "stopCharging", "cancelOrder", "startPause", "stopPause"})
+ACTION_TYPES = NEEDED_ACTIONS | {"initPosition", "stateRequest", "factsheetRequest"}
 OWN_KEYS = ("stationId", "x", "y", "theta", "mapId", "lastNodeId")
 
 
 def sent_ids(fmap: FacilityMap, map_id: str, vehicle_id: str, order_prefix: str) -> list[str]:
     """The ids this plant sends the vehicle: its order and action ids (as numbered at their
     longest, a million orders on), node, lane and map ids."""
-    order = f"{vehicle_id}-{order_prefix}999999"
+    order = order_id(vehicle_id, order_prefix, 999_999)
     return [
         order,
-        f"{order}-pick",
-        f"{vehicle_id}-ia-{order_prefix}9999999999",
+        node_action_id(order, "pick"),
+        instant_action_id(vehicle_id, order_prefix, 9_999_999_999),
         map_id,
         *(n.id for n in fmap.nodes),
         *(lane.id for lane in fmap.lanes),

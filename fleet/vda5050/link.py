@@ -57,7 +57,7 @@ from fleet.vda5050.messages import (
     parse_timestamp,
     timestamp,
 )
-from fleet.vda5050.order_parts import ON_NODE_M, map_edge, map_node
+from fleet.vda5050.order_parts import ON_NODE_M, instant_action_id, map_edge, map_node, node_action_id, order_id
 from fleet.vda5050.profiles import VehicleProfile
 from fleet.vda5050.standing import node_at, off_last_node, reach
 from fleet.vda5050.topics import VehicleKey
@@ -184,7 +184,7 @@ class VehicleLink:
         """A one-node order at the vehicle's node carrying a pick or drop action."""
         here = self._base[-1][0] if self._base else self.node
         self._new_order([(here, 0)])
-        action_id = f"{self.order_id}-{_NODE_ACTION[kind]}"
+        action_id = node_action_id(self.order_id or "", _NODE_ACTION[kind])
         self._actions[action_id] = _PendingAction(kind)
         action = Action(
             action_type=_NODE_ACTION[kind],
@@ -217,7 +217,7 @@ class VehicleLink:
         count = self._headers.get("instantActions", self.header_base - 1) + 1
         action = Action(
             action_type=action_type,
-            action_id=f"{self.vehicle_id}-ia-{self.order_prefix}{count}",
+            action_id=instant_action_id(self.vehicle_id, self.order_prefix, count),
             blocking_type=BlockingType.NONE
             if action_type in ("stateRequest", "factsheetRequest")
             else BlockingType.HARD,
@@ -485,7 +485,7 @@ class VehicleLink:
 
     def _new_order(self, base: list[tuple[str, int]]) -> None:
         self._order_count += 1
-        self.order_id = f"{self.vehicle_id}-{self.order_prefix}{self._order_count:06d}"
+        self.order_id = order_id(self.vehicle_id, self.order_prefix, self._order_count)
         self.order_update_id = 0
         self._taken = False
         self._base = list(base)

@@ -40,7 +40,7 @@ from fleet.events import (
 )
 from fleet.metrics import Sample
 from fleet.model import PendingVehicle
-from fleet.vda5050.limits import sent_ids, size_of, unmet_string_limits
+from fleet.vda5050.limits import NEEDED_ACTIONS, sent_ids, size_of, unmet_string_limits
 from fleet.vda5050.link import VehicleLink
 from fleet.vda5050.messages import (
     Connection,
@@ -98,10 +98,7 @@ PENDING_MAX = 100  # vehicles listed as pending at once (the oldest are forgotte
 FLOOD_RATE = 20.0  # messages a second a vehicle may send on one topic, sustained
 FLOOD_BURST = 50.0  # and in a burst
 LOG_EVERY = 1000  # a dropped message of a reason and vehicle logged once, then every this many
-RESTART_HEADER_BELOW = 5
-NEEDED_ACTIONS = frozenset(
-    {"pick", "drop", "startCharging", "stopCharging", "cancelOrder", "startPause", "stopPause"}
-)  # a state headerId this low after higher ones: the vehicle restarted
+RESTART_HEADER_BELOW = 5  # a state headerId this low after higher ones: the vehicle restarted
 
 
 @dataclass

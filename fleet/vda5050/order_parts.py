@@ -10,6 +10,19 @@ from maps import FacilityMap
 ON_NODE_M = 0.5  # a vehicle this near a node stands on it (the allowedDeviationXY of our nodes)
 
 
+def order_id(vehicle_id: str, prefix: str, count: int) -> str:
+    """The orderId of a vehicle's `count`-th order of this controller run (`prefix`)."""
+    return f"{vehicle_id}-{prefix}{count:06d}"
+
+
+def node_action_id(order: str, action_type: str) -> str:
+    return f"{order}-{action_type}"
+
+
+def instant_action_id(vehicle_id: str, prefix: str, count: int) -> str:
+    return f"{vehicle_id}-ia-{prefix}{count}"
+
+
 def map_node(
     fmap: FacilityMap,
     map_id: str,

@@ -230,10 +230,10 @@ function labelSpots(vehicles) {
   const placed = [];
   const spots = new Map();
   const first = (v) => (v.id === selected ? "" : v.id);
+  const inView = (b) => b.x >= view.x && b.y >= view.y && b.x + b.w <= view.x + view.w && b.y + b.h <= view.y + view.h;
   for (const v of [...vehicles].sort((a, b) => first(a).localeCompare(first(b)))) {
     const w = (labelText(v).length * 0.7 + 0.8) * size, h = size * 1.25;
     const cx = v.x, cy = -v.y;
-    const inView = (b) => b.x >= view.x && b.y >= view.y && b.x + b.w <= view.x + view.w && b.y + b.h <= view.y + view.h;
     const seen = inView({ x: cx, y: cy, w: 0, h: 0 });
     let spot = null;
     for (let ring = 1; ring <= 8 && !spot; ring++) {
